@@ -1,0 +1,111 @@
+"""Connections: resolve the database URL from the environment, never print a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import conninfo
+
+from .errors import DatabaseUnreachable, EmbeddedServerError
+from .params import Params
+from .paths import state_dir
+
+_PASSWORD_IN_URL = re.compile(r"(?P<pre>[a-z+]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
+_PASSWORD_KV = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+
+
+def redact(text: str) -> str:
+    """Remove passwords from URLs and key=value connection strings in any text."""
+    text = _PASSWORD_IN_URL.sub(lambda m: m.group("pre") + "***" + m.group("post"), text)
+    return _PASSWORD_KV.sub(lambda m: m.group(1) + "***", text)
+
+
+def describe_url(url: str) -> str:
+    """host:port/db as user — for displays and manifests."""
+    try:
+        p = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable connection string>"
+    return f"{p.get('user', '?')}@{p.get('host', 'localhost')}:{p.get('port', '5432')}/{p.get('dbname', '?')}"
+
+
+@dataclass
+class Target:
+    """Where a run connects. ``url`` is secret; use ``description`` for display."""
+
+    url: str
+    source: str  # the env var name, or 'embedded'
+
+    @property
+    def description(self) -> str:
+        return describe_url(self.url)
+
+
+def embedded_state() -> dict | None:
+    path = state_dir() / "local" / "credentials.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def resolve_target(params: Params) -> Target:
+    url = os.environ.get(params.database_url_env)
+    if url:
+        return Target(url, params.database_url_env)
+    if params.env == "local":
+        state = embedded_state()
+        if state is None:
+            raise EmbeddedServerError(
+                f"{params.database_url_env} is not set and no embedded server is configured: "
+                "run `cqms-migrate db start` (or set the variable)"
+            )
+        return Target(state["url"], "embedded")
+    raise DatabaseUnreachable(
+        f"env={params.env}: environment variable {params.database_url_env} is not set; "
+        "export it with the database URL (session-mode pooler port 5432 or a direct connection)"
+    )
+
+
+def connect(target: Target | str, *, application_name: str = "cqms-migrate", autocommit: bool = False,
+            connect_timeout: int = 10) -> psycopg.Connection:
+    url = target.url if isinstance(target, Target) else target
+    try:
+        return psycopg.connect(url, autocommit=autocommit, application_name=application_name,
+                               connect_timeout=connect_timeout)
+    except psycopg.OperationalError as e:
+        where = describe_url(url)
+        reason = redact(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+        raise DatabaseUnreachable(f"cannot connect to {where}: {reason}") from None
+    except psycopg.ProgrammingError as e:
+        raise DatabaseUnreachable(f"invalid connection string: {redact(str(e))}") from None
+
+
+@contextmanager
+def connection(target, **kw):
+    conn = connect(target, **kw)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def server_version(conn: psycopg.Connection) -> str:
+    return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def scalar(conn: psycopg.Connection, query, params=None):
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def end_read(conn: psycopg.Connection) -> None:
+    """Close the implicit transaction a read opened (so no snapshot or AccessShare lock on a
+    legacy table is held while the operator reads the notebook) — unless the read happened
+    inside a step's explicit transaction, which commits or rolls back as a whole."""
+    if conn.autocommit or getattr(conn, "_num_transactions", 0):
+        return
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        conn.commit()

@@ -1,0 +1,221 @@
+"""Discovery of the legacy schema: core tables, the dynamic audit tables (through
+scorecards.table_name AND get_audit_tables(), reconciled), their columns matched against
+scorecard_perameters.field_id, row counts and sizes. Identifiers are only ever composed with
+psycopg.sql.Identifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from .db import end_read
+from .errors import LegacyShapeError
+
+CORE_TABLES = ["users", "people", "scorecards", "scorecard_perameters", "audit_assignments"]
+
+# the columns every dynamic table is expected to have (seed 1.1, fix_audit_table_schema)
+COMMON_COLUMNS = [
+    "id", "employee_email", "employee_name", "auditor_email", "auditor_name", "interaction_id",
+    "interaction_date", "channel", "transcript", "average_score", "critical_errors", "total_errors_count",
+    "passing_status", "validation_status", "acknowledgement_status", "audit_duration", "submitted_at",
+    "audit_start_time", "audit_end_time", "reversal_requested_at", "reversal_approved", "created_at", "updated_at",
+]
+# without these a row cannot be migrated at all
+REQUIRED_COLUMNS = ["id", "employee_email", "auditor_email"]
+
+REQUIRED_CORE_COLUMNS = {
+    "users": ["id", "email"],
+    "people": ["email", "name"],
+    "scorecards": ["id", "table_name"],
+    "scorecard_perameters": ["scorecard_id", "field_id"],
+    "audit_assignments": ["id", "employee_email", "auditor_email"],
+}
+
+MAX_IDENT_BYTES = 63
+
+
+def needs_quoting(name: str) -> bool:
+    import re
+    return not re.fullmatch(r"[a-z_][a-z0-9_$]*", name or "")
+
+
+def identifier_problem(name: str | None) -> str | None:
+    """Why a legacy identifier cannot be used safely, or None."""
+    if name is None or name == "":
+        return "empty name"
+    if len(name.encode()) > MAX_IDENT_BYTES:
+        return f"longer than {MAX_IDENT_BYTES} bytes (PostgreSQL would truncate it)"
+    if any(ord(ch) < 32 for ch in name):
+        return "contains control characters"
+    return None
+
+
+@dataclass
+class AuditTable:
+    table_name: str
+    scorecard_id: str | None
+    scorecard_name: str | None
+    in_scorecards: bool
+    in_rpc: bool
+    exists: bool
+    allow_over_100: bool = False
+    row_count: int = 0
+    size_bytes: int = 0
+    columns: dict[str, str] = field(default_factory=dict)      # name -> type
+    parameters: list[str] = field(default_factory=list)         # active field_ids of its scorecard
+    missing_common: list[str] = field(default_factory=list)
+    param_columns: list[str] = field(default_factory=list)      # parameter columns present
+    columns_without_parameter: list[str] = field(default_factory=list)
+    parameters_without_column: list[str] = field(default_factory=list)
+    identifier_problem: str | None = None
+
+    @property
+    def migratable(self) -> bool:
+        return (self.exists and self.scorecard_id is not None and self.identifier_problem is None
+                and not [c for c in REQUIRED_COLUMNS if c not in self.columns])
+
+    @property
+    def quoted_identifiers(self) -> list[str]:
+        names = [self.table_name] + self.param_columns + self.columns_without_parameter
+        return [n for n in names if needs_quoting(n)]
+
+
+@dataclass
+class Inventory:
+    tables: list[AuditTable]
+    core: dict[str, int]  # table -> rows
+    rpc_available: bool
+
+    def frame(self) -> pd.DataFrame:
+        rows = []
+        for t in self.tables:
+            rows.append({
+                "table": t.table_name, "scorecard": t.scorecard_name, "in scorecards": t.in_scorecards,
+                "in get_audit_tables()": t.in_rpc, "exists": t.exists, "rows": t.row_count,
+                "size MB": round(t.size_bytes / 1e6, 2), "parameters": len(t.parameters),
+                "param columns": len(t.param_columns),
+                "columns without parameter": ", ".join(t.columns_without_parameter),
+                "parameters without column": ", ".join(t.parameters_without_column),
+                "missing common columns": ", ".join(t.missing_common),
+                "needs quoting": ", ".join(t.quoted_identifiers),
+                "problem": t.identifier_problem or "",
+            })
+        return pd.DataFrame(rows)
+
+    def migratable(self) -> list[AuditTable]:
+        return [t for t in self.tables if t.migratable]
+
+    def legacy_table_names(self) -> list[str]:
+        return list(self.core) + [t.table_name for t in self.tables if t.exists and t.identifier_problem is None]
+
+    def mismatches(self) -> list[str]:
+        out = []
+        for t in self.tables:
+            if t.in_scorecards and not t.exists:
+                out.append(f"scorecard {t.scorecard_name!r} names table {t.table_name!r}, which does not exist")
+            if t.exists and not t.in_scorecards:
+                out.append(f"table {t.table_name!r} is listed by get_audit_tables() but no scorecard names it")
+            if t.in_scorecards and t.exists and self.rpc_available and not t.in_rpc:
+                out.append(f"table {t.table_name!r} is named by a scorecard but get_audit_tables() does not list it")
+            for c in t.columns_without_parameter:
+                out.append(f"{t.table_name}.{c}: integer column with no scorecard parameter")
+            for c in t.parameters_without_column:
+                out.append(f"{t.table_name}: parameter {c!r} has no column")
+            if t.missing_common:
+                out.append(f"{t.table_name}: missing common columns {', '.join(t.missing_common)}")
+            if t.identifier_problem:
+                out.append(f"{t.table_name!r}: unusable identifier ({t.identifier_problem})")
+        return out
+
+
+def _table_columns(conn: psycopg.Connection, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (table,),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def check_core_shape(conn: psycopg.Connection) -> dict[str, int]:
+    """Raise LegacyShapeError if a core legacy table or a column the runbook needs is missing."""
+    counts = {}
+    for table, needed in REQUIRED_CORE_COLUMNS.items():
+        cols = _table_columns(conn, table)
+        if not cols:
+            raise LegacyShapeError(f"legacy table public.{table} not found: is this the CQMS database?")
+        missing = [c for c in needed if c not in cols]
+        if missing:
+            raise LegacyShapeError(f"legacy table public.{table} lacks column(s) {', '.join(missing)}")
+        counts[table] = conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(table))).fetchone()[0]
+    return counts
+
+
+def discover(conn: psycopg.Connection, with_counts: bool = True) -> Inventory:
+    core = check_core_shape(conn)
+    rpc_available = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND p.proname = 'get_audit_tables')"
+    ).fetchone()[0]
+    rpc_names: list[str] = []
+    if rpc_available:
+        rpc_names = [r[0] for r in conn.execute("SELECT * FROM public.get_audit_tables()").fetchall()]
+    cards = conn.execute(
+        "SELECT id::text, name, table_name, coalesce(allow_over_100, false) FROM public.scorecards "
+        "WHERE table_name IS NOT NULL ORDER BY name, id"
+    ).fetchall()
+    params = conn.execute(
+        "SELECT scorecard_id::text, field_id FROM public.scorecard_perameters "
+        "WHERE coalesce(is_active, true) AND field_id IS NOT NULL ORDER BY display_order NULLS LAST, field_id"
+    ).fetchall()
+    by_card: dict[str, list[str]] = {}
+    for sid, fid in params:
+        by_card.setdefault(sid, [])
+        if fid not in by_card[sid]:
+            by_card[sid].append(fid)
+
+    tables: dict[str, AuditTable] = {}
+    for sid, name, tname, over in cards:
+        if tname in tables:  # two scorecards on one table: keep the first, report the second
+            tables[tname].identifier_problem = tables[tname].identifier_problem or "named by more than one scorecard"
+            continue
+        tables[tname] = AuditTable(tname, sid, name, True, tname in rpc_names, False, allow_over_100=over,
+                                   parameters=by_card.get(sid, []))
+    for tname in rpc_names:
+        if tname not in tables:
+            tables[tname] = AuditTable(tname, None, None, False, True, False)
+
+    for t in tables.values():
+        t.identifier_problem = t.identifier_problem or identifier_problem(t.table_name)
+        if t.identifier_problem and "more than one" not in t.identifier_problem:
+            continue
+        t.columns = _table_columns(conn, t.table_name)
+        t.exists = bool(t.columns)
+        if not t.exists:
+            continue
+        t.missing_common = [c for c in COMMON_COLUMNS if c not in t.columns]
+        extra = [c for c in t.columns if c not in COMMON_COLUMNS]
+        t.param_columns = [c for c in extra if c in t.parameters]
+        t.columns_without_parameter = [c for c in extra if c not in t.parameters]
+        t.parameters_without_column = [p for p in t.parameters if p not in t.columns]
+        if with_counts:
+            ident = sql.Identifier("public", t.table_name)
+            t.row_count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()[0]
+            t.size_bytes = conn.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                        (ident.as_string(conn),)).fetchone()[0]
+    end_read(conn)
+    return Inventory(sorted(tables.values(), key=lambda t: t.table_name), core, rpc_available)
+
+
+def table_checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
+    """Order-independent checksum of a whole table's rows (sum of 64-bit slices of md5 per row)."""
+    q = sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text "
+        "FROM public.{} t"
+    ).format(sql.Identifier(table))
+    rows, checksum = conn.execute(q).fetchone()
+    return rows, checksum

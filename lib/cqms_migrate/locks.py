@@ -1,0 +1,75 @@
+"""Lock-timeout-and-retry, and the advisory lock that serialises operators.
+
+Every transaction that takes a strong lock runs through ``with_lock_retries``: each attempt
+sets ``lock_timeout`` locally; on SQLSTATE 55P03 (lock_not_available) the attempt rolls back,
+sleeps, and tries with the next, longer timeout (GitLab's with_lock_retries). The application
+therefore never queues behind us for longer than the current attempt's timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+import psycopg
+from psycopg import errors
+
+from .errors import LockTimeoutExhausted, RunLocked
+
+T = TypeVar("T")
+
+# one key for the whole runbook: hashtext('cqms_migrate') computed once, fixed here
+ADVISORY_LOCK_KEY = 0x43514D53  # 'CQMS'
+
+
+def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connection], T], *,
+                      attempts: list[tuple[int, float]], statement_timeout_s: int = 0,
+                      what: str = "statement", log: Callable[[str], None] | None = None) -> tuple[T, int]:
+    """Run ``work(conn)`` in one transaction, retrying on lock timeout. Returns (result, attempts used)."""
+    if conn.autocommit:
+        raise ValueError("with_lock_retries needs a non-autocommit connection")
+    last: Exception | None = None
+    for n, (timeout_ms, sleep_s) in enumerate(attempts, start=1):
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_ms)}ms'")
+                conn.execute(f"SET LOCAL statement_timeout = '{int(statement_timeout_s)}s'")
+                result = work(conn)
+            return result, n
+        except errors.LockNotAvailable as e:
+            last = e
+            if log:
+                log(f"{what}: lock not granted within {timeout_ms} ms (attempt {n}/{len(attempts)}); "
+                    f"retrying in {sleep_s}s")
+            time.sleep(sleep_s)
+    raise LockTimeoutExhausted(
+        f"{what}: could not get its lock in {len(attempts)} attempts (last lock_timeout "
+        f"{attempts[-1][0]} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
+        "in pg_stat_activity / pg_locks and retry, or raise lock_retries in params"
+    )
+
+
+def acquire_run_lock(conn: psycopg.Connection) -> None:
+    """Session advisory lock: two operators cannot run phases on one database at once."""
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]
+    if not conn.autocommit:
+        conn.commit()
+    if not got:
+        holder = conn.execute(
+            "SELECT a.pid, a.usename, a.application_name, a.client_addr::text, a.backend_start "
+            "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted LIMIT 1",
+            (ADVISORY_LOCK_KEY & 0xFFFFFFFF,),
+        ).fetchone()
+        if not conn.autocommit:
+            conn.commit()
+        who = f"pid {holder[0]} ({holder[1]}, {holder[2]}, since {holder[4]:%Y-%m-%d %H:%M})" if holder else "another session"
+        raise RunLocked(f"another migration run holds the runbook lock: {who}; wait for it to finish")
+
+
+def release_run_lock(conn: psycopg.Connection) -> None:
+    if conn.closed:
+        return
+    conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    if not conn.autocommit:
+        conn.commit()

@@ -1,0 +1,171 @@
+"""Params: one YAML file per environment, validated by a strict typed model.
+
+A params file names the *environment variable* that holds the database URL; it never holds
+the URL or a password (a URL-looking value is rejected). Unknown or mistyped keys are
+rejected with a message naming them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ParamsError
+from .paths import params_dir
+
+PassingStatus = Literal["pass", "fail", "pending", "needs_review"]
+ENVS = ("local", "staging", "prod")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleDef(Strict):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,39}$")
+    name: str
+    level: int = Field(ge=0, le=10)
+    access_level: Literal["standard", "elevated", "admin"] = "standard"
+
+
+class LegacySeed(Strict):
+    audits: int = Field(default=100_000, ge=0)
+    scorecards: int = Field(default=20, ge=2, le=200)
+    people: int = Field(default=400, ge=20)
+    seed: int = 42
+
+
+class Params(Strict):
+    env: Literal["local", "staging", "prod"]
+    database_url_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    require_confirmation: bool = False
+    application_name: str = "cqms-migrate"
+
+    # lock-timeout-and-retry table: [lock_timeout_ms, sleep_s] per attempt (GitLab style)
+    lock_retries: list[tuple[int, float]] = [(100, 0.2), (250, 0.5), (500, 1.0), (1000, 2.0), (2000, 4.0)]
+    statement_timeout_s: int = Field(default=600, ge=0)
+
+    # backfills
+    batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+    batch_pause_ms: int = Field(default=0, ge=0)
+
+    # phase 1: roles and the mapping of legacy people.role text to a role code
+    roles: list[RoleDef]
+    role_mapping: dict[str, str] = {}
+    default_role: str
+
+    # phase 2
+    passing_status_map: dict[str, PassingStatus] = {}
+    unknown_email_policy: Literal["placeholder", "quarantine"] = "quarantine"
+    partition_audits: Literal["none", "yearly"] = "none"
+
+    # preflight gates
+    min_free_disk_factor: float = Field(default=2.0, ge=0)
+    max_orphan_pct: float = Field(default=15.0, ge=0, le=100)
+
+    legacy_seed: LegacySeed = LegacySeed()
+
+    @field_validator("lock_retries")
+    @classmethod
+    def _retries_nonempty(cls, v):
+        if not v:
+            raise ValueError("needs at least one [lock_timeout_ms, sleep_s] attempt")
+        for timeout_ms, sleep_s in v:
+            if timeout_ms <= 0 or sleep_s < 0:
+                raise ValueError("lock_timeout_ms must be > 0 and sleep_s >= 0")
+        return v
+
+    @field_validator("role_mapping", "passing_status_map")
+    @classmethod
+    def _normalise_keys(cls, v: dict) -> dict:
+        return {" ".join(str(k).split()).lower(): val for k, val in v.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        codes = {r.code for r in self.roles}
+        if self.default_role not in codes:
+            raise ValueError(f"default_role {self.default_role!r} is not one of roles: {sorted(codes)}")
+        unknown = sorted({c for c in self.role_mapping.values() if c not in codes})
+        if unknown:
+            raise ValueError(f"role_mapping points at undefined role codes {unknown}")
+        if self.env == "prod" and not self.require_confirmation:
+            raise ValueError("prod params must keep require_confirmation: true")
+        return self
+
+
+_URLISH = re.compile(r"(postgres(ql)?://|password|passwd|secret)", re.I)
+
+
+def _reject_secrets(raw: dict, path: Path) -> None:
+    def walk(node, where):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(node, str) and _URLISH.search(node) and where not in ("application_name",):
+            raise ParamsError(
+                f"{path}: {where} looks like a URL or secret; params name the environment "
+                "variable that holds the URL (database_url_env), never the URL itself"
+            )
+
+    walk(raw, "")
+
+
+def default_params_file(env: str) -> Path:
+    return params_dir() / f"{env}.yaml"
+
+
+def load_params(env: str, params_file: str | Path | None = None) -> Params:
+    if env not in ENVS:
+        raise ParamsError(f"unknown env {env!r}: use one of {', '.join(ENVS)}")
+    path = Path(params_file) if params_file else default_params_file(env)
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level")
+    _reject_secrets(raw, path)
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        kind = first["type"]
+        if kind == "extra_forbidden":
+            msg = f"unknown key {loc!r}"
+        elif kind == "missing":
+            msg = f"missing required key {loc!r}"
+        else:
+            msg = f"{loc}: {first['msg']}"
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise ParamsError(f"{path}: {msg}{more}") from None
+    if params.env != env:
+        raise ParamsError(f"{path}: env is {params.env!r} but the run asked for env={env!r}")
+    return params
+
+
+def check_confirmation(params: Params, confirm: str | None) -> None:
+    """A guarded environment runs only when the operator typed its name as confirmation."""
+    from .errors import ConfirmationRequired
+
+    if params.require_confirmation and (confirm or "").strip() != params.env:
+        raise ConfirmationRequired(
+            f"env={params.env} requires confirmation: re-run with --confirm {params.env} "
+            f"(papermill parameter confirm={params.env!r}); nothing was touched"
+        )
+
+
+def redacted(params: Params) -> dict:
+    """The params as recorded in manifests and notebooks (they hold no secret by construction)."""
+    return params.model_dump(mode="json")

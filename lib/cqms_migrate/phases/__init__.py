@@ -1,0 +1,87 @@
+"""The phases, in order. Each phase folder holds its whole story: the Python module that
+lists its steps, and deploy/ verify/ revert/ SQL named after each step."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import pandas as pd
+
+from ..errors import PhaseOrderError
+from ..steps import Executor, Step, StepOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..context import PhaseContext
+
+PHASES_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Phase:
+    name: str          # '01_foundation' — also the notebook's file name
+    title: str
+    module: str        # python module under cqms_migrate.phases holding steps()
+    flag: str | None = None
+
+    def _mod(self):
+        return importlib.import_module(f"cqms_migrate.phases.{self.module}")
+
+    def steps(self, ctx: "PhaseContext") -> list[Step]:
+        steps = self._mod().steps(ctx)
+        for i, s in enumerate(steps, start=1):
+            s.ordinal = i
+        return steps
+
+    @property
+    def directory(self) -> Path:
+        return PHASES_DIR / self.module
+
+
+PHASES: list[Phase] = [
+    Phase("00_preflight", "Preflight: inventory, data quality, go/no-go", "p00_preflight"),
+    Phase("01_foundation", "Foundation: reference tables, employees, compat views", "p01_foundation",
+          flag="USE_UNIFIED_EMPLOYEES_TABLE"),
+]
+
+
+def get(name: str) -> Phase:
+    for p in PHASES:
+        if name in (p.name, p.name[:2], p.name[3:]):
+            return p
+    raise PhaseOrderError(f"unknown phase {name!r}: known phases are {', '.join(p.name for p in PHASES)}")
+
+
+def later_phases(name: str) -> list[Phase]:
+    idx = [p.name for p in PHASES].index(get(name).name)
+    return PHASES[idx + 1:]
+
+
+def plan_frame(ctx: "PhaseContext", steps: list[Step]) -> pd.DataFrame:
+    applied = set(ctx.ledger.applied_steps(ctx.phase)) if ctx.has_ledger else set()
+    return pd.DataFrame(
+        [{"#": s.ordinal, "step": s.name, "applied": s.name in applied, "what it does": s.summary} for s in steps]
+    ).set_index("#")
+
+
+def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"step": o.step, "action": o.action, "status": o.status, "rows": o.rows, "seconds": round(o.seconds, 2),
+          "lock attempts": o.attempts, "note": o.message if o.status != "planned" else "(SQL rendered)"}
+         for o in outcomes]
+    )
+
+
+def deploy(ctx: "PhaseContext", steps: list[Step], progress: Callable | None = None) -> list[StepOutcome]:
+    ex = Executor(ctx)
+    out = []
+    for s in steps:
+        out.append(ex.deploy(s))
+    return out
+
+
+def revert(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
+    ex = Executor(ctx)
+    return [ex.revert(s) for s in reversed(steps)]

@@ -1,0 +1,337 @@
+"""Phase 1 (foundation): reference tables and one employees table from users + people,
+validated, reversible, with backward-compatible views. Seed sections 2.1, 2.2, 3.2, 3.4.
+
+Steps (deploy in order, revert in reverse):
+  snapshot_legacy          checksum every legacy table (compared after a revert)
+  create_reference_tables  roles, departments, teams, channels, countries
+  create_employees         employees, provenance and the legacy email map
+  add_circular_keys        departments.manager_id, teams.supervisor_id (after employees exists)
+  load_reference_data      roles from params; departments/channels/teams/countries from legacy
+  merge_employees          users + people -> employees; duplicates merged; bad rows quarantined
+  create_compat_views      users_compat, people_compat (security_invoker)
+  enable_rls               policies and grants for the Supabase roles
+  enable_feature_flag      USE_UNIFIED_EMPLOYEES_TABLE on — only after validate() passes
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ... import inventory, quality
+from ...db import end_read
+from ...errors import CheckFailed
+from ...steps import Rendered, SqlStep, Step
+
+PHASE = "01_foundation"
+FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class SnapshotLegacy(Step):
+    """Checksums of every legacy table, taken before anything else; the revert compares them."""
+
+    def _tables(self, ctx) -> list[str]:
+        return inventory.discover(ctx.conn, with_counts=False).legacy_table_names()
+
+    def render_deploy(self, ctx) -> Rendered:
+        tables = self._tables(ctx)
+        return Rendered([f"-- checksum of public.{t} into cqms_migration.legacy_checksums" for t in tables])
+
+    def deploy(self, ctx, conn) -> int:
+        tables = self._tables(ctx)
+        conn.execute("DELETE FROM cqms_migration.legacy_checksums WHERE phase = %s", (self.phase,))
+        for t in tables:
+            rows, checksum = inventory.table_checksum(conn, t)
+            conn.execute(
+                "INSERT INTO cqms_migration.legacy_checksums (phase, table_name, row_count, checksum) VALUES (%s,%s,%s,%s)",
+                (self.phase, t, rows, checksum))
+        return len(tables)
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered(["-- compare legacy checksums, then forget them"])
+
+    def revert(self, ctx, conn) -> int:
+        # the comparison itself is shown by legacy_unchanged(); the snapshot is kept until then
+        conn.execute("DELETE FROM cqms_migration.legacy_checksums WHERE phase = %s", (self.phase,))
+        return 0
+
+
+@dataclass
+class LoadReferenceData(SqlStep):
+    """Roles and the role mapping come from params; rendered as literal SQL so the ledger
+    records exactly what ran."""
+
+    def render_deploy(self, ctx) -> Rendered:
+        conn, p = ctx.conn, ctx.params
+        stmts = []
+        for r in p.roles:
+            stmts.append(sql.SQL(
+                "INSERT INTO public.roles (name, code, level, permissions, is_system_role) VALUES ({}, {}, {}, {}::jsonb, true)"
+            ).format(sql.Literal(r.name), sql.Literal(r.code), sql.Literal(r.level),
+                     sql.Literal('{"access_level": "%s"}' % r.access_level)).as_string(conn))
+        mapping = dict(p.role_mapping)
+        for r in p.roles:  # every role's own name and code map to it too
+            mapping.setdefault(" ".join(r.name.split()).lower(), r.code)
+            mapping.setdefault(r.code.lower(), r.code)
+        mapping["*default*"] = p.default_role
+        for legacy, code in sorted(mapping.items()):
+            stmts.append(sql.SQL("INSERT INTO cqms_migration.p01_role_mapping (legacy_role, role_code) VALUES ({}, {})")
+                         .format(sql.Literal(legacy), sql.Literal(code)).as_string(conn))
+        return Rendered(stmts + super().render_deploy(ctx).statements)
+
+
+@dataclass
+class FlagStep(Step):
+    flag: str = FLAG
+
+    def render_deploy(self, ctx) -> Rendered:
+        return Rendered([f"UPDATE cqms_migration.feature_flags SET enabled = true WHERE flag = '{self.flag}'"])
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([f"UPDATE cqms_migration.feature_flags SET enabled = false WHERE flag = '{self.flag}'"])
+
+    def deploy(self, ctx, conn) -> int:
+        ctx.ledger.set_flag(self.flag, True, conn)
+        return 1
+
+    def revert(self, ctx, conn) -> int:
+        ctx.ledger.set_flag(self.flag, False, conn)
+        return 1
+
+
+def _sql(name: str, summary: str, cls=SqlStep) -> SqlStep:
+    return cls(PHASE, name, summary, directory=HERE)
+
+
+BUILD_STEPS = ["snapshot_legacy", "create_reference_tables", "create_employees", "add_circular_keys",
+               "load_reference_data", "merge_employees", "create_compat_views", "enable_rls"]
+CUTOVER_STEPS = ["enable_feature_flag"]
+
+
+def steps(ctx) -> list[Step]:
+    return [
+        SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
+        _sql("create_reference_tables", "roles, departments, teams, channels, countries"),
+        _sql("create_employees", "employees + provenance + legacy email map"),
+        _sql("add_circular_keys", "departments.manager_id and teams.supervisor_id foreign keys"),
+        _sql("load_reference_data", "roles from params; reference rows from legacy values", LoadReferenceData),
+        _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
+        _sql("create_compat_views", "users_compat and people_compat (security_invoker)"),
+        _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
+        FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------
+
+PEOPLE_KEYED = """
+  SELECT p, md5(p::text) || ':' || row_number() OVER (PARTITION BY md5(p::text)) AS source_key
+  FROM public.people p"""
+
+
+@dataclass
+class Validation:
+    reconciliation: pd.DataFrame
+    checks: pd.DataFrame
+    quarantine: pd.DataFrame
+    hierarchy: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all())
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            bad = list(self.checks.loc[~self.checks["ok"], "check"]) + \
+                  [f"{t} does not reconcile" for t in self.reconciliation.index[~self.reconciliation["reconciles"]]]
+            raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
+
+
+def validate(conn: psycopg.Connection) -> Validation:
+    q = lambda s, p=None: conn.execute(s, p).fetchone()
+    recon = []
+    for table in ("users", "people"):
+        legacy = q(f"SELECT count(*) FROM public.{table}")[0]
+        migrated, merged = q("SELECT count(*) FILTER (WHERE disposition = 'migrated'), "
+                             "count(*) FILTER (WHERE disposition = 'merged_duplicate') "
+                             "FROM cqms_migration.employee_sources WHERE source_table = %s", (table,))
+        quarantined = q("SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
+                        (PHASE, table))[0]
+        recon.append({"legacy table": table, "legacy rows": legacy, "migrated": migrated,
+                      "merged into a duplicate": merged, "quarantined": quarantined,
+                      "reconciles": legacy == migrated + merged + quarantined})
+    reconciliation = pd.DataFrame(recon).set_index("legacy table")
+
+    checks = []
+
+    def check(name, bad_count, detail=""):
+        checks.append({"check": name, "violations": int(bad_count), "ok": bad_count == 0, "detail": detail})
+
+    # compat views return the legacy rows: EXCEPT ALL both ways, differences explained
+    people_unexplained = q(f"""
+      WITH keyed AS ({PEOPLE_KEYED}),
+           explained AS (SELECT source_key FROM cqms_migration.employee_sources
+                           WHERE source_table = 'people' AND disposition = 'merged_duplicate'
+                         UNION ALL SELECT source_key FROM cqms_migration.quarantine
+                           WHERE phase = '{PHASE}' AND source_table = 'people')
+      SELECT (SELECT count(*) FROM (SELECT (k.p).* FROM keyed k
+                                    WHERE k.source_key NOT IN (SELECT source_key FROM explained)
+                                    EXCEPT ALL SELECT * FROM public.people_compat) a),
+             (SELECT count(*) FROM (SELECT * FROM public.people_compat EXCEPT ALL SELECT * FROM public.people) b)""")
+    check("people_compat: every unexplained legacy people row returned", people_unexplained[0],
+          "legacy rows minus merged/quarantined, EXCEPT ALL people_compat")
+    check("people_compat: returns no row people lacks", people_unexplained[1], "people_compat EXCEPT ALL people")
+    users_unexplained = q(f"""
+      WITH explained AS (SELECT source_key FROM cqms_migration.employee_sources
+                           WHERE source_table = 'users' AND disposition = 'merged_duplicate'
+                         UNION ALL SELECT source_key FROM cqms_migration.quarantine
+                           WHERE phase = '{PHASE}' AND source_table = 'users')
+      SELECT (SELECT count(*) FROM (SELECT * FROM public.users u WHERE u.id::text NOT IN (SELECT source_key FROM explained)
+                                    EXCEPT ALL SELECT * FROM public.users_compat) a),
+             (SELECT count(*) FROM (SELECT * FROM public.users_compat EXCEPT ALL SELECT * FROM public.users) b)""")
+    check("users_compat: every unexplained legacy users row returned", users_unexplained[0])
+    check("users_compat: returns no row users lacks", users_unexplained[1])
+
+    # foreign-key integrity 100% (the constraints exist; this proves no NOT VALID shortcut hides rows)
+    fk_bad = q("""
+      SELECT (SELECT count(*) FROM public.employees e WHERE e.supervisor_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM public.employees s WHERE s.id = e.supervisor_id))
+           + (SELECT count(*) FROM public.employees e WHERE e.quality_mentor_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM public.employees s WHERE s.id = e.quality_mentor_id))
+           + (SELECT count(*) FROM public.employees e WHERE NOT EXISTS (SELECT 1 FROM public.roles r WHERE r.id = e.role_id))
+           + (SELECT count(*) FROM public.employees e WHERE e.auth_user_id IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM auth.users a WHERE a.id = e.auth_user_id))""")[0]
+    check("foreign-key integrity (supervisor, mentor, role, auth user)", fk_bad)
+    not_valid = q("SELECT count(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                  "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = 'public' AND t.relname IN "
+                  "('employees','roles','departments','teams','channels','countries') AND NOT c.convalidated")[0]
+    check("no constraint left NOT VALID", not_valid)
+    dup = q("SELECT count(*) - count(DISTINCT lower(btrim(email))) FROM public.employees")[0]
+    check("one employee per normalized email", dup)
+    unmapped = q("""
+      SELECT count(*) FROM (
+        SELECT lower(btrim(email)) ne FROM public.users WHERE email IS NOT NULL
+        UNION SELECT lower(btrim(email)) FROM public.people WHERE email IS NOT NULL) l
+      WHERE NOT EXISTS (SELECT 1 FROM cqms_migration.employee_email_map m WHERE m.normalized_email = l.ne)
+        AND NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine qq WHERE qq.phase = %s
+                        AND lower(btrim(qq.original_row ->> 'email')) = l.ne)""", (PHASE,))[0]
+    check("every legacy email resolves (email map) or is quarantined", unmapped)
+    users_without_auth_link = q("SELECT count(*) FROM cqms_migration.employee_sources s WHERE s.source_table = 'users' "
+                                "AND s.disposition = 'migrated' AND NOT EXISTS (SELECT 1 FROM public.employees e "
+                                "WHERE e.id = s.employee_id AND e.auth_user_id::text = s.source_key)")[0]
+    check("every migrated users row is linked to its auth user", users_without_auth_link)
+
+    quarantine = pd.DataFrame(conn.execute(
+        "SELECT source_table, reason, count(*) AS rows FROM cqms_migration.quarantine WHERE phase = %s "
+        "GROUP BY 1, 2 ORDER BY 1, 2", (PHASE,)).fetchall(), columns=["source table", "reason", "rows"])
+
+    hier = conn.execute("""
+      WITH p AS (SELECT e.id, lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) AS sup,
+                        lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')) AS qm,
+                        lower(btrim(e.email)) AS ne, e.supervisor_id, e.quality_mentor_id
+                 FROM public.employees e WHERE e.legacy_snapshot ? 'people')
+      SELECT 'supervisor: self-reference set to NULL', count(*) FROM p WHERE sup = ne
+      UNION ALL SELECT 'supervisor: unknown email left NULL', count(*) FROM p
+        WHERE sup <> '' AND sup <> ne AND supervisor_id IS NULL
+      UNION ALL SELECT 'mentor: self-reference set to NULL', count(*) FROM p WHERE qm = ne
+      UNION ALL SELECT 'mentor: unknown email left NULL', count(*) FROM p
+        WHERE qm <> '' AND qm <> ne AND quality_mentor_id IS NULL
+      UNION ALL SELECT 'supervisor cycles (kept, listed for review)', count(*) FROM (
+        WITH RECURSIVE walk(start, cur, depth, path) AS (
+          SELECT id, supervisor_id, 1, ARRAY[id] FROM public.employees WHERE supervisor_id IS NOT NULL
+          UNION ALL
+          SELECT w.start, e.supervisor_id, w.depth + 1, w.path || e.id FROM walk w
+          JOIN public.employees e ON e.id = w.cur
+          WHERE e.supervisor_id IS NOT NULL AND w.depth < 50 AND NOT e.id = ANY(w.path))
+        SELECT DISTINCT start FROM walk WHERE cur = start) c
+      UNION ALL SELECT 'shared legacy employee_id kept by one employee', count(*) FROM p
+        JOIN public.employees e USING (id) WHERE e.legacy_snapshot -> 'people' ->> 'employee_id' IS NOT NULL AND e.employee_id IS NULL
+    """).fetchall()
+    hierarchy = pd.DataFrame(hier, columns=["finding", "employees"]).set_index("finding")
+    end_read(conn)
+    return Validation(reconciliation, pd.DataFrame(checks), quarantine, hierarchy)
+
+
+def legacy_unchanged(conn: psycopg.Connection, checksums: pd.DataFrame) -> pd.DataFrame:
+    """Compare the legacy tables now with checksums taken before the phase."""
+    rows = []
+    for _, r in checksums.iterrows():
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                              (sql.Identifier("public", r["table_name"]).as_string(conn),)).fetchone()[0]
+        count, checksum = inventory.table_checksum(conn, r["table_name"]) if exists else (None, None)
+        rows.append({"table": r["table_name"], "rows before": r["row_count"], "rows now": count,
+                     "identical": checksum == r["checksum"] and count == r["row_count"]})
+    end_read(conn)
+    return pd.DataFrame(rows)
+
+
+def saved_checksums(conn: psycopg.Connection) -> pd.DataFrame:
+    if not conn.execute("SELECT to_regclass('cqms_migration.legacy_checksums') IS NOT NULL").fetchone()[0]:
+        return pd.DataFrame(columns=["table_name", "row_count", "checksum"])
+    cur = conn.execute("SELECT table_name, row_count, checksum FROM cqms_migration.legacy_checksums WHERE phase = %s "
+                       "ORDER BY table_name", (PHASE,))
+    df = pd.DataFrame(cur.fetchall(), columns=["table_name", "row_count", "checksum"])
+    end_read(conn)
+    return df
+
+
+# ---------------------------------------------------------------------------------------
+# benchmark: the legacy lookup (users by email + people by email + merge in Python)
+# vs one query on employees — measured in the same run
+# ---------------------------------------------------------------------------------------
+
+def lookup_benchmark(conn: psycopg.Connection, samples: int = 300, seed: int = 7) -> pd.DataFrame:
+    emails = [r[0] for r in conn.execute(
+        "SELECT email FROM cqms_migration.employee_email_map WHERE source = 'both' "
+        "ORDER BY md5(email || %s::text) LIMIT %s", (seed, samples)).fetchall()]
+    end_read(conn)
+    if not emails:
+        return pd.DataFrame()
+
+    def legacy(email):
+        u = conn.execute("SELECT * FROM public.users WHERE email = %s", (email,)).fetchone()
+        p = conn.execute("SELECT * FROM public.people WHERE email = %s", (email,)).fetchall()
+        merged = {}
+        if p:
+            merged.update(dict(zip(["email", "name", "role", "department"], p[0][:4])))
+        if u:
+            merged.setdefault("name", u[2])
+            merged["auth_user_id"] = u[0]
+        return merged
+
+    def unified(email):
+        return conn.execute(
+            "SELECT e.*, r.name AS role FROM public.employees e JOIN public.roles r ON r.id = e.role_id "
+            "WHERE lower(btrim(e.email)) = lower(btrim(%s))", (email,)).fetchone()
+
+    def timed(fn):
+        out = []
+        for e in emails:
+            t0 = time.perf_counter()
+            fn(e)
+            out.append((time.perf_counter() - t0) * 1000)
+        end_read(conn)
+        return out
+
+    timed(legacy), timed(unified)  # warm both paths
+    leg, uni = timed(legacy), timed(unified)
+    df = pd.DataFrame([
+        {"path": "legacy: users + people by email, merged in Python", "lookups": len(leg),
+         "median ms": round(statistics.median(leg), 3), "p95 ms": round(sorted(leg)[int(len(leg) * .95) - 1], 3),
+         "round trips per lookup": 2},
+        {"path": "unified: one query on employees", "lookups": len(uni),
+         "median ms": round(statistics.median(uni), 3), "p95 ms": round(sorted(uni)[int(len(uni) * .95) - 1], 3),
+         "round trips per lookup": 1},
+    ]).set_index("path")
+    df.attrs["ratio"] = round(statistics.median(leg) / statistics.median(uni), 2)
+    return df

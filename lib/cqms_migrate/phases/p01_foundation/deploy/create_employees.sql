@@ -1,0 +1,105 @@
+-- employees (seed 2.1), done as the seed means it:
+--  * email uniqueness ignores case and surrounding whitespace (unique index on the normalized
+--    email) while the seed's format CHECK stays;
+--  * role_id stays NOT NULL: load_reference_data fills it from params (role_mapping, default_role);
+--  * legacy_snapshot keeps the migrated users/people rows verbatim so the compat views return
+--    the legacy rows exactly until the employee is changed (transitional; dropped in cleanup);
+--  * version is maintained by a trigger (the seed's optimistic-locking column).
+CREATE TABLE public.employees (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  auth_user_id uuid UNIQUE REFERENCES auth.users(id) ON DELETE CASCADE,
+  email text NOT NULL,
+  employee_id text UNIQUE,
+  name text NOT NULL,
+  display_name text,
+  avatar_url text,
+  phone text,
+  timezone text DEFAULT 'UTC',
+  role_id uuid NOT NULL REFERENCES public.roles(id),
+  department_id uuid REFERENCES public.departments(id),
+  designation text,
+  channel_id uuid REFERENCES public.channels(id),
+  team_id uuid REFERENCES public.teams(id),
+  supervisor_id uuid REFERENCES public.employees(id),
+  quality_mentor_id uuid REFERENCES public.employees(id),
+  reporting_manager_id uuid REFERENCES public.employees(id),
+  country_code text REFERENCES public.countries(code),
+  region text,
+  office_location text,
+  intercom_admin_id text,
+  intercom_admin_alias text,
+  slack_user_id text,
+  google_workspace_id text,
+  is_active boolean DEFAULT true NOT NULL,
+  is_archived boolean DEFAULT false NOT NULL,
+  access_level text DEFAULT 'standard' CHECK (access_level IN ('standard', 'elevated', 'admin')),
+  last_login_at timestamptz,
+  last_activity_at timestamptz,
+  login_count integer DEFAULT 0,
+  failed_login_attempts integer DEFAULT 0,
+  account_locked_until timestamptz,
+  notification_preferences jsonb DEFAULT '{"email": true, "push": true, "in_app": true,
+    "categories": {"system": true, "task": true, "message": true, "reminder": true}}'::jsonb NOT NULL,
+  ui_preferences jsonb DEFAULT '{}'::jsonb,
+  device_info jsonb DEFAULT '{}'::jsonb,
+  created_by uuid REFERENCES public.employees(id),
+  updated_by uuid REFERENCES public.employees(id),
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL,
+  deleted_at timestamptz,
+  version integer DEFAULT 1 NOT NULL,
+  needs_review boolean DEFAULT false NOT NULL,
+  legacy_snapshot jsonb,
+  CONSTRAINT valid_email_format CHECK (email ~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$'),
+  CONSTRAINT no_self_supervisor CHECK (supervisor_id != id OR supervisor_id IS NULL),
+  CONSTRAINT no_self_mentor CHECK (quality_mentor_id != id OR quality_mentor_id IS NULL)
+);
+
+CREATE UNIQUE INDEX employees_email_normalized_key ON public.employees (lower(btrim(email)));
+CREATE INDEX idx_employees_role_id ON public.employees (role_id) WHERE is_active = true AND deleted_at IS NULL;
+CREATE INDEX idx_employees_department_id ON public.employees (department_id) WHERE is_active = true AND deleted_at IS NULL;
+CREATE INDEX idx_employees_channel_id ON public.employees (channel_id) WHERE is_active = true AND deleted_at IS NULL;
+CREATE INDEX idx_employees_team_id ON public.employees (team_id) WHERE is_active = true AND deleted_at IS NULL;
+CREATE INDEX idx_employees_supervisor_id ON public.employees (supervisor_id) WHERE deleted_at IS NULL;
+CREATE INDEX idx_employees_quality_mentor_id ON public.employees (quality_mentor_id) WHERE deleted_at IS NULL;
+CREATE INDEX idx_employees_reporting_manager_id ON public.employees (reporting_manager_id);
+CREATE INDEX idx_employees_country_code ON public.employees (country_code);
+CREATE INDEX idx_employees_created_by ON public.employees (created_by);
+CREATE INDEX idx_employees_updated_by ON public.employees (updated_by);
+CREATE INDEX idx_employees_is_active ON public.employees (is_active) WHERE deleted_at IS NULL;
+CREATE INDEX idx_employees_created_at ON public.employees (created_at DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_employees_name_search ON public.employees
+  USING gin (to_tsvector('english', name || ' ' || coalesce(email, '')));
+
+CREATE FUNCTION public.employees_bump_version() RETURNS trigger
+LANGUAGE plpgsql SET search_path = '' AS $$
+BEGIN
+  IF NEW IS DISTINCT FROM OLD THEN
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER employees_bump_version BEFORE UPDATE ON public.employees
+  FOR EACH ROW EXECUTE FUNCTION public.employees_bump_version();
+
+-- where every users / people row went (row-level provenance for reconciliation)
+CREATE TABLE cqms_migration.employee_sources (
+  source_table text NOT NULL CHECK (source_table IN ('users', 'people')),
+  source_key   text NOT NULL,
+  employee_id  uuid NOT NULL REFERENCES public.employees(id) ON DELETE CASCADE,
+  disposition  text NOT NULL CHECK (disposition IN ('migrated', 'merged_duplicate')),
+  email_as_written text,
+  PRIMARY KEY (source_table, source_key)
+);
+CREATE INDEX employee_sources_employee_idx ON cqms_migration.employee_sources (employee_id);
+
+-- every legacy email spelling -> its employee; later phases resolve emails through this
+CREATE TABLE cqms_migration.employee_email_map (
+  email            text PRIMARY KEY,
+  normalized_email text NOT NULL,
+  employee_id      uuid NOT NULL REFERENCES public.employees(id) ON DELETE CASCADE,
+  source           text NOT NULL CHECK (source IN ('users', 'people', 'both'))
+);
+CREATE INDEX employee_email_map_normalized_idx ON cqms_migration.employee_email_map (normalized_email);
+CREATE INDEX employee_email_map_employee_idx ON cqms_migration.employee_email_map (employee_id);

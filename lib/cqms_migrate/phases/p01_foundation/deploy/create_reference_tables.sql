@@ -1,0 +1,96 @@
+-- Reference tables of seed section 2.2. The keys that point at employees
+-- (departments.manager_id, teams.supervisor_id) are added by add_circular_keys, after
+-- employees exists: the seed's DDL references tables before creating them.
+CREATE TABLE public.roles (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text UNIQUE NOT NULL,
+  code text UNIQUE NOT NULL,
+  level integer NOT NULL CHECK (level >= 0 AND level <= 10),
+  description text,
+  permissions jsonb DEFAULT '{}'::jsonb,
+  is_system_role boolean DEFAULT false NOT NULL,
+  is_active boolean DEFAULT true NOT NULL,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL
+);
+CREATE INDEX idx_roles_level ON public.roles (level) WHERE is_active = true;
+
+CREATE TABLE public.departments (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text UNIQUE NOT NULL,
+  code text UNIQUE,
+  description text,
+  parent_department_id uuid REFERENCES public.departments(id),
+  manager_id uuid,
+  budget_code text,
+  is_active boolean DEFAULT true NOT NULL,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL
+);
+CREATE INDEX idx_departments_parent ON public.departments (parent_department_id) WHERE is_active = true;
+
+CREATE TABLE public.channels (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text UNIQUE NOT NULL,
+  code text UNIQUE NOT NULL,
+  description text,
+  icon_url text,
+  color_hex text,
+  default_scorecard_id uuid REFERENCES public.scorecards(id),
+  is_active boolean DEFAULT true NOT NULL,
+  display_order integer DEFAULT 0,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL
+);
+CREATE INDEX idx_channels_display_order ON public.channels (display_order) WHERE is_active = true;
+CREATE INDEX idx_channels_default_scorecard ON public.channels (default_scorecard_id);
+
+CREATE TABLE public.teams (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text NOT NULL,
+  code text UNIQUE,
+  channel_id uuid REFERENCES public.channels(id),
+  supervisor_id uuid,
+  department_id uuid REFERENCES public.departments(id),
+  description text,
+  capacity integer,
+  is_active boolean DEFAULT true NOT NULL,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL,
+  CONSTRAINT unique_team_name_channel UNIQUE (name, channel_id)
+);
+CREATE INDEX idx_teams_channel_id ON public.teams (channel_id) WHERE is_active = true;
+CREATE INDEX idx_teams_department_id ON public.teams (department_id) WHERE is_active = true;
+
+CREATE TABLE public.countries (
+  code text PRIMARY KEY CHECK (code ~ '^[A-Z]{2}$'),
+  name text NOT NULL,
+  iso_alpha3 text UNIQUE,
+  numeric_code text,
+  region text,
+  timezone text,
+  currency_code text
+);
+
+-- how legacy people.role text maps to a role code (from params, written by load_reference_data)
+CREATE TABLE cqms_migration.p01_role_mapping (
+  legacy_role text PRIMARY KEY,
+  role_code text NOT NULL
+);
+
+-- the code a free-text legacy value maps to: 'E-mail ' -> 'E_MAIL'; blank -> 'UNASSIGNED'
+CREATE FUNCTION cqms_migration.ref_code(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
+$$;
+
+-- ISO 3166-1 country for a legacy value: an alpha-2 code, a known alias or an English name
+CREATE FUNCTION cqms_migration.country_code(value text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(
+    (SELECT c.code FROM public.countries c WHERE c.code = upper(btrim(value))),
+    (SELECT c.code FROM public.countries c WHERE lower(c.name) = lower(btrim(value))
+        OR c.iso_alpha3 = upper(btrim(value))),
+    CASE upper(btrim(value)) WHEN 'UK' THEN 'GB' WHEN 'USA' THEN 'US' WHEN 'UAE' THEN 'AE' END,
+    'ZZ')
+$$;

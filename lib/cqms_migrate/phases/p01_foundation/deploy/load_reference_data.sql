@@ -1,0 +1,61 @@
+-- Reference rows from the legacy values. Roles and the role mapping come from params and are
+-- written just before this (same transaction). Each blank or unknown value maps to an
+-- explicit 'Unassigned' row, never to NULL.
+INSERT INTO public.countries (code, name, iso_alpha3, region) VALUES
+  ('ZZ', 'Unassigned', NULL, NULL),
+  ('AE', 'United Arab Emirates', 'ARE', 'Asia'), ('AR', 'Argentina', 'ARG', 'Americas'),
+  ('AU', 'Australia', 'AUS', 'Oceania'), ('BD', 'Bangladesh', 'BGD', 'Asia'),
+  ('BR', 'Brazil', 'BRA', 'Americas'), ('CA', 'Canada', 'CAN', 'Americas'),
+  ('CL', 'Chile', 'CHL', 'Americas'), ('CO', 'Colombia', 'COL', 'Americas'),
+  ('DE', 'Germany', 'DEU', 'Europe'), ('EG', 'Egypt', 'EGY', 'Africa'),
+  ('ES', 'Spain', 'ESP', 'Europe'), ('FR', 'France', 'FRA', 'Europe'),
+  ('GB', 'United Kingdom', 'GBR', 'Europe'), ('GH', 'Ghana', 'GHA', 'Africa'),
+  ('ID', 'Indonesia', 'IDN', 'Asia'), ('IE', 'Ireland', 'IRL', 'Europe'),
+  ('IN', 'India', 'IND', 'Asia'), ('IT', 'Italy', 'ITA', 'Europe'),
+  ('JP', 'Japan', 'JPN', 'Asia'), ('KE', 'Kenya', 'KEN', 'Africa'),
+  ('MA', 'Morocco', 'MAR', 'Africa'), ('MX', 'Mexico', 'MEX', 'Americas'),
+  ('MY', 'Malaysia', 'MYS', 'Asia'), ('NG', 'Nigeria', 'NGA', 'Africa'),
+  ('NL', 'Netherlands', 'NLD', 'Europe'), ('NZ', 'New Zealand', 'NZL', 'Oceania'),
+  ('PE', 'Peru', 'PER', 'Americas'), ('PH', 'Philippines', 'PHL', 'Asia'),
+  ('PK', 'Pakistan', 'PAK', 'Asia'), ('PL', 'Poland', 'POL', 'Europe'),
+  ('PT', 'Portugal', 'PRT', 'Europe'), ('RO', 'Romania', 'ROU', 'Europe'),
+  ('SG', 'Singapore', 'SGP', 'Asia'), ('TR', 'Turkey', 'TUR', 'Asia'),
+  ('UA', 'Ukraine', 'UKR', 'Europe'), ('US', 'United States', 'USA', 'Americas'),
+  ('VN', 'Viet Nam', 'VNM', 'Asia'), ('ZA', 'South Africa', 'ZAF', 'Africa');
+
+INSERT INTO public.departments (name, code)
+SELECT 'Unassigned', 'UNASSIGNED'
+UNION ALL
+SELECT mode() WITHIN GROUP (ORDER BY btrim(department)), cqms_migration.ref_code(department)
+FROM public.people
+WHERE cqms_migration.ref_code(department) <> 'UNASSIGNED'
+GROUP BY cqms_migration.ref_code(department);
+
+WITH legacy_channels AS (
+  SELECT btrim(channel) AS spelling FROM public.people
+  UNION ALL
+  SELECT btrim(ch) FROM public.scorecards s,
+    LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.channels) = 'array' THEN s.channels ELSE '[]' END) ch
+)
+INSERT INTO public.channels (name, code, display_order)
+SELECT 'Unassigned', 'UNASSIGNED', 1000
+UNION ALL
+SELECT mode() WITHIN GROUP (ORDER BY spelling), cqms_migration.ref_code(spelling),
+       row_number() OVER (ORDER BY cqms_migration.ref_code(spelling))::int
+FROM legacy_channels
+WHERE cqms_migration.ref_code(spelling) <> 'UNASSIGNED'
+GROUP BY cqms_migration.ref_code(spelling);
+
+-- a team is (team name, channel); teams of blank name go to the 'Unassigned' team
+INSERT INTO public.teams (name, code, channel_id)
+SELECT min(t.name), t.code, t.channel_id
+FROM (
+  SELECT CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END AS name,
+         cqms_migration.ref_code(p.team) || '@' || c.code AS code,
+         c.id AS channel_id
+  FROM public.people p
+  JOIN public.channels c ON c.code = cqms_migration.ref_code(p.channel)
+  UNION ALL
+  SELECT 'Unassigned', 'UNASSIGNED@UNASSIGNED', c.id FROM public.channels c WHERE c.code = 'UNASSIGNED'
+) t
+GROUP BY t.code, t.channel_id;

@@ -1,0 +1,6 @@
+DELETE FROM public.teams;
+DELETE FROM public.channels;
+DELETE FROM public.departments;
+DELETE FROM public.countries;
+DELETE FROM cqms_migration.p01_role_mapping;
+DELETE FROM public.roles;

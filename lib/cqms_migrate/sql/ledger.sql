@@ -1,0 +1,113 @@
+-- The migration ledger: what ran, what is applied, checkpoints, quarantine, feature flags.
+-- Idempotent; created by the first run on a database, as the migration role.
+CREATE SCHEMA IF NOT EXISTS cqms_migration;
+
+CREATE TABLE IF NOT EXISTS cqms_migration.runs (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  env           text NOT NULL,
+  phase         text NOT NULL,
+  action        text NOT NULL CHECK (action IN ('deploy', 'rollback', 'preflight', 'dry_run')),
+  operator      text NOT NULL DEFAULT current_user,
+  client_host   text,
+  tool_version  text,
+  git_commit    text,
+  params        jsonb,
+  status        text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed')),
+  message       text,
+  started_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  finished_at   timestamptz,
+  UNIQUE (run_id, phase, action)
+);
+
+-- one row per step action taken (append-only history, sqitch/Flyway style)
+CREATE TABLE IF NOT EXISTS cqms_migration.steps (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  phase         text NOT NULL,
+  step          text NOT NULL,
+  action        text NOT NULL CHECK (action IN ('deploy', 'revert')),
+  status        text NOT NULL CHECK (status IN ('applied', 'reverted', 'failed')),
+  started_at    timestamptz NOT NULL,
+  finished_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+  rows_affected bigint,
+  attempts      integer NOT NULL DEFAULT 1,
+  sql_sha256    text,
+  sql_text      text,
+  message       text
+);
+CREATE INDEX IF NOT EXISTS steps_phase_step_idx ON cqms_migration.steps (phase, step, id);
+
+-- the current state of each step: present iff the step is applied
+CREATE TABLE IF NOT EXISTS cqms_migration.applied_steps (
+  phase         text NOT NULL,
+  step          text NOT NULL,
+  ordinal       integer NOT NULL,
+  run_id        text NOT NULL,
+  sql_sha256    text,
+  applied_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (phase, step)
+);
+
+-- resumable positions of batched jobs (backfills)
+CREATE TABLE IF NOT EXISTS cqms_migration.checkpoints (
+  job           text PRIMARY KEY,
+  phase         text NOT NULL,
+  position      jsonb,
+  rows_done     bigint NOT NULL DEFAULT 0,
+  batches_done  bigint NOT NULL DEFAULT 0,
+  finished      boolean NOT NULL DEFAULT false,
+  updated_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- every legacy row that could not be migrated, whole, with its reason
+CREATE TABLE IF NOT EXISTS cqms_migration.quarantine (
+  id            bigserial PRIMARY KEY,
+  phase         text NOT NULL,
+  source_table  text NOT NULL,
+  source_key    text NOT NULL,
+  reason        text NOT NULL,
+  detail        text,
+  original_row  jsonb NOT NULL,
+  run_id        text,
+  quarantined_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  UNIQUE (phase, source_table, source_key)
+);
+
+-- checksums of legacy tables taken before a phase deploys, compared after its revert
+CREATE TABLE IF NOT EXISTS cqms_migration.legacy_checksums (
+  phase         text NOT NULL,
+  table_name    text NOT NULL,
+  row_count     bigint NOT NULL,
+  checksum      text NOT NULL,
+  taken_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (phase, table_name)
+);
+
+-- results a phase records (reconciliation figures, benchmark ratios) for reviewers and tests
+CREATE TABLE IF NOT EXISTS cqms_migration.metrics (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  phase         text NOT NULL,
+  name          text NOT NULL,
+  value         jsonb NOT NULL,
+  recorded_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- the flags the application reads to choose legacy or unified code paths
+CREATE TABLE IF NOT EXISTS cqms_migration.feature_flags (
+  flag          text PRIMARY KEY,
+  enabled       boolean NOT NULL DEFAULT false,
+  description   text,
+  updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_by_run text
+);
+INSERT INTO cqms_migration.feature_flags (flag, description) VALUES
+  ('USE_UNIFIED_EMPLOYEES_TABLE', 'read employees instead of users + people (phase 01_foundation)'),
+  ('USE_UNIFIED_AUDITS_TABLE', 'read and write audits instead of the per-scorecard tables (phase 02_audit_unification)'),
+  ('USE_MATERIALIZED_VIEWS', 'read reports from materialized views (phase 04)')
+ON CONFLICT (flag) DO NOTHING;
+
+-- the application (any Supabase role) may read the flags, nothing else here
+GRANT USAGE ON SCHEMA cqms_migration TO anon, authenticated, service_role;
+GRANT SELECT ON cqms_migration.feature_flags TO anon, authenticated, service_role;

@@ -1,0 +1,223 @@
+"""Steps: the unit of change. Each has deploy / verify / revert and knows if it is applied.
+
+Rendering is kept apart from execution: ``render_deploy`` / ``render_revert`` return the exact
+SQL that will run (dry run, review and lint read it); ``Executor`` runs it.
+
+A SQL step's deploy, its verify, and the ledger row recording it commit in ONE transaction:
+a crash leaves the step wholly applied or wholly absent, and a verify that raises undoes the
+deploy. Steps that cannot be one transaction (batched backfills) subclass ``Step`` and keep
+their own checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from .errors import CheckFailed, StepError
+from .locks import with_lock_retries
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import PhaseContext
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Rendered:
+    """What a step will execute, as text (for the ledger, dry runs and lint)."""
+
+    statements: list[str]
+
+    @property
+    def text(self) -> str:
+        return ";\n".join(s.strip().rstrip(";") for s in self.statements if s.strip()) + ";\n"
+
+    @property
+    def sha256(self) -> str:
+        return sha256_text(self.text)
+
+
+def compose(conn: psycopg.Connection, composed: sql.Composable | str) -> str:
+    return composed if isinstance(composed, str) else composed.as_string(conn)
+
+
+@dataclass
+class Step:
+    phase: str
+    name: str
+    summary: str
+    ordinal: int = 0
+
+    # -- rendering (no side effects) -------------------------------------------------
+    def render_deploy(self, ctx: "PhaseContext") -> Rendered:
+        raise NotImplementedError
+
+    def render_revert(self, ctx: "PhaseContext") -> Rendered:
+        raise NotImplementedError
+
+    def render_verify(self, ctx: "PhaseContext") -> Rendered:
+        return Rendered([])
+
+    # -- execution hooks (override for Python steps) --------------------------------------
+    def deploy(self, ctx: "PhaseContext", conn: psycopg.Connection) -> int:
+        return _execute(conn, self.render_deploy(ctx))
+
+    def verify(self, ctx: "PhaseContext", conn: psycopg.Connection) -> None:
+        rendered = self.render_verify(ctx)
+        try:
+            _execute(conn, rendered)
+        except psycopg.errors.RaiseException as e:
+            raise CheckFailed(f"{self.phase}/{self.name} verify: {e.diag.message_primary}") from None
+
+    def revert(self, ctx: "PhaseContext", conn: psycopg.Connection) -> int:
+        return _execute(conn, self.render_revert(ctx))
+
+    # a step that runs its own transactions (backfill) says so
+    transactional: bool = True
+
+
+def _execute(conn: psycopg.Connection, rendered: Rendered) -> int:
+    rows = 0
+    for stmt in rendered.statements:
+        if not stmt.strip():
+            continue
+        cur = conn.execute(stmt)
+        if cur.rowcount and cur.rowcount > 0:
+            rows += cur.rowcount
+    return rows
+
+
+@dataclass
+class SqlStep(Step):
+    """A step whose deploy/verify/revert are SQL files: <phase dir>/{deploy,verify,revert}/<name>.sql"""
+
+    directory: Path = field(default_factory=Path)
+
+    def _file(self, kind: str) -> Path:
+        return self.directory / kind / f"{self.name}.sql"
+
+    def _load(self, kind: str) -> Rendered:
+        path = self._file(kind)
+        if not path.exists():
+            return Rendered([])
+        return Rendered([path.read_text()])
+
+    def render_deploy(self, ctx) -> Rendered:
+        return self._load("deploy")
+
+    def render_verify(self, ctx) -> Rendered:
+        return self._load("verify")
+
+    def render_revert(self, ctx) -> Rendered:
+        return self._load("revert")
+
+
+@dataclass
+class StepOutcome:
+    phase: str
+    step: str
+    action: str
+    status: str  # applied | skipped | reverted | failed | planned
+    rows: int = 0
+    seconds: float = 0.0
+    attempts: int = 0
+    message: str = ""
+
+
+class Executor:
+    """Applies and reverts steps through the lock-retry helper, recording each in the ledger."""
+
+    def __init__(self, ctx: "PhaseContext"):
+        self.ctx = ctx
+
+    def is_applied(self, step: Step) -> bool:
+        return self.ctx.ledger.is_applied(step.phase, step.name)
+
+    def deploy(self, step: Step) -> StepOutcome:
+        ctx = self.ctx
+        if self.is_applied(step):
+            ctx.log(f"{step.name}: already applied, skipping")
+            return StepOutcome(step.phase, step.name, "deploy", "skipped", message="already applied")
+        rendered = step.render_deploy(ctx)
+        if ctx.dry_run:
+            ctx.log(f"{step.name}: would deploy ({len(rendered.text)} chars of SQL, sha256 {rendered.sha256[:12]})")
+            return StepOutcome(step.phase, step.name, "deploy", "planned", message=rendered.text)
+        started = time.time()
+        started_db = ctx.ledger.now()
+        try:
+            if step.transactional:
+                def work(conn):
+                    conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
+                    rows = step.deploy(ctx, conn)
+                    step.verify(ctx, conn)
+                    ctx.ledger.mark_applied(conn, step, rendered, started_db, rows)
+                    return rows
+                rows, attempts = with_lock_retries(
+                    ctx.conn, work, attempts=ctx.params.lock_retries,
+                    statement_timeout_s=ctx.params.statement_timeout_s, what=f"{step.phase}/{step.name}",
+                    log=ctx.log)
+            else:
+                rows = step.deploy(ctx, ctx.conn)
+                attempts = 1
+                def finish(conn):
+                    step.verify(ctx, conn)
+                    ctx.ledger.mark_applied(conn, step, rendered, started_db, rows)
+                with_lock_retries(ctx.conn, finish, attempts=ctx.params.lock_retries,
+                                  statement_timeout_s=ctx.params.statement_timeout_s,
+                                  what=f"{step.phase}/{step.name} verify", log=ctx.log)
+        except Exception as e:
+            self._record_failure(step, "deploy", rendered, started_db, e)
+            raise
+        secs = time.time() - started
+        ctx.log(f"{step.name}: applied ({rows} rows, {secs:.2f}s, attempt {attempts})")
+        return StepOutcome(step.phase, step.name, "deploy", "applied", rows, secs, attempts)
+
+    def revert(self, step: Step) -> StepOutcome:
+        ctx = self.ctx
+        if not self.is_applied(step):
+            ctx.log(f"{step.name}: not applied, nothing to revert")
+            return StepOutcome(step.phase, step.name, "revert", "skipped", message="not applied")
+        rendered = step.render_revert(ctx)
+        if ctx.dry_run:
+            ctx.log(f"{step.name}: would revert")
+            return StepOutcome(step.phase, step.name, "revert", "planned", message=rendered.text)
+        started = time.time()
+        started_db = ctx.ledger.now()
+        try:
+            def work(conn):
+                conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
+                rows = step.revert(ctx, conn)
+                ctx.ledger.mark_reverted(conn, step, rendered, started_db, rows)
+                return rows
+            rows, attempts = with_lock_retries(
+                ctx.conn, work, attempts=ctx.params.lock_retries,
+                statement_timeout_s=ctx.params.statement_timeout_s, what=f"revert {step.phase}/{step.name}",
+                log=ctx.log)
+        except Exception as e:
+            self._record_failure(step, "revert", rendered, started_db, e)
+            raise
+        secs = time.time() - started
+        ctx.log(f"{step.name}: reverted ({rows} rows, {secs:.2f}s)")
+        return StepOutcome(step.phase, step.name, "revert", "reverted", rows, secs, attempts)
+
+    def _record_failure(self, step: Step, action: str, rendered: Rendered, started_db, error: Exception) -> None:
+        ctx = self.ctx
+        if ctx.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            ctx.conn.rollback()
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        try:
+            ctx.ledger.record_failure(step, action, rendered, started_db, message)
+        except psycopg.Error:
+            ctx.conn.rollback()
+        if not isinstance(error, (StepError, CheckFailed)) and isinstance(error, psycopg.Error):
+            raise StepError(f"{step.phase}/{step.name} {action} failed: {message}") from error
+
