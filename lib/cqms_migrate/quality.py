@@ -96,13 +96,6 @@ def legacy_profile(conn: psycopg.Connection, inv: Inventory) -> dict:
 def employee_profile(conn: psycopg.Connection) -> dict:
     """The same four metrics on the unified employee model (after phase 1)."""
     (n, refs, resolved, dups, filled, fields) = conn.execute("""
-      WITH ref AS (
-        SELECT e.id, p.ne, sup.id AS sup_id
-        FROM public.employees e
-        CROSS JOIN LATERAL (VALUES (lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))),
-                                   (lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')))) p(ne)
-        LEFT JOIN cqms_migration.employee_email_map sup ON sup.normalized_email = p.ne
-        WHERE p.ne IS NOT NULL AND p.ne <> '')
       SELECT (SELECT count(*) FROM public.employees),
              (SELECT count(*) FROM public.employees WHERE supervisor_id IS NOT NULL)
                + (SELECT count(*) FROM public.employees WHERE quality_mentor_id IS NOT NULL),

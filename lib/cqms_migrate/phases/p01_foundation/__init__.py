@@ -335,3 +335,58 @@ def lookup_benchmark(conn: psycopg.Connection, samples: int = 300, seed: int = 7
     ]).set_index("path")
     df.attrs["ratio"] = round(statistics.median(leg) / statistics.median(uni), 2)
     return df
+
+
+# ---------------------------------------------------------------------------------------
+# what the notebook calls (dry-run aware)
+# ---------------------------------------------------------------------------------------
+
+def deploy_build(ctx) -> pd.DataFrame:
+    from .. import deploy, outcomes_frame
+    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in BUILD_STEPS]))
+
+
+def validation(ctx) -> Validation | None:
+    if ctx.dry_run:
+        ctx.log("dry run: nothing was built, so nothing to validate")
+        return None
+    v = validate(ctx.conn)
+    ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
+    ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
+    return v
+
+
+def cutover(ctx, v: Validation | None) -> pd.DataFrame:
+    """Turn the flag on only when validation passed (raises otherwise)."""
+    from .. import deploy, outcomes_frame
+    if v is not None:
+        v.raise_if_failed()
+    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in CUTOVER_STEPS]))
+
+
+def quality_before_after(ctx, before: dict) -> pd.DataFrame:
+    after = None if ctx.dry_run else quality.employee_profile(ctx.conn)
+    if after is not None:
+        ctx.ledger.record_metric(PHASE, "quality", {"before": before, "after": after})
+    return quality.profile_frame(before, after)
+
+
+def benchmark(ctx) -> pd.DataFrame:
+    if ctx.dry_run:
+        return pd.DataFrame()
+    df = lookup_benchmark(ctx.conn)
+    if not df.empty:
+        ctx.ledger.record_metric(PHASE, "employee_lookup_ratio", {"legacy_over_unified": df.attrs["ratio"],
+                                                                  "table": df.reset_index().to_dict("records")})
+    return df
+
+
+# rollback hooks: the rollback compares legacy checksums taken before the phase
+def before_revert(ctx):
+    return saved_checksums(ctx.conn)
+
+
+def after_revert(ctx, state) -> pd.DataFrame:
+    if ctx.dry_run or state is None or state.empty:
+        return pd.DataFrame()
+    return legacy_unchanged(ctx.conn, state)

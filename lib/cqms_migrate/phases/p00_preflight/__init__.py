@@ -1,0 +1,181 @@
+"""Preflight: read-only. What server, what settings and extensions, what privileges, what
+legacy data (inventory and data-quality profile), how much disk — and a go/no-go that raises
+on a blocking problem. It changes nothing but the ledger's run row."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+
+from ... import inventory as inv_mod
+from ... import quality
+from ...db import end_read
+from ...errors import CheckFailed
+from ...paths import state_dir
+
+PHASE = "00_preflight"
+MIN_SERVER_VERSION_NUM = 150000
+TARGET_TABLES = ["roles", "departments", "teams", "channels", "countries", "employees", "audits", "audit_errors",
+                 "users_compat", "people_compat"]
+SETTINGS = ["server_version", "max_connections", "shared_buffers", "work_mem", "maintenance_work_mem",
+            "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "wal_level",
+            "max_wal_size", "TimeZone"]
+
+
+def steps(ctx):  # read-only phase
+    return []
+
+
+def server_settings(conn: psycopg.Connection) -> pd.DataFrame:
+    rows = conn.execute("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+                        (SETTINGS,)).fetchall()
+    end_read(conn)
+    return pd.DataFrame(rows, columns=["setting", "value", "unit"]).set_index("setting")
+
+
+def extensions(conn: psycopg.Connection) -> pd.DataFrame:
+    rows = conn.execute(
+        "SELECT name, default_version, installed_version FROM pg_available_extensions "
+        "WHERE name = ANY(%s) ORDER BY name",
+        (["pg_cron", "citext", "pg_stat_statements", "pgtap", "pg_partman", "pg_trgm", "btree_gin"],)).fetchall()
+    end_read(conn)
+    df = pd.DataFrame(rows, columns=["extension", "available version", "installed version"])
+    return df.set_index("extension")
+
+
+def privileges(conn: psycopg.Connection, inv: inv_mod.Inventory) -> pd.DataFrame:
+    r = conn.execute("""
+      SELECT current_user,
+             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+             has_database_privilege(current_database(), 'CREATE'),
+             has_schema_privilege('public', 'CREATE'),
+             CASE WHEN to_regclass('auth.users') IS NULL THEN NULL
+                  ELSE has_table_privilege('auth.users', 'REFERENCES') END,
+             (SELECT count(*) FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role')) = 3
+    """).fetchone()
+    names = inv.legacy_table_names()
+    not_owned = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname = ANY(%s) AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1",
+        (names,)).fetchall()
+    end_read(conn)
+    rows = [
+        ("connected as", r[0], True),
+        ("superuser", r[1], True),  # informative: prod's postgres is not, and nothing here needs it
+        ("CREATE on database (ledger schema)", r[2], bool(r[2])),
+        ("CREATE on schema public", r[3], bool(r[3])),
+        ("REFERENCES on auth.users", r[4], bool(r[4])),
+        ("Supabase roles anon/authenticated/service_role exist", r[5], bool(r[5])),
+        ("owns every legacy table (triggers, views)", "yes" if not not_owned else
+         "no: " + ", ".join(x[0] for x in not_owned[:5]), not not_owned),
+    ]
+    return pd.DataFrame(rows, columns=["privilege", "value", "ok"]).set_index("privilege")
+
+
+def disk(conn: psycopg.Connection, inv: inv_mod.Inventory, factor: float) -> pd.DataFrame:
+    db_size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    end_read(conn)
+    audit_bytes = sum(t.size_bytes for t in inv.tables if t.exists)
+    core_bytes = 0
+    for t in inv.core:
+        core_bytes += conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f"public.{t}",)).fetchone()[0]
+    end_read(conn)
+    needed = int((audit_bytes + core_bytes) * factor)
+    free = None
+    data_dir = state_dir() / "local" / "data"
+    if data_dir.exists():
+        free = shutil.disk_usage(data_dir).free
+    rows = [("database size", db_size), ("legacy data to migrate (tables + indexes)", audit_bytes + core_bytes),
+            (f"estimated extra space needed (x{factor})", needed),
+            ("free space", free if free is not None else "unknown (not visible to a non-superuser; check the "
+                                                            "Supabase dashboard's disk usage)")]
+    df = pd.DataFrame(rows, columns=["item", "bytes"]).set_index("item")
+    df.attrs["needed"], df.attrs["free"] = needed, free
+    return df
+
+
+def target_collisions(conn: psycopg.Connection) -> list[str]:
+    """Target names that already exist but were not created by this runbook."""
+    existing = [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (TARGET_TABLES,)).fetchall()]
+    ours = set()
+    if conn.execute("SELECT to_regclass('cqms_migration.applied_steps') IS NOT NULL").fetchone()[0]:
+        ours = {r[0] for r in conn.execute("SELECT phase FROM cqms_migration.applied_steps").fetchall()}
+    end_read(conn)
+    if ours:  # a phase is applied: its tables are expected
+        return []
+    return existing
+
+
+@dataclass
+class GoNoGo:
+    blocking: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        rows = [{"severity": "BLOCKING", "finding": b} for b in self.blocking]
+        rows += [{"severity": "warning", "finding": w} for w in self.warnings]
+        if not rows:
+            rows = [{"severity": "ok", "finding": "no blocking problem"}]
+        return pd.DataFrame(rows)
+
+    def raise_if_blocked(self) -> None:
+        if self.blocking:
+            raise CheckFailed(f"preflight: NO-GO, {len(self.blocking)} blocking problem(s): {self.blocking[0]}"
+                              + (" (and more, see the go/no-go table)" if len(self.blocking) > 1 else ""))
+
+
+def go_no_go(conn, params, inv, privs, disk_df, profile) -> GoNoGo:
+    g = GoNoGo()
+    num = int(conn.execute("SHOW server_version_num").fetchone()[0])
+    end_read(conn)
+    if num < MIN_SERVER_VERSION_NUM:
+        g.blocking.append(f"server version {num} is older than PostgreSQL 15")
+    for name, row in privs.iterrows():
+        if not row["ok"]:
+            g.blocking.append(f"privilege missing: {name} ({row['value']})")
+    if bool(privs.loc["superuser", "value"]):
+        g.warnings.append("connected as a superuser: staging/prod connect as Supabase's non-superuser postgres")
+    for t in target_collisions(conn):
+        g.blocking.append(f"target name public.{t} already exists and was not created by this runbook")
+    for t in inv.tables:
+        if t.identifier_problem and t.exists:
+            g.blocking.append(f"legacy table {t.table_name!r}: {t.identifier_problem}")
+        missing_required = [c for c in inv_mod.REQUIRED_COLUMNS if t.exists and c not in t.columns]
+        if missing_required:
+            g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}")
+    for m in inv.mismatches():
+        if "unusable identifier" not in m:
+            g.warnings.append(m)
+    if profile["orphaned records %"] > params.max_orphan_pct:
+        g.blocking.append(f"orphaned records {profile['orphaned records %']}% exceed max_orphan_pct "
+                          f"{params.max_orphan_pct}%: clean up or raise the limit knowingly")
+    free = disk_df.attrs.get("free")
+    if free is not None and free < disk_df.attrs["needed"]:
+        g.blocking.append(f"free disk {free / 1e9:.1f} GB is less than the estimated {disk_df.attrs['needed'] / 1e9:.1f} GB")
+    return g
+
+
+def quality_chart(profile: dict):
+    import matplotlib.pyplot as plt
+
+    targets = {"referential integrity %": 100, "data completeness %": 95, "duplicate records %": 0.1,
+               "orphaned records %": 0}
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+    for ax, (metric, target) in zip(axes, targets.items()):
+        ax.bar(["measured"], [profile[metric]], color="#d9534f" if (
+            (metric.startswith(("referential", "data")) and profile[metric] < target)
+            or (not metric.startswith(("referential", "data")) and profile[metric] > target)) else "#5cb85c")
+        ax.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {target}%")
+        ax.set_title(metric, fontsize=9)
+        ax.set_ylim(0, 100 if metric.startswith(("referential", "data")) else max(10, profile[metric] * 1.3))
+        ax.text(0, profile[metric], f"{profile[metric]:.1f}%", ha="center", va="bottom", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right" if metric.startswith(("referential", "data")) else "upper right")
+    fig.suptitle("Legacy data quality (seed section 7.2) vs targets")
+    fig.tight_layout()
+    return fig
+
