@@ -107,7 +107,10 @@ class Cluster:
         return ClusterInfo(**json.loads(self.state_file.read_text()))
 
     def _run(self, args: list[str], user: str | None, **kw) -> subprocess.CompletedProcess:
-        proc = subprocess.run(args, user=user, capture_output=True, text=True, **kw)
+        if user is not None:  # drop root's groups too, or group permission bits would apply
+            pw = pwd.getpwnam(user)
+            kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        proc = subprocess.run(args, capture_output=True, text=True, **kw)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise EmbeddedServerError(f"{Path(args[0]).name} failed: {' | '.join(tail)}")

