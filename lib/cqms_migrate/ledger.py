@@ -37,7 +37,9 @@ class Ledger:
         self.run_id = run_id
 
     def now(self):
-        return self.conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        value = self.conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        end_read(self.conn)
+        return value
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, *, env: str, phase: str, action: str, params: dict, tool_version: str,

@@ -28,6 +28,12 @@ def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connecti
     """Run ``work(conn)`` in one transaction, retrying on lock timeout. Returns (result, attempts used)."""
     if conn.autocommit:
         raise ValueError("with_lock_retries needs a non-autocommit connection")
+    if getattr(conn, "_num_transactions", 0):
+        raise ValueError("with_lock_retries must own its transaction, not run inside another one")
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        # an implicit transaction left open by a read would turn ours into a savepoint and
+        # leave the work uncommitted: close it first
+        conn.commit()
     last: Exception | None = None
     for n, (timeout_ms, sleep_s) in enumerate(attempts, start=1):
         try:

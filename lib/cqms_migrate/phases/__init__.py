@@ -44,6 +44,8 @@ PHASES: list[Phase] = [
     Phase("00_preflight", "Preflight: inventory, data quality, go/no-go", "p00_preflight"),
     Phase("01_foundation", "Foundation: reference tables, employees, compat views", "p01_foundation",
           flag="USE_UNIFIED_EMPLOYEES_TABLE"),
+    Phase("02_audit_unification", "Audit unification: one audits table, synced, reconciled, reversible",
+          "p02_audit_unification", flag="USE_UNIFIED_AUDITS_TABLE"),
 ]
 
 

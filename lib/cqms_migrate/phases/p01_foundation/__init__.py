@@ -275,11 +275,11 @@ def legacy_unchanged(conn: psycopg.Connection, checksums: pd.DataFrame) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def saved_checksums(conn: psycopg.Connection) -> pd.DataFrame:
+def saved_checksums(conn: psycopg.Connection, phase: str = PHASE) -> pd.DataFrame:
     if not conn.execute("SELECT to_regclass('cqms_migration.legacy_checksums') IS NOT NULL").fetchone()[0]:
         return pd.DataFrame(columns=["table_name", "row_count", "checksum"])
     cur = conn.execute("SELECT table_name, row_count, checksum FROM cqms_migration.legacy_checksums WHERE phase = %s "
-                       "ORDER BY table_name", (PHASE,))
+                       "ORDER BY table_name", (phase,))
     df = pd.DataFrame(cur.fetchall(), columns=["table_name", "row_count", "checksum"])
     end_read(conn)
     return df

@@ -1,0 +1,570 @@
+"""Phase 2 (audit unification): one audits table from every dynamic table while the
+application keeps writing. Seed sections 2.3, 3.2 Phase 2, 3.4.
+
+Steps (deploy in order, revert in reverse):
+  snapshot_legacy        checksum every legacy table
+  create_audits          audits (+ yearly partitions if params say so), audit_errors, status map
+  install_sync_triggers  legacy -> audits triggers on every dynamic table (zero downtime)
+  backfill               keyset batches, one transaction each, resumable checkpoint
+  create_indexes         the seed's indexes, built CONCURRENTLY after the load
+  create_compat_views    <table>_compat for every dynamic table (security_invoker)
+  enable_rls             policies and grants on audits / audit_errors
+  install_reverse_sync   audits -> legacy triggers (after validation: cutover)
+  enable_feature_flag    USE_UNIFIED_AUDITS_TABLE on (after validation)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ... import inventory
+from ...db import end_read
+from ...errors import CheckFailed
+from ...locks import with_lock_retries
+from ...steps import Rendered, SqlStep, Step, compose
+from ..p01_foundation import FlagStep, SnapshotLegacy
+from . import render
+
+PHASE = render.PHASE
+FLAG = "USE_UNIFIED_AUDITS_TABLE"
+HERE = Path(__file__).resolve().parent
+REQUIRES = ("01_foundation", ["merge_employees", "create_compat_views"])
+
+# the seed's indexes (section 2.3), built after the load: (name, what follows "ON audits")
+INDEXES = [
+    ("idx_audits_employee_id", "(employee_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_auditor_id", "(auditor_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_scorecard_id", "(scorecard_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_assignment_id", "(assignment_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_channel_id", "(channel_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_interaction_id", "(interaction_id) WHERE deleted_at IS NULL"),
+    ("idx_audits_status", "(status) WHERE deleted_at IS NULL"),
+    ("idx_audits_passing_status", "(passing_status) WHERE deleted_at IS NULL"),
+    ("idx_audits_validation_status", "(validation_status) WHERE deleted_at IS NULL"),
+    ("idx_audits_acknowledgement_status", "(acknowledgement_status) WHERE deleted_at IS NULL"),
+    ("idx_audits_interaction_date", "(interaction_date DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_submitted_at", "(submitted_at DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_created_at", "(created_at DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_audit_start_time", "(audit_start_time DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_auditor_status_date", "(auditor_id, status, submitted_at DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_employee_date", "(employee_id, interaction_date DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_scorecard_date", "(scorecard_id, submitted_at DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_channel_date", "(channel_id, interaction_date DESC) WHERE deleted_at IS NULL"),
+    ("idx_audits_quarter_week", "(quarter, week) WHERE deleted_at IS NULL"),
+    ("idx_audits_period_dates", "(period_start_date, period_end_date) WHERE deleted_at IS NULL"),
+    ("idx_audits_reversal_requested", "(reversal_requested_at) WHERE reversal_requested_at IS NOT NULL AND deleted_at IS NULL"),
+    ("idx_audits_reversal_requested_by", "(reversal_requested_by)"),
+    ("idx_audits_reversal_responded_by", "(reversal_responded_by)"),
+    ("idx_audits_parent_audit_id", "(parent_audit_id)"),
+    ("idx_audits_parameter_scores", "USING gin (parameter_scores) WHERE deleted_at IS NULL"),
+    ("idx_audits_parameter_feedback", "USING gin (parameter_feedback) WHERE deleted_at IS NULL"),
+    ("idx_audits_metadata", "USING gin (metadata) WHERE deleted_at IS NULL"),
+    ("idx_audits_tags", "USING gin (tags) WHERE deleted_at IS NULL"),
+    ("idx_audits_transcript_search", "USING gin (to_tsvector('english', coalesce(transcript, '')))"),
+    ("idx_audits_active_submitted", "(submitted_at DESC) WHERE status = 'submitted' AND deleted_at IS NULL"),
+    ("idx_audits_pending_acknowledgement", "(acknowledgement_status, submitted_at DESC) WHERE acknowledgement_status = 'pending' AND deleted_at IS NULL"),
+    ("idx_audits_reversal_pending", "(reversal_requested_at) WHERE reversal_approved IS NULL AND deleted_at IS NULL"),
+]
+
+
+def _inventory(ctx) -> inventory.Inventory:
+    if getattr(ctx, "_p02_inventory", None) is None:
+        ctx._p02_inventory = inventory.discover(ctx.conn, with_counts=True)
+    return ctx._p02_inventory
+
+
+def migratable(ctx) -> list[inventory.AuditTable]:
+    return _inventory(ctx).migratable()
+
+
+def partitioned(ctx) -> bool:
+    return ctx.params.partition_audits == "yearly"
+
+
+def _year_range(ctx) -> tuple[int, int]:
+    years = []
+    for t in migratable(ctx):
+        if "interaction_date" in t.columns:
+            r = ctx.conn.execute(sql.SQL("SELECT extract(year FROM min(interaction_date))::int, "
+                                         "extract(year FROM max(interaction_date))::int FROM {}")
+                                 .format(sql.Identifier("public", t.table_name))).fetchone()
+            years += [y for y in r if y is not None]
+    end_read(ctx.conn)
+    this_year = dt.date.today().year
+    return (min(years) if years else this_year), max(years + [this_year]) + 1
+
+
+def partition_names(ctx) -> list[str]:
+    if not partitioned(ctx):
+        return []
+    lo, hi = _year_range(ctx)
+    return [f"audits_y{y}" for y in range(lo, hi + 1)] + ["audits_default"]
+
+
+@dataclass
+class CreateAudits(SqlStep):
+    def render_deploy(self, ctx) -> Rendered:
+        text = (self.directory / "deploy" / "create_audits.sql").read_text()
+        if partitioned(ctx):
+            lo, hi = _year_range(ctx)
+            parts = "\n".join(
+                f"CREATE TABLE public.audits_y{y} PARTITION OF public.audits FOR VALUES FROM ('{y}-01-01') TO ('{y + 1}-01-01');"
+                for y in range(lo, hi + 1))
+            parts += "\nCREATE TABLE public.audits_default PARTITION OF public.audits DEFAULT;"
+            text = (text.replace("/*@PRIMARY_KEY@*/", "PRIMARY KEY (id, interaction_date)")
+                    .replace("/*@PARTITION_BY@*/", "PARTITION BY RANGE (interaction_date)")
+                    .replace("/*@PARENT_FK@*/", "")
+                    .replace("/*@PARTITIONS@*/", parts)
+                    .replace("/*@ERRORS_FK@*/", "(audit_id, interaction_date) REFERENCES public.audits (id, interaction_date) ON UPDATE CASCADE"))
+        else:
+            text = (text.replace("/*@PRIMARY_KEY@*/", "PRIMARY KEY (id)").replace("/*@PARTITION_BY@*/", "")
+                    .replace("/*@PARENT_FK@*/", "REFERENCES public.audits(id)").replace("/*@PARTITIONS@*/", "")
+                    .replace("/*@ERRORS_FK@*/", "(audit_id) REFERENCES public.audits (id)"))
+        stmts = [text]
+        for legacy, status in sorted(ctx.params.passing_status_map.items()):
+            stmts.append(sql.SQL("INSERT INTO cqms_migration.p02_passing_status_map (legacy, status) VALUES ({}, {})")
+                         .format(sql.Literal(legacy), sql.Literal(status)).as_string(ctx.conn))
+        return Rendered(stmts)
+
+
+@dataclass
+class SyncTriggers(Step):
+    def render_deploy(self, ctx) -> Rendered:
+        out = []
+        for t in migratable(ctx):
+            out.append(compose(ctx.conn, render.sync_function(t, ctx.conn)))
+            out.append(compose(ctx.conn, render.sync_trigger(t)))
+        return Rendered(out)
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([compose(ctx.conn, s) for t in migratable(ctx) for s in render.drop_sync(t)])
+
+    def render_verify(self, ctx) -> Rendered:
+        names = [render.trigger_name(t.table_name).as_string(ctx.conn).strip('"') for t in migratable(ctx)]
+        return Rendered([sql.SQL(
+            "DO $$ BEGIN IF (SELECT count(*) FROM pg_trigger WHERE tgname = ANY({})) <> {} THEN "
+            "RAISE EXCEPTION 'sync triggers missing'; END IF; END $$").format(
+            sql.Literal(names), sql.Literal(len(names))).as_string(ctx.conn)])
+
+
+@dataclass
+class Backfill(Step):
+    """Keyset batches over each legacy table's primary key. Each batch and its checkpoint
+    commit together, so a crash resumes exactly where it stopped."""
+
+    transactional: bool = False
+
+    def render_deploy(self, ctx) -> Rendered:
+        return Rendered([f"-- batch for public.{t.table_name} (after := checkpoint, limit := {ctx.params.batch_size})\n"
+                         + compose(ctx.conn, render.backfill_batch(t)) for t in migratable(ctx)])
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([
+            "TRUNCATE public.audit_errors, public.audits",
+            f"DELETE FROM cqms_migration.quarantine WHERE phase = '{PHASE}'",
+            "DELETE FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%'",
+            "DELETE FROM cqms_migration.p02_backfill_log",
+            f"DELETE FROM public.employees WHERE legacy_snapshot ->> 'placeholder_phase' = '{PHASE}'",
+        ])
+
+    def render_verify(self, ctx) -> Rendered:
+        return Rendered(["DO $$ BEGIN IF EXISTS (SELECT 1 FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%' "
+                         "AND NOT finished) THEN RAISE EXCEPTION 'a backfill job is unfinished'; END IF; END $$"])
+
+    def deploy(self, ctx, conn) -> int:
+        total = 0
+        for t in migratable(ctx):
+            total += backfill_table(ctx, conn, t)
+        return total
+
+
+def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
+    """Unknown emails of the next batch become inactive placeholder employees flagged for
+    review (params unknown_email_policy: placeholder)."""
+    pairs = []
+    for email, name in (("employee_email", "employee_name"), ("auditor_email", "auditor_name")):
+        if email in t.columns:
+            pairs.append(sql.SQL("SELECT {e} AS email, {n} AS name FROM batch").format(
+                e=sql.Identifier(email), n=render.col(t, name, alias="batch")))
+    return sql.SQL("""
+      WITH batch AS (SELECT * FROM {tbl} WHERE (%(after)s::uuid IS NULL OR id > %(after)s::uuid) ORDER BY id LIMIT %(limit)s),
+           refs AS ({refs})
+      INSERT INTO public.employees (email, name, role_id, is_active, needs_review, legacy_snapshot)
+      SELECT DISTINCT ON (lower(btrim(r.email))) btrim(r.email),
+             coalesce(nullif(btrim(r.name), ''), split_part(btrim(r.email), '@', 1)),
+             (SELECT ro.id FROM public.roles ro JOIN cqms_migration.p01_role_mapping m ON m.role_code = ro.code
+               WHERE m.legacy_role = '*default*'),
+             false, true, jsonb_build_object('placeholder_phase', {phase})
+      FROM refs r
+      WHERE btrim(r.email) ~* '^[A-Za-z0-9._%%+-]+@[A-Za-z0-9.-]+\\.[A-Z|a-z]{{2,}}$'
+        AND NOT EXISTS (SELECT 1 FROM public.employees e WHERE lower(btrim(e.email)) = lower(btrim(r.email)))
+      ORDER BY lower(btrim(r.email)), r.name
+      ON CONFLICT DO NOTHING""").format(tbl=sql.Identifier("public", t.table_name),
+                                        refs=sql.SQL(" UNION ALL ").join(pairs), phase=sql.Literal(PHASE))
+
+
+def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True) -> int:
+    from tqdm.auto import tqdm
+
+    job = f"p02_backfill:{t.table_name}"
+    row = conn.execute("SELECT position ->> 'after', rows_done, batches_done, finished FROM cqms_migration.checkpoints "
+                       "WHERE job = %s", (job,)).fetchone()
+    end_read(conn)
+    after, rows_done, batches, finished = row if row else (None, 0, 0, False)
+    if finished:
+        ctx.log(f"backfill {t.table_name}: already complete ({rows_done} rows), skipping")
+        return 0
+    if row:
+        ctx.log(f"backfill {t.table_name}: resuming after {after} ({rows_done} rows done)")
+    stmt = render.backfill_batch(t)
+    placeholders = _placeholder_sql(t) if ctx.params.unknown_email_policy == "placeholder" else None
+    limit = ctx.params.batch_size
+    crash_after = int(os.environ.get("CQMS_TEST_CRASH_AFTER_BATCHES", "0") or 0)  # fault injection for tests
+    bar = tqdm(total=t.row_count, initial=rows_done, desc=t.table_name, unit="rows", disable=not progress,
+               mininterval=1.0)
+    read_total = 0
+    try:
+        while True:
+            def batch(c):
+                c.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
+                t0 = time.perf_counter()
+                if placeholders is not None:
+                    c.execute(placeholders, {"after": after, "limit": limit})
+                read, migrated, quarantined, last = c.execute(stmt, {"after": after, "limit": limit}).fetchone()
+                secs = time.perf_counter() - t0
+                c.execute(
+                    "INSERT INTO cqms_migration.checkpoints (job, phase, position, rows_done, batches_done, finished) "
+                    "VALUES (%(job)s, %(phase)s, jsonb_build_object('after', %(last)s::text), %(read)s, 1, %(done)s) "
+                    "ON CONFLICT (job) DO UPDATE SET position = coalesce(EXCLUDED.position, checkpoints.position), "
+                    "rows_done = checkpoints.rows_done + EXCLUDED.rows_done, "
+                    "batches_done = checkpoints.batches_done + EXCLUDED.batches_done, finished = EXCLUDED.finished, "
+                    "updated_at = clock_timestamp()",
+                    {"job": job, "phase": PHASE, "last": str(last) if last else after, "read": read,
+                     "done": read == 0})
+                if read:
+                    c.execute("INSERT INTO cqms_migration.p02_backfill_log (table_name, batch, rows_read, rows_migrated, "
+                              "rows_quarantined, seconds) VALUES (%s, %s, %s, %s, %s, %s)",
+                              (t.table_name, batches + 1, read, migrated, quarantined, secs))
+                return read, last
+
+            (read, last), _ = with_lock_retries(conn, batch, attempts=ctx.params.lock_retries,
+                                                statement_timeout_s=ctx.params.statement_timeout_s,
+                                                what=f"backfill {t.table_name}", log=ctx.log)
+            if read == 0:
+                break
+            after, batches = str(last), batches + 1
+            read_total += read
+            bar.update(read)
+            if crash_after and batches >= crash_after:
+                os._exit(137)  # simulate the runner being killed mid-backfill
+            if ctx.params.batch_pause_ms:
+                time.sleep(ctx.params.batch_pause_ms / 1000)
+    finally:
+        bar.close()
+    return read_total
+
+
+@dataclass
+class CreateIndexes(Step):
+    """Indexes after the load (about 10x faster than loading into an indexed table), built
+    CONCURRENTLY so the sync triggers' writes are never blocked; on a partitioned table:
+    ON ONLY the parent, CONCURRENTLY per partition, then ATTACH."""
+
+    transactional: bool = False
+
+    def _statements(self, ctx) -> list[str]:
+        out = []
+        parts = partition_names(ctx)
+        for name, definition in INDEXES:
+            if not parts:
+                out.append(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON public.audits {definition}")
+                continue
+            out.append(f"CREATE INDEX IF NOT EXISTS {name} ON ONLY public.audits {definition}")
+            for p in parts:
+                child = f"{name[:40]}_{p[7:]}"
+                out.append(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {child} ON public.{p} {definition}")
+                out.append(f"ALTER INDEX public.{name} ATTACH PARTITION public.{child}")
+        return out
+
+    def render_deploy(self, ctx) -> Rendered:
+        return Rendered(self._statements(ctx))
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([f"DROP INDEX IF EXISTS public.{name}" for name, _ in INDEXES])
+
+    def deploy(self, ctx, conn) -> int:
+        from tqdm.auto import tqdm
+        stmts = self._statements(ctx)
+        end_read(conn)
+        conn.autocommit = True  # CREATE INDEX CONCURRENTLY refuses to run inside a transaction
+        try:
+            conn.execute(f"SET lock_timeout = '{ctx.params.lock_retries[-1][0]}ms'")
+            for s in tqdm(stmts, desc="indexes", unit="stmt", mininterval=1.0):
+                if " ATTACH PARTITION " in s:
+                    attached = conn.execute(
+                        "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE c.relname = %s)", (s.rsplit(".", 1)[1],)).fetchone()[0]
+                    if attached:
+                        continue
+                conn.execute(s)
+            conn.execute("RESET lock_timeout")
+            # an interrupted concurrent build leaves an INVALID index: rebuild it rather than trust it
+            invalid = conn.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                   "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname LIKE 'audits%%' "
+                                   "AND NOT i.indisvalid AND t.relkind = 'r'").fetchall()
+            for (name,) in invalid:
+                conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier("public", name)))
+        finally:
+            conn.autocommit = False
+        return len(stmts)
+
+    def revert(self, ctx, conn) -> int:
+        for s in self.render_revert(ctx).statements:
+            conn.execute(s)
+        return 0
+
+
+@dataclass
+class CompatViews(Step):
+    def render_deploy(self, ctx) -> Rendered:
+        out = [compose(ctx.conn, render.compat_view(t)) for t in migratable(ctx)]
+        out += [sql.SQL("GRANT SELECT ON {} TO authenticated, service_role").format(
+            sql.Identifier("public", render.compat_view_name(t.table_name))).as_string(ctx.conn) for t in migratable(ctx)]
+        return Rendered(out)
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([sql.SQL("DROP VIEW IF EXISTS {}").format(
+            sql.Identifier("public", render.compat_view_name(t.table_name))).as_string(ctx.conn) for t in migratable(ctx)])
+
+    def render_verify(self, ctx) -> Rendered:
+        # exactly the legacy columns, in order, with their types
+        checks = []
+        for t in migratable(ctx):
+            checks.append(sql.SQL("""DO $$ BEGIN IF EXISTS (
+              (SELECT attnum, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                WHERE attrelid = {legacy}::regclass AND attnum > 0 AND NOT attisdropped
+               EXCEPT SELECT attnum, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                WHERE attrelid = {view}::regclass AND attnum > 0)
+              UNION ALL
+              (SELECT attnum, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                WHERE attrelid = {view}::regclass AND attnum > 0
+               EXCEPT SELECT attnum, attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                WHERE attrelid = {legacy}::regclass AND attnum > 0 AND NOT attisdropped))
+              THEN RAISE EXCEPTION 'compat view of % differs from the legacy columns', {tname}; END IF; END $$""").format(
+                legacy=sql.Literal(sql.Identifier("public", t.table_name).as_string(ctx.conn)),
+                view=sql.Literal(sql.Identifier("public", render.compat_view_name(t.table_name)).as_string(ctx.conn)),
+                tname=sql.Literal(t.table_name)).as_string(ctx.conn))
+        return Rendered(checks)
+
+
+@dataclass
+class ReverseSync(Step):
+    def render_deploy(self, ctx) -> Rendered:
+        tables = migratable(ctx)
+        return Rendered([
+            compose(ctx.conn, render.provenance_function(tables, ctx.conn)),
+            "CREATE TRIGGER cqms_p02_provenance BEFORE INSERT ON public.audits FOR EACH ROW "
+            "EXECUTE FUNCTION cqms_migration.p02_audit_provenance()",
+            compose(ctx.conn, render.reverse_sync_function(tables, ctx.conn)),
+            "CREATE TRIGGER cqms_p02_reverse_sync AFTER INSERT OR UPDATE OR DELETE ON public.audits FOR EACH ROW "
+            "EXECUTE FUNCTION cqms_migration.p02_reverse_sync()",
+        ])
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([
+            "DROP TRIGGER IF EXISTS cqms_p02_reverse_sync ON public.audits",
+            "DROP FUNCTION IF EXISTS cqms_migration.p02_reverse_sync()",
+            "DROP TRIGGER IF EXISTS cqms_p02_provenance ON public.audits",
+            "DROP FUNCTION IF EXISTS cqms_migration.p02_audit_provenance()",
+        ])
+
+
+def _sql(name: str, summary: str, cls=SqlStep):
+    return cls(PHASE, name, summary, directory=HERE)
+
+
+BUILD_STEPS = ["snapshot_legacy", "create_audits", "install_sync_triggers", "backfill", "create_indexes",
+               "create_compat_views", "enable_rls"]
+CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
+
+
+def steps(ctx) -> list[Step]:
+    return [
+        SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
+        _sql("create_audits", "audits (partitioned if params say so), audit_errors, passing-status map", CreateAudits),
+        SyncTriggers(PHASE, "install_sync_triggers", "legacy -> audits triggers on every dynamic table"),
+        Backfill(PHASE, "backfill", "keyset batches, resumable, quarantine what cannot migrate"),
+        CreateIndexes(PHASE, "create_indexes", "the seed's indexes, CONCURRENTLY, after the load"),
+        CompatViews(PHASE, "create_compat_views", "<table>_compat views (security_invoker)"),
+        _sql("enable_rls", "row level security and grants on audits and audit_errors"),
+        ReverseSync(PHASE, "install_reverse_sync", "audits -> legacy triggers (cutover)"),
+        FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Validation:
+    reconciliation: pd.DataFrame
+    checks: pd.DataFrame
+    quarantine: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all()) \
+            and bool(self.reconciliation["checksum equal"].all())
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            bad = list(self.checks.loc[~self.checks["ok"], "check"])
+            bad += [f"{t} does not reconcile" for t in self.reconciliation.index[
+                ~(self.reconciliation["reconciles"] & self.reconciliation["checksum equal"])]]
+            raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
+
+
+def _row_hash_sum(conn, relation: sql.Composable, where: sql.Composable = sql.SQL("true")) -> tuple[int, str]:
+    return conn.execute(sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text "
+        "FROM {} t WHERE {}").format(relation, where)).fetchone()
+
+
+def validate(conn: psycopg.Connection, tables: list[inventory.AuditTable]) -> Validation:
+    rows, checks = [], []
+    for t in tables:
+        legacy = sql.Identifier("public", t.table_name)
+        view = sql.Identifier("public", render.compat_view_name(t.table_name))
+        not_quarantined = sql.SQL("NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine q WHERE q.phase = {} "
+                                  "AND q.source_table = {} AND q.source_key = t.id::text)").format(
+            sql.Literal(PHASE), sql.Literal(t.table_name))
+        n_legacy = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(legacy)).fetchone()[0]
+        n_migrated = conn.execute("SELECT count(*) FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL",
+                                  (t.table_name,)).fetchone()[0]
+        n_quarantined = conn.execute("SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
+                                     (PHASE, t.table_name)).fetchone()[0]
+        legacy_sum = _row_hash_sum(conn, legacy, not_quarantined)
+        compat_sum = _row_hash_sum(conn, view)
+        missing = conn.execute(sql.SQL("SELECT count(*) FROM (SELECT * FROM {} t WHERE {} EXCEPT ALL SELECT * FROM {}) x")
+                               .format(legacy, not_quarantined, view)).fetchone()[0]
+        extra = conn.execute(sql.SQL("SELECT count(*) FROM (SELECT * FROM {} EXCEPT ALL SELECT * FROM {}) x")
+                             .format(view, legacy)).fetchone()[0]
+        rows.append({"legacy table": t.table_name, "scorecard": t.scorecard_name, "legacy rows": n_legacy,
+                     "migrated": n_migrated, "quarantined": n_quarantined,
+                     "reconciles": n_legacy == n_migrated + n_quarantined,
+                     "checksum equal": legacy_sum == compat_sum, "legacy EXCEPT compat": missing,
+                     "compat EXCEPT legacy": extra})
+    recon = pd.DataFrame(rows).set_index("legacy table") if rows else pd.DataFrame(
+        columns=["reconciles", "checksum equal"])
+
+    def check(name, bad):
+        checks.append({"check": name, "violations": int(bad), "ok": bad == 0})
+
+    for r in rows:
+        check(f"{r['legacy table']}: compat view returns every migrated legacy row", r["legacy EXCEPT compat"])
+        check(f"{r['legacy table']}: compat view returns no row the legacy table lacks", r["compat EXCEPT legacy"])
+    over = conn.execute("SELECT count(*) FROM public.audits a JOIN public.scorecards s ON s.id = a.scorecard_id "
+                        "WHERE a.percentage_score > 100 AND NOT coalesce(s.allow_over_100, false)").fetchone()[0]
+    check("scores over 100 only on allow_over_100 scorecards", over)
+    not_valid = conn.execute("SELECT count(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                             "WHERE t.relname IN ('audits', 'audit_errors') AND NOT c.convalidated").fetchone()[0]
+    check("no constraint left NOT VALID", not_valid)
+    orphan_errors = conn.execute("SELECT count(*) FROM public.audit_errors e WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM public.audits a WHERE a.id = e.audit_id)").fetchone()[0]
+    check("every audit_errors row belongs to an audit", orphan_errors)
+    unfinished = conn.execute("SELECT count(*) FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%%' "
+                              "AND NOT finished").fetchone()[0]
+    check("every backfill job finished", unfinished)
+    quarantine = pd.DataFrame(conn.execute(
+        "SELECT reason, count(*) AS rows, count(DISTINCT source_table) AS tables FROM cqms_migration.quarantine "
+        "WHERE phase = %s GROUP BY 1 ORDER BY 2 DESC", (PHASE,)).fetchall(), columns=["reason", "rows", "tables"])
+    end_read(conn)
+    return Validation(recon, pd.DataFrame(checks), quarantine)
+
+
+# ---------------------------------------------------------------------------------------
+# what the notebook calls (dry-run aware)
+# ---------------------------------------------------------------------------------------
+
+def discovery(ctx) -> pd.DataFrame:
+    inv = _inventory(ctx)
+    df = inv.frame()
+    df["migrated by this phase"] = [t.migratable for t in inv.tables]
+    return df
+
+
+def deploy_build(ctx) -> pd.DataFrame:
+    from .. import deploy, outcomes_frame
+    ctx.require_phase(*REQUIRES)
+    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in BUILD_STEPS]))
+
+
+def validation(ctx) -> Validation | None:
+    if ctx.dry_run:
+        ctx.log("dry run: nothing was built, so nothing to validate")
+        return None
+    v = validate(ctx.conn, migratable(ctx))
+    ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
+    ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
+    return v
+
+
+def cutover(ctx, v: Validation | None) -> pd.DataFrame:
+    from .. import deploy, outcomes_frame
+    if v is not None:
+        v.raise_if_failed()
+    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in CUTOVER_STEPS]))
+
+
+def throughput(ctx) -> pd.DataFrame:
+    if ctx.dry_run:
+        return pd.DataFrame()
+    cur = ctx.conn.execute("SELECT table_name, batch, rows_read, rows_migrated, rows_quarantined, seconds, finished_at "
+                           "FROM cqms_migration.p02_backfill_log ORDER BY id")
+    df = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    end_read(ctx.conn)
+    if not df.empty:
+        df["rows/s"] = (df["rows_read"] / df["seconds"]).round(0)
+        df["cumulative rows"] = df["rows_read"].cumsum()
+        total_rows, total_secs = int(df["rows_read"].sum()), float(df["seconds"].sum())
+        df.attrs["overall_rows_per_s"] = round(total_rows / total_secs) if total_secs else None
+        ctx.ledger.record_metric(PHASE, "backfill_throughput", {"rows": total_rows, "seconds": round(total_secs, 3),
+                                                                "rows_per_s": df.attrs["overall_rows_per_s"]})
+    return df
+
+
+def throughput_chart(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    if df.empty:
+        ax.text(0.5, 0.5, "no batches in this run (already complete or dry run)", ha="center")
+        return fig
+    for name, g in df.groupby("table_name"):
+        ax.plot(g["cumulative rows"], g["rows/s"], marker=".", linestyle="-", label=name)
+    ax.set_xlabel("rows backfilled (cumulative)")
+    ax.set_ylabel("rows/s per batch")
+    ax.set_title(f"Backfill throughput — overall {df.attrs.get('overall_rows_per_s')} rows/s")
+    ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    return fig
+
+
+def before_revert(ctx):
+    from ..p01_foundation import saved_checksums
+    return saved_checksums(ctx.conn, PHASE)
+
+
+def after_revert(ctx, state) -> pd.DataFrame:
+    from ..p01_foundation import legacy_unchanged
+    if ctx.dry_run or state is None or state.empty:
+        return pd.DataFrame()
+    return legacy_unchanged(ctx.conn, state)

@@ -1,0 +1,139 @@
+-- audits (seed 2.3) and audit_errors (named by the seed, never defined), done as the seed means:
+--  * no average_score column: the legacy average_score is total_score over max_possible_score 100;
+--  * scores are numeric without a typmod (legacy scores have arbitrary precision; NUMERIC(5,2)
+--    would round them) and percentage_score may exceed 100 (allow_over_100 scorecards);
+--  * assignment_id carries no foreign key: audit_assignments.audit_id is the one link (phase 3),
+--    so the two tables do not reference each other in a cycle;
+--  * provenance: id = the legacy row's id, legacy_table names its table; legacy_values keeps the
+--    legacy text the unified model normalises, for the compat views;
+--  * partitioning (params partition_audits) makes the primary key (id, interaction_date).
+-- Markers /*@...@*/ are replaced by the renderer according to the partitioning mode.
+CREATE TABLE public.audits (
+  id uuid NOT NULL DEFAULT gen_random_uuid(),
+  legacy_table text,
+  legacy_id uuid,
+  employee_id uuid NOT NULL REFERENCES public.employees(id),
+  auditor_id uuid NOT NULL REFERENCES public.employees(id),
+  scorecard_id uuid NOT NULL REFERENCES public.scorecards(id),
+  assignment_id uuid,
+  interaction_id text,
+  interaction_date date NOT NULL,
+  interaction_type text CHECK (interaction_type IN ('email', 'chat', 'call', 'ticket', 'other')),
+  channel_id uuid REFERENCES public.channels(id),
+  client_email text,
+  client_name text,
+  client_id text,
+  transcript text,
+  transcript_summary text,
+  attachments jsonb DEFAULT '[]'::jsonb,
+  total_score numeric,
+  max_possible_score numeric,
+  percentage_score numeric GENERATED ALWAYS AS (
+    CASE WHEN max_possible_score > 0 THEN (total_score / max_possible_score) * 100 ELSE NULL END) STORED,
+  passing_status text CHECK (passing_status IN ('pass', 'fail', 'pending', 'needs_review')),
+  passing_threshold numeric,
+  critical_errors_count integer DEFAULT 0,
+  significant_errors_count integer DEFAULT 0,
+  minor_errors_count integer DEFAULT 0,
+  total_errors_count integer DEFAULT 0,
+  parameter_scores jsonb NOT NULL DEFAULT '{}'::jsonb,
+  parameter_feedback jsonb DEFAULT '{}'::jsonb,
+  parameter_comments jsonb DEFAULT '{}'::jsonb,
+  status text DEFAULT 'draft' CHECK (status IN ('draft', 'in_progress', 'submitted', 'validated', 'rejected', 'archived')),
+  validation_status text CHECK (validation_status IN ('pending', 'approved', 'rejected', 'needs_revision')),
+  acknowledgement_status text CHECK (acknowledgement_status IN ('pending', 'acknowledged', 'disputed', 'not_required')),
+  audit_start_time timestamptz,
+  audit_end_time timestamptz,
+  audit_duration integer,
+  submitted_at timestamptz,
+  validated_at timestamptz,
+  acknowledged_at timestamptz,
+  reversal_requested_at timestamptz,
+  reversal_requested_by uuid REFERENCES public.employees(id),
+  reversal_reason text,
+  reversal_responded_at timestamptz,
+  reversal_responded_by uuid REFERENCES public.employees(id),
+  reversal_approved boolean,
+  reversal_notes text,
+  recommendations text,
+  strengths text[],
+  improvement_areas text[],
+  coaching_notes text,
+  agent_pre_status text,
+  agent_post_status text,
+  quarter text,
+  week integer,
+  period_start_date date,
+  period_end_date date,
+  ai_assisted boolean DEFAULT false NOT NULL,
+  ai_confidence_score numeric(3,2),
+  ai_review_required boolean DEFAULT false,
+  version integer DEFAULT 1 NOT NULL,
+  parent_audit_id uuid /*@PARENT_FK@*/,
+  revision_reason text,
+  metadata jsonb DEFAULT '{}'::jsonb,
+  tags text[],
+  legacy_values jsonb,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  updated_at timestamptz DEFAULT now() NOT NULL,
+  deleted_at timestamptz,
+  CONSTRAINT audits_pkey /*@PRIMARY_KEY@*/,
+  CONSTRAINT valid_score CHECK (total_score >= 0),
+  CONSTRAINT valid_percentage CHECK (percentage_score IS NULL OR percentage_score >= 0),
+  CONSTRAINT valid_duration CHECK (audit_duration IS NULL OR audit_duration >= 0),
+  CONSTRAINT valid_dates CHECK (audit_end_time IS NULL OR audit_start_time IS NULL OR audit_end_time >= audit_start_time),
+  CONSTRAINT no_self_audit CHECK (employee_id != auditor_id)
+) /*@PARTITION_BY@*/;
+
+/*@PARTITIONS@*/
+
+-- the provenance lookups every sync and backfill statement makes
+CREATE INDEX audits_id_lookup ON public.audits (id);
+CREATE INDEX audits_legacy_idx ON public.audits (legacy_table, legacy_id);
+
+CREATE TABLE public.audit_errors (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  audit_id uuid NOT NULL,
+  interaction_date date NOT NULL,
+  scorecard_parameter_id uuid REFERENCES public.scorecard_perameters(id),
+  field_id text NOT NULL,
+  parameter_type text,
+  error_count integer NOT NULL CHECK (error_count >= 0),
+  penalty_points numeric,
+  feedback text[],
+  comment text,
+  created_at timestamptz DEFAULT now() NOT NULL,
+  CONSTRAINT audit_errors_audit_fkey FOREIGN KEY /*@ERRORS_FK@*/ ON DELETE CASCADE
+);
+CREATE INDEX idx_audit_errors_audit_id ON public.audit_errors (audit_id);
+CREATE INDEX idx_audit_errors_parameter ON public.audit_errors (scorecard_parameter_id);
+
+CREATE FUNCTION public.audits_bump_version() RETURNS trigger
+LANGUAGE plpgsql SET search_path = '' AS $$
+BEGIN
+  IF NEW IS DISTINCT FROM OLD THEN
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := CASE WHEN NEW.updated_at IS DISTINCT FROM OLD.updated_at THEN NEW.updated_at ELSE now() END;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER audits_bump_version BEFORE UPDATE ON public.audits
+  FOR EACH ROW EXECUTE FUNCTION public.audits_bump_version();
+
+-- passing_status spellings from params (written just after this by the step)
+CREATE TABLE cqms_migration.p02_passing_status_map (
+  legacy text PRIMARY KEY,
+  status text NOT NULL CHECK (status IN ('pass', 'fail', 'pending', 'needs_review'))
+);
+
+-- per-batch throughput of the backfill, for the notebook's chart
+CREATE TABLE cqms_migration.p02_backfill_log (
+  id bigserial PRIMARY KEY,
+  table_name text NOT NULL,
+  batch integer NOT NULL,
+  rows_read integer NOT NULL,
+  rows_migrated integer NOT NULL,
+  rows_quarantined integer NOT NULL,
+  seconds double precision NOT NULL,
+  finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
