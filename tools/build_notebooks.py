@@ -113,13 +113,56 @@ ctx = nb.open_phase("01_foundation", env=env, params_file=params_file, run_id=ru
     ])
 
 
+def audits():
+    write("02_audit_unification.ipynb", [
+        md("""
+# 02 · Audit unification — one `audits` table, while the application keeps writing
+Every dynamic audit table (one per scorecard) is moved into `audits` (+ `audit_errors`, one row per
+parameter that recorded an error). Order of work: create the tables, install **sync triggers** on
+every legacy table (from then on every legacy INSERT/UPDATE/DELETE is mirrored in `audits`), then
+**backfill** in keyset batches — one transaction per batch, resumable from its checkpoint — then
+build indexes concurrently, compat views and RLS. Rows that cannot meet the new constraints go
+to quarantine, whole, with a reason. At cutover, triggers on `audits` keep the legacy tables
+current, so a rollback after cutover loses no write.
+
+Needs phase 01 applied. Revert: `cqms-migrate rollback --env ENV --phase 02_audit_unification`."""),
+        code(PARAMS, "parameters"),
+        code("""
+from cqms_migrate import notebook as nb, phases
+from cqms_migrate.phases import p02_audit_unification as p2
+ctx = nb.open_phase("02_audit_unification", env=env, params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run)"""),
+        md("## 1. Discovery\nWhich tables are migrated; parameter columns matched to `scorecard_perameters.field_id`; "
+           "columns with no parameter are kept in `parameter_scores` and reported; missing common columns become NULL."),
+        code("nb.show(p2.discovery(ctx))"),
+        md("## 2. Plan"),
+        code("nb.show(phases.plan_frame(ctx, p2.steps(ctx)))"),
+        md("## 3. Build: tables, sync triggers, backfill, indexes, compat views, RLS\nThe backfill shows a progress bar "
+           "with rows/s; if it is interrupted, running this notebook again resumes from the checkpoint."),
+        code("nb.show(p2.deploy_build(ctx))"),
+        md("## 4. Backfill throughput"),
+        code("tp = p2.throughput(ctx)\nnb.show(tp.groupby('table_name')[['rows_read', 'rows_migrated', 'rows_quarantined', 'seconds']].sum() "
+             "if not tp.empty else tp, f\"overall: {tp.attrs.get('overall_rows_per_s')} rows/s\")"),
+        code("p2.throughput_chart(tp);"),
+        md("## 5. Validation\nPer legacy table: rows = migrated + quarantined, exactly; checksum of the compat view "
+           "equals the checksum of the legacy rows it represents; EXCEPT ALL both ways is empty."),
+        code("v = p2.validation(ctx)\nif v is not None:\n    nb.show(v.reconciliation, 'reconciliation per scorecard table')\n"
+             "    nb.show(v.checks, 'checks')\n    nb.show(v.quarantine, 'quarantine by reason')"),
+        md("## 6. Cutover\nRaises if validation failed (the flag stays off); otherwise installs the reverse sync and "
+           "turns `USE_UNIFIED_AUDITS_TABLE` on."),
+        code("nb.show(p2.cutover(ctx, v))"),
+        code("ctx.close('succeeded')"),
+    ])
+
+
 def rollback():
     write("99_rollback.ipynb", [
         md("""
 # 99 · Rollback — revert a phase and every later one
 Reverts `target_phase` and every phase after it, newest first, each step in reverse order; each
 revert and its ledger row commit together. Feature flags go off with their phase. For phases that
-took legacy checksums, the legacy tables are compared with their state before the phase.
+took legacy checksums, the legacy tables are compared with their state before the phase: without
+application writes they are identical; after a live transition they differ exactly by the writes
+the application made (through either path — the sync triggers carried them into the legacy tables).
 
 Run with `cqms-migrate rollback --env ENV --phase NAME` (add `--dry-run` to see the plan)."""),
         code(PARAMS + '\ntarget_phase = "01_foundation"  # this phase and every later one are reverted', "parameters"),
@@ -144,5 +187,6 @@ ctx = nb.open_phase(target_phase, env=env, params_file=params_file, run_id=run_i
 if __name__ == "__main__":
     preflight()
     foundation()
+    audits()
     rollback()
     print("notebooks written to", NB_DIR)
