@@ -420,6 +420,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default=None)
     s.set_defaults(func=cmd_status)
 
+    s = sub.add_parser("bench", help="benchmarks (numbers, not tests): backfill")
+    bs = s.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    b = bs.add_parser("backfill", help="backfill rows/s vs one unbatched INSERT ... SELECT per table; 10k vs 1M table")
+    b.add_argument("--audits", type=int, default=1_000_000)
+    b.add_argument("--scorecards", type=int, default=20)
+    b.add_argument("--batch-size", type=int, default=20_000)
+    b.add_argument("--server", default="embedded", help="embedded (PostgreSQL 18) or system-15")
+    b.add_argument("--small", type=int, default=10_000, help="rows of the small table in the scaling check")
+    b.add_argument("--big", type=int, default=1_000_000, help="rows of the big table in the scaling check")
+    b.add_argument("--json", help="also write the results to this file")
+    b.set_defaults(func=cmd_bench_backfill)
+
     s = sub.add_parser("verify-trail", help="check the hashes and chain of outputs/<env>/")
     s.add_argument("--env", required=True)
     s.add_argument("--run-id", default=None)
@@ -429,6 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _err(msg: str) -> None:
     print(f"{PROG}: error: {' '.join(db.redact(msg).split())}", file=sys.stderr, flush=True)
+
+
+def cmd_bench_backfill(args) -> int:
+    import json
+
+    from .bench import run_backfill_bench
+    results = run_backfill_bench(audits=args.audits, scorecards=args.scorecards, batch_size=args.batch_size,
+                                 server=args.server, small=args.small, big=args.big, log=_out)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    _out(json.dumps(results))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,7 +163,7 @@ class Backfill(Step):
     transactional: bool = False
 
     def render_deploy(self, ctx) -> Rendered:
-        return Rendered([f"-- batch for public.{t.table_name} (after := checkpoint, limit := {ctx.params.batch_size})\n"
+        return Rendered([f"-- batch for public.{t.table_name} (pages from_page..to_page, ~{ctx.params.batch_size} rows)\n"
                          + compose(ctx.conn, render.backfill_batch(t)) for t in migratable(ctx)])
 
     def render_revert(self, ctx) -> Rendered:
@@ -195,7 +195,8 @@ def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
             pairs.append(sql.SQL("SELECT {e} AS email, {n} AS name FROM batch").format(
                 e=sql.Identifier(email), n=render.col(t, name, alias="batch")))
     return sql.SQL("""
-      WITH batch AS (SELECT * FROM {tbl} WHERE (%(after)s::uuid IS NULL OR id > %(after)s::uuid) ORDER BY id LIMIT %(limit)s),
+      WITH batch AS (SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid
+                       AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid),
            refs AS ({refs})
       INSERT INTO public.employees (email, name, role_id, is_active, needs_review, legacy_snapshot)
       SELECT DISTINCT ON (lower(btrim(r.email))) btrim(r.email),
@@ -211,56 +212,84 @@ def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
                                         refs=sql.SQL(" UNION ALL ").join(pairs), phase=sql.Literal(PHASE))
 
 
+def _relation_state(conn, t: inventory.AuditTable) -> tuple[int, int, float]:
+    """(relfilenode, pages now, live rows per page) of a legacy table."""
+    row = conn.execute(
+        "SELECT c.relfilenode, pg_relation_size(c.oid) / current_setting('block_size')::int, "
+        "CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages END "
+        "FROM pg_class c WHERE c.oid = %s::regclass",
+        (sql.Identifier("public", t.table_name).as_string(conn),)).fetchone()
+    end_read(conn)
+    return int(row[0]), int(row[1]), float(row[2] or 40.0)
+
+
 def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True) -> int:
+    """Backfill one legacy table in batches of heap pages; returns rows read."""
     from tqdm.auto import tqdm
 
     job = f"p02_backfill:{t.table_name}"
-    row = conn.execute("SELECT position ->> 'after', rows_done, batches_done, finished FROM cqms_migration.checkpoints "
+    row = conn.execute("SELECT position, rows_done, batches_done, finished FROM cqms_migration.checkpoints "
                        "WHERE job = %s", (job,)).fetchone()
     end_read(conn)
-    after, rows_done, batches, finished = row if row else (None, 0, 0, False)
+    position, rows_done, batches, finished = row if row else ({}, 0, 0, False)
     if finished:
         ctx.log(f"backfill {t.table_name}: already complete ({rows_done} rows), skipping")
         return 0
-    if row:
-        ctx.log(f"backfill {t.table_name}: resuming after {after} ({rows_done} rows done)")
+    relfilenode, pages_now, rows_per_page = _relation_state(conn, t)
+    if position and position.get("relfilenode") != relfilenode:
+        # the table was rewritten (VACUUM FULL, CLUSTER): physical positions changed, start over;
+        # rows already migrated are skipped by the NOT EXISTS guard
+        ctx.log(f"backfill {t.table_name}: table rewritten since the checkpoint, restarting from page 0")
+        position = {}
+    page = int(position.get("page", 0))
+    # pages written after the sync triggers were installed hold rows the triggers already synced
+    end_page = int(position.get("end_page", pages_now))
+    if row and page:
+        ctx.log(f"backfill {t.table_name}: resuming at page {page} of {end_page} ({rows_done} rows done)")
+    step_pages = max(1, int(ctx.params.batch_size / rows_per_page))
     stmt = render.backfill_batch(t)
     placeholders = _placeholder_sql(t) if ctx.params.unknown_email_policy == "placeholder" else None
-    limit = ctx.params.batch_size
     crash_after = int(os.environ.get("CQMS_TEST_CRASH_AFTER_BATCHES", "0") or 0)  # fault injection for tests
-    bar = tqdm(total=t.row_count, initial=rows_done, desc=t.table_name, unit="rows", disable=not progress,
-               mininterval=1.0)
+    bar = tqdm(total=t.row_count, initial=min(rows_done, t.row_count), desc=t.table_name, unit="rows",
+               disable=not progress, mininterval=1.0)
     read_total = 0
     try:
         while True:
+            to_page = page + step_pages
+            done = page >= end_page
+            args = {"from_page": page, "to_page": to_page}
+
             def batch(c):
                 c.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
                 t0 = time.perf_counter()
-                if placeholders is not None:
-                    c.execute(placeholders, {"after": after, "limit": limit})
-                read, migrated, quarantined, last = c.execute(stmt, {"after": after, "limit": limit}).fetchone()
+                read = migrated = quarantined = 0
+                if not done:
+                    if placeholders is not None:
+                        c.execute(placeholders, args)
+                    read, migrated, quarantined = c.execute(stmt, args).fetchone()
                 secs = time.perf_counter() - t0
                 c.execute(
                     "INSERT INTO cqms_migration.checkpoints (job, phase, position, rows_done, batches_done, finished) "
-                    "VALUES (%(job)s, %(phase)s, jsonb_build_object('after', %(last)s::text), %(read)s, 1, %(done)s) "
-                    "ON CONFLICT (job) DO UPDATE SET position = coalesce(EXCLUDED.position, checkpoints.position), "
+                    "VALUES (%(job)s, %(phase)s, %(pos)s, %(read)s, %(nb)s, %(done)s) "
+                    "ON CONFLICT (job) DO UPDATE SET position = EXCLUDED.position, "
                     "rows_done = checkpoints.rows_done + EXCLUDED.rows_done, "
                     "batches_done = checkpoints.batches_done + EXCLUDED.batches_done, finished = EXCLUDED.finished, "
                     "updated_at = clock_timestamp()",
-                    {"job": job, "phase": PHASE, "last": str(last) if last else after, "read": read,
-                     "done": read == 0})
-                if read:
+                    {"job": job, "phase": PHASE, "read": read, "nb": 0 if done else 1, "done": done,
+                     "pos": psycopg.types.json.Jsonb({"page": min(to_page, end_page) if not done else page,
+                                                      "end_page": end_page, "relfilenode": relfilenode})})
+                if not done:
                     c.execute("INSERT INTO cqms_migration.p02_backfill_log (table_name, batch, rows_read, rows_migrated, "
                               "rows_quarantined, seconds) VALUES (%s, %s, %s, %s, %s, %s)",
                               (t.table_name, batches + 1, read, migrated, quarantined, secs))
-                return read, last
+                return read
 
-            (read, last), _ = with_lock_retries(conn, batch, attempts=ctx.params.lock_retries,
-                                                statement_timeout_s=ctx.params.statement_timeout_s,
-                                                what=f"backfill {t.table_name}", log=ctx.log)
-            if read == 0:
+            read, _ = with_lock_retries(conn, batch, attempts=ctx.params.lock_retries,
+                                        statement_timeout_s=ctx.params.statement_timeout_s,
+                                        what=f"backfill {t.table_name}", log=ctx.log)
+            if done:
                 break
-            after, batches = str(last), batches + 1
+            page, batches = to_page, batches + 1
             read_total += read
             bar.update(read)
             if crash_after and batches >= crash_after:

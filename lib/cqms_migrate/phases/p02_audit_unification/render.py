@@ -85,7 +85,8 @@ def _parameter_scores(t: AuditTable) -> sql.Composable:
 
 
 def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
-    """SELECT the audits columns + reason + original_row for every row of ``source`` (alias t)."""
+    """SELECT the audits columns + reason + the whole source row (serialised to JSONB only
+    for rows that are quarantined) for every row of ``source`` (alias t)."""
     emp, aud = col(t, "employee_email"), col(t, "auditor_email")
     status_norm = sql.SQL("lower(regexp_replace(btrim({}), '\\s+', ' ', 'g'))").format(col(t, "passing_status"))
     channel_code = sql.SQL("cqms_migration.ref_code({})").format(col(t, "channel"))
@@ -127,7 +128,7 @@ def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
              'Q' || extract(quarter FROM {idate})::int AS quarter, extract(week FROM {idate})::int AS week,
              coalesce({created}, now()) AS created_at, coalesce({updated}, now()) AS updated_at,
              NULL::timestamptz AS deleted_at, {legacy_values} AS legacy_values,
-             {reason} AS reason, to_jsonb(t) AS original_row
+             {reason} AS reason, t AS source_row
       FROM {source} t
       LEFT JOIN public.employees emp ON lower(btrim(emp.email)) = lower(btrim({emp}))
       LEFT JOIN public.employees aud ON lower(btrim(aud.email)) = lower(btrim({aud}))
@@ -171,12 +172,15 @@ def errors_insert(t: AuditTable, shaped: sql.Composable) -> sql.Composable:
 
 
 def backfill_batch(t: AuditTable) -> sql.Composable:
-    """One keyset batch: lock the next rows (FOR NO KEY UPDATE: concurrent writers to these rows
-    wait for this batch, so we always read the latest committed version), shape them, insert
-    what is new (never overwriting a row a trigger wrote, never resurrecting a soft-deleted one),
-    quarantine the rest. Parameters: %(after)s (uuid or NULL), %(limit)s."""
-    source = sql.SQL("(SELECT * FROM {tbl} WHERE (%(after)s::uuid IS NULL OR id > %(after)s::uuid) "
-                     "ORDER BY id LIMIT %(limit)s FOR NO KEY UPDATE)").format(tbl=sql.Identifier("public", t.table_name))
+    """One batch over a range of heap pages (keyset on the physical position: a TID range scan
+    reads the table sequentially, so the cost per row does not grow with the table). The rows are
+    locked FOR NO KEY UPDATE: concurrent writers to them wait for this batch, so we always read
+    their latest committed version. Rows that moved or arrived after the sync triggers were
+    installed are the triggers' job; a row the triggers already wrote is never overwritten
+    (NOT EXISTS), a soft-deleted one never resurrected. Parameters: %(from_page)s, %(to_page)s."""
+    source = sql.SQL("(SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid "
+                     "AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid FOR NO KEY UPDATE)").format(
+        tbl=sql.Identifier("public", t.table_name))
     return sql.SQL("""
       WITH shaped AS MATERIALIZED ({shaped}),
       new_audits AS (
@@ -187,12 +191,11 @@ def backfill_batch(t: AuditTable) -> sql.Composable:
       new_errors AS ({errors}),
       quarantined AS (
         INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
-        SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, NULL, s.original_row, current_setting('cqms.run_id', true)
+        SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, NULL, to_jsonb(s.source_row), current_setting('cqms.run_id', true)
         FROM shaped s WHERE s.reason IS NOT NULL
         ON CONFLICT (phase, source_table, source_key) DO NOTHING
         RETURNING 1)
-      SELECT (SELECT count(*) FROM shaped), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined),
-             (SELECT id FROM shaped ORDER BY id DESC LIMIT 1)
+      SELECT (SELECT count(*) FROM shaped), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined)
     """).format(shaped=shaped_select(t, source), cols=_audit_cols(), scols=_shaped_cols(),
                 errors=_errors_for_new(t), phase=sql.Literal(PHASE))
 
@@ -250,7 +253,7 @@ BEGIN
   ELSE
     DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {tname};
     INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row, run_id)
-    SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, s.original_row, 'sync-trigger' FROM {shaped_new} s
+    SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, to_jsonb(s.source_row), 'sync-trigger' FROM {shaped_new} s
     ON CONFLICT (phase, source_table, source_key)
       DO UPDATE SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, quarantined_at = clock_timestamp();
   END IF;

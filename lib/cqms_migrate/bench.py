@@ -1,0 +1,174 @@
+"""Benchmarks: numbers printed, never timed tests.
+
+``bench backfill`` — on a throwaway server, in one run:
+  1. the same legacy dataset moved two ways into the same audits table:
+     (a) one unbatched INSERT ... SELECT per legacy table (same transform, no triggers, no
+         checkpoints, no row locks) — the ceiling;
+     (b) the real phase-2 backfill: keyset batches, one transaction per batch, checkpoint per
+         batch, FOR NO KEY UPDATE row locks, with the sync triggers installed;
+     ratio = (b) rows/s / (a) rows/s  (target >= 0.7);
+  2. scaling: the backfill's rows/s on a 10k-row table vs a 1M-row table (target: within 20%),
+     and within the big table, the first batches vs the last ones.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from . import phases, supabase
+from .cluster import Cluster
+from .context import PhaseContext
+from .legacy.generator import seed_legacy
+from .phases import p01_foundation as p1
+from .phases import p02_audit_unification as p2
+from .phases.p02_audit_unification import render
+
+ROLE_PASSWORD = "bench-owner"
+
+
+@contextmanager
+def _server(kind: str):
+    root = Path(tempfile.mkdtemp(prefix="cqms-bench-"))
+    cluster = Cluster(root / "pg", kind)
+    info = cluster.start()
+    try:
+        yield info
+    finally:
+        cluster.destroy()
+
+
+def _prepare(info, dbname: str, audits: int, scorecards: int, people: int, log) -> str:
+    supabase.bootstrap(info.admin_url(), env="test", dbname=dbname, role="postgres", password=ROLE_PASSWORD)
+    url = f"postgresql://postgres:{ROLE_PASSWORD}@127.0.0.1:{info.port}/{dbname}"
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as owner, psycopg.connect(info.admin_url(dbname)) as admin:
+        seed_legacy(owner, admin, audits=audits, scorecards=scorecards, people=people, seed=11)
+    log(f"  seeded {audits:,} audits over {scorecards} scorecards in {time.perf_counter() - t0:.1f}s ({dbname})")
+    return url
+
+
+def _params_file(batch_size: int) -> str:
+    from .paths import params_dir
+    text = (params_dir() / "local.yaml").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("batch_size:", "batch_pause_ms:"))]
+    lines += [f"batch_size: {batch_size}", "batch_pause_ms: 0"]
+    path = Path(tempfile.mkdtemp(prefix="cqms-bench-params-")) / "local.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _steps(ctx, names):
+    return [s for s in p2.steps(ctx) if s.name in names]
+
+
+def _legacy_rows(ctx) -> int:
+    return sum(t.row_count for t in p2.migratable(ctx))
+
+
+def unbatched_rate(ctx) -> tuple[int, float]:
+    """(a): one INSERT ... SELECT per table (+ its quarantine insert) into the empty audits table."""
+    rows, secs = 0, 0.0
+    conn = ctx.conn
+    for t in p2.migratable(ctx):
+        shaped = render.shaped_select(t, sql.Identifier("public", t.table_name))
+        stmt = sql.SQL("""
+          WITH shaped AS MATERIALIZED ({shaped}),
+          a AS (INSERT INTO public.audits ({cols}) SELECT {scols} FROM shaped s WHERE s.reason IS NULL RETURNING 1),
+          q AS (INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row)
+                SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, to_jsonb(s.source_row) FROM shaped s
+                WHERE s.reason IS NOT NULL RETURNING 1)
+          SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM q)""").format(
+            shaped=shaped, cols=render._audit_cols(), scols=render._shaped_cols(), phase=sql.Literal(render.PHASE))
+        t0 = time.perf_counter()
+        with conn.transaction():
+            n = conn.execute(stmt).fetchone()[0]
+        secs += time.perf_counter() - t0
+        rows += n
+    return rows, secs
+
+
+def _checkpoint(info, dbname: str) -> None:
+    """Start each measurement from a fresh checkpoint, so neither run pays for the other's WAL."""
+    with psycopg.connect(info.admin_url(dbname), autocommit=True) as admin:
+        admin.execute("CHECKPOINT")
+
+
+def _reset_target(ctx) -> None:
+    with ctx.conn.transaction():
+        ctx.conn.execute("TRUNCATE public.audit_errors, public.audits")
+        ctx.conn.execute("DELETE FROM cqms_migration.quarantine WHERE phase = %s", (render.PHASE,))
+
+
+def batched_rate(ctx) -> tuple[int, float, list]:
+    """(b): the real backfill step (sync triggers installed). Returns rows, seconds, per-batch log."""
+    t0 = time.perf_counter()
+    out = phases.deploy(ctx, _steps(ctx, ["backfill"]))
+    secs = time.perf_counter() - t0
+    log = ctx.conn.execute("SELECT table_name, batch, rows_read, seconds FROM cqms_migration.p02_backfill_log "
+                           "ORDER BY id").fetchall()
+    ctx.conn.commit()
+    return sum(r[2] for r in log), secs, log
+
+
+def run_backfill_bench(audits: int = 1_000_000, scorecards: int = 20, batch_size: int = 20_000,
+                       server: str = "embedded", small: int = 10_000, big: int = 1_000_000, log=print) -> dict:
+    results: dict = {"audits": audits, "scorecards": scorecards, "batch_size": batch_size, "server": server}
+    params_file = _params_file(batch_size)
+    old_url = os.environ.get("CQMS_DATABASE_URL")
+    with _server(server) as info:
+        log(f"bench: PostgreSQL {info.version} ({server}), batch_size {batch_size:,}")
+        try:
+            # 1. unbatched vs batched on the same dataset and server
+            os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_main", audits, scorecards, 2000, log)
+            with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None) as ctx:
+                phases.deploy(ctx, p1.steps(ctx))
+            with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None) as ctx:
+                phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits"]))
+                legacy_rows = _legacy_rows(ctx)
+                _checkpoint(info, "bench_main")
+                a_rows, a_secs = unbatched_rate(ctx)
+                _reset_target(ctx)
+                phases.deploy(ctx, _steps(ctx, ["install_sync_triggers"]))
+                _checkpoint(info, "bench_main")
+                b_rows, b_secs, _ = batched_rate(ctx)
+            results.update(legacy_rows=legacy_rows, unbatched_rows_per_s=round(a_rows / a_secs),
+                           batched_rows_per_s=round(b_rows / b_secs),
+                           ratio_batched_over_unbatched=round((b_rows / b_secs) / (a_rows / a_secs), 3))
+            log(f"  unbatched INSERT ... SELECT per table: {a_rows:,} rows in {a_secs:.1f}s = {a_rows / a_secs:,.0f} rows/s")
+            log(f"  batched, resumable, sync triggers on:  {b_rows:,} rows in {b_secs:.1f}s = {b_rows / b_secs:,.0f} rows/s")
+            log(f"  ratio batched/unbatched: {results['ratio_batched_over_unbatched']}  (target >= 0.7)")
+
+            # 2. scaling: one 10k-row table vs one 1M-row table (2 scorecards: the 2nd table is empty)
+            rates = {}
+            for label, n in (("small", small), ("big", big)):
+                os.environ["CQMS_DATABASE_URL"] = _prepare(info, f"bench_scale_{label}", n, 2, 400, log)
+                with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None) as ctx:
+                    phases.deploy(ctx, p1.steps(ctx))
+                with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None) as ctx:
+                    phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "install_sync_triggers"]))
+                    _checkpoint(info, f"bench_scale_{label}")
+                    rows, secs, batches = batched_rate(ctx)
+                rates[label] = rows / secs
+                if label == "big" and len(batches) >= 6:
+                    first = sum(b[2] for b in batches[:3]) / sum(b[3] for b in batches[:3])
+                    last = sum(b[2] for b in batches[-3:]) / sum(b[3] for b in batches[-3:])
+                    results["big_table_first_vs_last_batches"] = round(last / first, 3)
+                    log(f"  {big:,}-row table: first 3 batches {first:,.0f} rows/s, last 3 batches {last:,.0f} rows/s")
+                log(f"  {n:,}-row table: {rows:,} rows in {secs:.2f}s = {rows / secs:,.0f} rows/s")
+            results.update(small_table_rows=small, big_table_rows=big,
+                           rows_per_s_small_table=round(rates["small"]), rows_per_s_big_table=round(rates["big"]),
+                           ratio_big_over_small=round(rates["big"] / rates["small"], 3))
+            log(f"  ratio {big:,}-row table / {small:,}-row table rows/s: {results['ratio_big_over_small']}  (target >= 0.8)")
+        finally:
+            if old_url is None:
+                os.environ.pop("CQMS_DATABASE_URL", None)
+            else:
+                os.environ["CQMS_DATABASE_URL"] = old_url
+    return results
