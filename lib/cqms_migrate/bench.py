@@ -5,7 +5,7 @@
      (a) one unbatched INSERT ... SELECT per legacy table (same transform, no triggers, no
          checkpoints, no row locks) — the ceiling;
      (b) the real phase-2 backfill: keyset batches, one transaction per batch, checkpoint per
-         batch, FOR NO KEY UPDATE row locks, with the sync triggers installed;
+         batch, every row claimed against the sync triggers, with the triggers installed;
      ratio = (b) rows/s / (a) rows/s  (target >= 0.7);
   2. scaling: the backfill's rows/s on a 10k-row table vs a 1M-row table (target: within 20%),
      and within the big table, the first batches vs the last ones.

@@ -104,11 +104,12 @@ def _reject_secrets(raw: dict, path: Path) -> None:
     def walk(node, where):
         if isinstance(node, dict):
             for k, v in node.items():
+                walk(str(k), f"{where} key" if where else "key")
                 walk(v, f"{where}.{k}" if where else str(k))
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 walk(v, f"{where}[{i}]")
-        elif isinstance(node, str) and _URLISH.search(node) and where not in ("application_name",):
+        elif isinstance(node, str) and _URLISH.search(node):
             raise ParamsError(
                 f"{path}: {where} looks like a URL or secret; params name the environment "
                 "variable that holds the URL (database_url_env), never the URL itself"

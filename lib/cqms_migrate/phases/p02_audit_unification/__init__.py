@@ -168,7 +168,7 @@ class Backfill(Step):
 
     def render_revert(self, ctx) -> Rendered:
         return Rendered([
-            "TRUNCATE public.audit_errors, public.audits",
+            "TRUNCATE public.audit_errors, public.audits, cqms_migration.p02_sync_claims",
             f"DELETE FROM cqms_migration.quarantine WHERE phase = '{PHASE}'",
             "DELETE FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%'",
             "DELETE FROM cqms_migration.p02_backfill_log",

@@ -173,16 +173,21 @@ def errors_insert(t: AuditTable, shaped: sql.Composable) -> sql.Composable:
 
 def backfill_batch(t: AuditTable) -> sql.Composable:
     """One batch over a range of heap pages (keyset on the physical position: a TID range scan
-    reads the table sequentially, so the cost per row does not grow with the table). The rows are
-    locked FOR NO KEY UPDATE: concurrent writers to them wait for this batch, so we always read
-    their latest committed version. Rows that moved or arrived after the sync triggers were
-    installed are the triggers' job; a row the triggers already wrote is never overwritten
-    (NOT EXISTS), a soft-deleted one never resurrected. Parameters: %(from_page)s, %(to_page)s."""
-    source = sql.SQL("(SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid "
-                     "AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid FOR NO KEY UPDATE)").format(
-        tbl=sql.Identifier("public", t.table_name))
+    reads the table sequentially, so the cost per row does not grow with the table). Each row is
+    first claimed in cqms_migration.p02_sync_claims: a row a sync trigger already claimed is
+    skipped (the trigger wrote its newer version), and a trigger that fires while this batch
+    holds a claim waits for it and then writes its newer version. So the backfill never
+    overwrites a trigger's row, never resurrects a deleted one, and takes no lock on the legacy
+    table. Parameters: %(from_page)s, %(to_page)s."""
+    source = sql.SQL("(SELECT p.* FROM page p JOIN claimed c ON c.id = p.id)")
+    claim = sql.SQL("""page AS (SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid
+                         AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid),
+      claimed AS (INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id)
+                  SELECT {tname}, p.id FROM page p ON CONFLICT DO NOTHING RETURNING id),""").format(
+        tbl=sql.Identifier("public", t.table_name), tname=sql.Literal(t.table_name))
     return sql.SQL("""
-      WITH shaped AS MATERIALIZED ({shaped}),
+      WITH {claim}
+      shaped AS MATERIALIZED ({shaped}),
       new_audits AS (
         INSERT INTO public.audits ({cols})
         SELECT {scols} FROM shaped s
@@ -195,8 +200,8 @@ def backfill_batch(t: AuditTable) -> sql.Composable:
         FROM shaped s WHERE s.reason IS NOT NULL
         ON CONFLICT (phase, source_table, source_key) DO NOTHING
         RETURNING 1)
-      SELECT (SELECT count(*) FROM shaped), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined)
-    """).format(shaped=shaped_select(t, source), cols=_audit_cols(), scols=_shaped_cols(),
+      SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined)
+    """).format(claim=claim, shaped=shaped_select(t, source), cols=_audit_cols(), scols=_shaped_cols(),
                 errors=_errors_for_new(t), phase=sql.Literal(PHASE))
 
 
@@ -230,6 +235,15 @@ DECLARE
 BEGIN
   IF pg_trigger_depth() > 1 THEN
     RETURN NULL;
+  END IF;
+  -- claim the row(s): waits for a backfill batch holding the claim, then this newer version wins
+  IF TG_OP <> 'INSERT' THEN
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({tname}, OLD.id, 'trigger')
+    ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({tname}, NEW.id, 'trigger')
+    ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
   END IF;
   IF TG_OP = 'DELETE' THEN
     UPDATE public.audits SET deleted_at = now() WHERE id = OLD.id AND legacy_table = {tname} AND deleted_at IS NULL;

@@ -120,6 +120,17 @@ END $$;
 CREATE TRIGGER audits_bump_version BEFORE UPDATE ON public.audits
   FOR EACH ROW EXECUTE FUNCTION public.audits_bump_version();
 
+-- The per-row arbiter between the backfill and the sync triggers: whoever claims a legacy row
+-- first owns it. The backfill claims with ON CONFLICT DO NOTHING and skips rows a trigger already
+-- claimed (its newer version wins); a trigger claims with ON CONFLICT DO UPDATE, which waits for
+-- a batch that holds the claim and then writes the newer version. No lock on the legacy heap.
+CREATE TABLE cqms_migration.p02_sync_claims (
+  legacy_table text NOT NULL,
+  id uuid NOT NULL,
+  claimed_by text NOT NULL DEFAULT 'backfill',
+  PRIMARY KEY (legacy_table, id)
+);
+
 -- passing_status spellings from params (written just after this by the step)
 CREATE TABLE cqms_migration.p02_passing_status_map (
   legacy text PRIMARY KEY,
