@@ -73,21 +73,27 @@ def _legacy_rows(ctx) -> int:
 
 
 def unbatched_rate(ctx) -> tuple[int, float]:
-    """(a): one INSERT ... SELECT per table (+ its quarantine insert) into the empty audits table."""
+    """(a): one INSERT ... SELECT per table into the empty audits table: the same transform and the
+    same writes (audits, audit_errors, quarantine) as the backfill, without batches, checkpoints,
+    claims or triggers."""
     rows, secs = 0, 0.0
     conn = ctx.conn
     for t in p2.migratable(ctx):
         shaped = render.shaped_select(t, sql.Identifier("public", t.table_name))
         stmt = sql.SQL("""
           WITH shaped AS MATERIALIZED ({shaped}),
-          a AS (INSERT INTO public.audits ({cols}) SELECT {scols} FROM shaped s WHERE s.reason IS NULL RETURNING 1),
+          new_audits AS (INSERT INTO public.audits ({cols}) SELECT {scols} FROM shaped s WHERE s.reason IS NULL
+                         RETURNING id),
+          e AS ({errors}),
           q AS (INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row)
                 SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, to_jsonb(s.source_row) FROM shaped s
                 WHERE s.reason IS NOT NULL RETURNING 1)
-          SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM q)""").format(
-            shaped=shaped, cols=render._audit_cols(), scols=render._shaped_cols(), phase=sql.Literal(render.PHASE))
+          SELECT (SELECT count(*) FROM new_audits) + (SELECT count(*) FROM q)""").format(
+            shaped=shaped, cols=render._audit_cols(), scols=render._shaped_cols(), phase=sql.Literal(render.PHASE),
+            errors=render._errors_for_new(t))
         t0 = time.perf_counter()
         with conn.transaction():
+            conn.execute("SET LOCAL jit = off")  # as the backfill does: compare methods, not settings
             n = conn.execute(stmt).fetchone()[0]
         secs += time.perf_counter() - t0
         rows += n

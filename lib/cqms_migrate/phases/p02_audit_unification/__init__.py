@@ -63,7 +63,6 @@ INDEXES = [
     ("idx_audits_reversal_requested", "(reversal_requested_at) WHERE reversal_requested_at IS NOT NULL AND deleted_at IS NULL"),
     ("idx_audits_reversal_requested_by", "(reversal_requested_by)"),
     ("idx_audits_reversal_responded_by", "(reversal_responded_by)"),
-    ("idx_audits_parent_audit_id", "(parent_audit_id)"),
     ("idx_audits_parameter_scores", "USING gin (parameter_scores) WHERE deleted_at IS NULL"),
     ("idx_audits_parameter_feedback", "USING gin (parameter_feedback) WHERE deleted_at IS NULL"),
     ("idx_audits_metadata", "USING gin (metadata) WHERE deleted_at IS NULL"),
@@ -261,6 +260,9 @@ def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progr
 
             def batch(c):
                 c.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
+                # JIT-compiling this wide statement costs more than it saves at batch sizes
+                # (measured: a 6.5k-row batch 1.30 s with JIT, 0.41 s without)
+                c.execute("SET LOCAL jit = off")
                 t0 = time.perf_counter()
                 read = migrated = quarantined = 0
                 if not done:

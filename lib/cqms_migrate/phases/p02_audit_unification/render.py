@@ -104,7 +104,7 @@ def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
         WHEN {end_} < {start} THEN 'end_before_start'
         WHEN {dur} < 0 THEN 'negative_duration'
         WHEN {score} < 0 THEN 'negative_score'
-        WHEN EXISTS (SELECT 1 FROM public.audits x WHERE x.id = {id} AND x.legacy_table <> {tname}) THEN 'duplicate_id_across_tables'
+        WHEN dup.id IS NOT NULL THEN 'duplicate_id_across_tables'
       END""").format(idate=col(t, "interaction_date"), ps=col(t, "passing_status"), vs=col(t, "validation_status"),
                      ack=col(t, "acknowledgement_status"), end_=col(t, "audit_end_time"), start=col(t, "audit_start_time"),
                      dur=col(t, "audit_duration"), score=col(t, "average_score"), id=col(t, "id"),
@@ -136,6 +136,10 @@ def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
       LEFT JOIN public.channels ch ON ch.code = {channel_code}
       LEFT JOIN public.channels chu ON chu.code = 'UNASSIGNED'
       LEFT JOIN public.scorecards sc ON sc.id = {sid}::uuid
+      -- an id another legacy table already migrated: a LATERAL probe per row (an EXISTS here
+      -- lets the planner hash the whole, growing audits table on every batch)
+      LEFT JOIN LATERAL (SELECT x.id FROM public.audits x
+                         WHERE x.id = {id} AND x.legacy_table <> {tname} LIMIT 1) dup ON true
     """).format(
         id=col(t, "id"), tname=sql.Literal(t.table_name), sid=sql.Literal(t.scorecard_id),
         interaction_id=col(t, "interaction_id"), idate=idate, transcript=col(t, "transcript"),
@@ -192,6 +196,7 @@ def backfill_batch(t: AuditTable) -> sql.Composable:
         INSERT INTO public.audits ({cols})
         SELECT {scols} FROM shaped s
         WHERE s.reason IS NULL AND NOT EXISTS (SELECT 1 FROM public.audits a WHERE a.id = s.id)
+        ON CONFLICT DO NOTHING  -- belt and braces: a concurrent writer's committed row wins
         RETURNING id),
       new_errors AS ({errors}),
       quarantined AS (

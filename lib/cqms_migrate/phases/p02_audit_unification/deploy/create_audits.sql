@@ -90,6 +90,9 @@ CREATE TABLE public.audits (
 -- the provenance lookups every sync and backfill statement makes
 CREATE INDEX audits_id_lookup ON public.audits (id);
 CREATE INDEX audits_legacy_idx ON public.audits (legacy_table, legacy_id);
+-- deleting an audit checks parent_audit_id references: without this index every delete
+-- (sync trigger, application) would scan the whole table
+CREATE INDEX idx_audits_parent_audit_id ON public.audits (parent_audit_id);
 
 CREATE TABLE public.audit_errors (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -113,7 +116,9 @@ LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   IF NEW IS DISTINCT FROM OLD THEN
     NEW.version := OLD.version + 1;
-    NEW.updated_at := CASE WHEN NEW.updated_at IS DISTINCT FROM OLD.updated_at THEN NEW.updated_at ELSE now() END;
+    -- a write from the sync trigger (depth > 1) carries the legacy row's updated_at: keep it
+    NEW.updated_at := CASE WHEN NEW.updated_at IS DISTINCT FROM OLD.updated_at OR pg_trigger_depth() > 1
+                           THEN NEW.updated_at ELSE now() END;
   END IF;
   RETURN NEW;
 END $$;

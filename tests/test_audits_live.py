@@ -1,0 +1,452 @@
+"""Phase 2 while the application keeps writing: the sync triggers during the backfill, the
+reverse sync after cutover (so a rollback loses nothing), and the placeholder policy."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from cqms_migrate import phases, rollback
+from cqms_migrate.context import PhaseContext
+from cqms_migrate.paths import params_dir
+from cqms_migrate.phases import p01_foundation as p1
+from cqms_migrate.phases import p02_audit_unification as p2
+
+PHASE = "02_audit_unification"
+BUILD = p2.BUILD_STEPS
+EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+STATUS_MAP = {"pass": "pass", "passed": "pass", "fail": "fail", "failed": "fail", "not passed": "fail"}
+
+
+def write_params(tmp_path, **changes) -> str:
+    data = yaml.safe_load((params_dir() / "local.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / f"local-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def deploy_p1() -> None:
+    with PhaseContext("01_foundation", env="local") as ctx:
+        phases.deploy(ctx, p1.steps(ctx))
+
+
+def deploy_p2(names=tuple(BUILD), params_file=None, **kw) -> list:
+    with PhaseContext(PHASE, env="local", params_file=params_file, **kw) as ctx:
+        return phases.deploy(ctx, [s for s in p2.steps(ctx) if s.name in names])
+
+
+def validate_now(params_file=None) -> p2.Validation:
+    with PhaseContext(PHASE, env="local", params_file=params_file) as ctx:
+        return p2.validate(ctx.conn, p2.migratable(ctx))
+
+
+def one(conn, query, params=None):
+    return conn.execute(query, params).fetchone()[0]
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier("public", name)
+
+
+def dynamic_tables(conn) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT s.table_name FROM public.scorecards s JOIN pg_class c ON c.relname = s.table_name "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' AND c.relkind = 'r' "
+        "ORDER BY 1").fetchall()]
+
+
+def counts(conn, table: str) -> tuple[int, int, int]:
+    legacy = one(conn, sql.SQL("SELECT count(*) FROM {}").format(ident(table)))
+    migrated = one(conn, "SELECT count(*) FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL", (table,))
+    quarantined = one(conn, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
+                      (PHASE, table))
+    return legacy, migrated, quarantined
+
+
+def exists(conn, relation: str) -> bool:
+    return one(conn, "SELECT to_regclass(%s) IS NOT NULL", (relation,))
+
+
+def migratable_rows_sql(table: str, *, but_employee: bool = False) -> sql.Composable:
+    """Legacy rows that must migrate (every quarantine reason ruled out), decided here; with
+    but_employee, rows that would migrate but for an employee email that matches nobody."""
+    employee = sql.SQL("""LEFT JOIN public.employees e ON lower(btrim(e.email)) = lower(btrim(l.employee_email))
+      JOIN public.employees a ON lower(btrim(a.email)) = lower(btrim(l.auditor_email))
+      WHERE e.id IS NULL""" if but_employee else """JOIN public.employees e ON lower(btrim(e.email)) = lower(btrim(l.employee_email))
+      JOIN public.employees a ON lower(btrim(a.email)) = lower(btrim(l.auditor_email))
+      WHERE e.id <> a.id""")
+    return sql.SQL("""
+      SELECT l.id FROM {t} l {employee}
+        AND l.interaction_date IS NOT NULL
+        AND lower(btrim(l.passing_status)) = ANY({spellings})
+        AND coalesce(l.validation_status, 'pending') IN ('pending', 'approved', 'rejected', 'needs_revision')
+        AND coalesce(l.acknowledgement_status, 'pending') IN ('pending', 'acknowledged', 'disputed', 'not_required')
+        AND (l.audit_end_time IS NULL OR l.audit_start_time IS NULL OR l.audit_end_time >= l.audit_start_time)
+        AND coalesce(l.audit_duration, 0) >= 0 AND coalesce(l.average_score, 0) >= 0
+      ORDER BY l.id""").format(t=ident(table), employee=employee, spellings=sql.Literal(list(STATUS_MAP)))
+
+
+# ------------------------------------------------------------------------------------------
+# 8. writes during the backfill arrive
+# ------------------------------------------------------------------------------------------
+
+class Writer(threading.Thread):
+    """The application: inserts, updates (score, status, email case) and deletes on several
+    legacy tables, one autocommit statement at a time, while the backfill runs."""
+
+    def __init__(self, url: str, tables: list[str], good: dict[str, list], seed: int, min_ops: int = 200):
+        super().__init__(daemon=True)
+        self.url, self.tables, self.good = url, tables, good
+        self.rng = random.Random(seed)
+        self.min_ops = min_ops
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.inserted: dict = {}     # id -> table
+        self.updated: dict = {}      # id -> (table, score, status, email) latest
+        self.deleted: dict = {}      # id -> table
+        self.op_times: list[float] = []
+
+    def run(self):
+        try:
+            with psycopg.connect(self.url, autocommit=True) as c:
+                c.execute("SET application_name = 'test-writer'")
+                ops = 0
+                while (ops < self.min_ops or not self.stop.is_set()) and ops < 3000:
+                    self.one_op(c)
+                    ops += 1
+                    self.op_times.append(time.monotonic())
+                    time.sleep(0.002)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def pick(self, table):
+        pool = [i for i in self.good[table] if i not in self.deleted]
+        return self.rng.choice(pool)
+
+    def one_op(self, c):
+        r = self.rng.random()
+        table = self.rng.choice(self.tables)
+        t = ident(table)
+        if r < 0.3:  # insert a copy of a good row under a new id
+            src, new = self.pick(table), uuid.uuid4()
+            c.execute(sql.SQL("INSERT INTO {t} SELECT (jsonb_populate_record(NULL::{t}, to_jsonb(l) || "
+                              "jsonb_build_object('id', %s::text))).* FROM {t} l WHERE l.id = %s").format(t=t),
+                      (str(new), src))
+            self.inserted[new] = table
+            self.good[table].append(new)
+        elif r < 0.75:  # update score, spelling and email case of a good row
+            rid = self.pick(table)
+            score = round(self.rng.uniform(0, 100), 3)
+            status = self.rng.choice(["PASS", "Passed", "FAIL", "Not Passed", "fail"])
+            variant = self.rng.choice(["upper", "lower", "spaced"])
+            cur = c.execute(sql.SQL(
+                "UPDATE {t} SET average_score = %s, passing_status = %s, employee_email = CASE %s "
+                "WHEN 'upper' THEN upper(btrim(employee_email)) WHEN 'lower' THEN lower(btrim(employee_email)) "
+                "ELSE ' ' || btrim(employee_email) || ' ' END, updated_at = clock_timestamp() "
+                "WHERE id = %s RETURNING employee_email").format(t=t), (score, status, variant, rid))
+            row = cur.fetchone()
+            if row:
+                self.updated[rid] = (table, score, status, row[0])
+        else:  # delete any row (good or not)
+            rid = c.execute(sql.SQL("SELECT id FROM {t} ORDER BY md5(id::text || %s) LIMIT 1").format(t=t),
+                            (str(self.rng.random()),)).fetchone()
+            if rid and rid[0] not in self.updated and rid[0] not in self.inserted:
+                if c.execute(sql.SQL("DELETE FROM {t} WHERE id = %s").format(t=t), (rid[0],)).rowcount:
+                    self.deleted[rid[0]] = table
+                    if rid[0] in self.good[table]:
+                        self.good[table].remove(rid[0])
+
+
+def test_writes_during_backfill_arrive(legacy_db, tmp_path):
+    pfile = write_params(tmp_path, batch_size=100, batch_pause_ms=25)
+    deploy_p1()
+    with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
+        steps = {s.name: s for s in p2.steps(ctx)}
+        for name in ("snapshot_legacy", "create_audits", "install_sync_triggers"):
+            assert phases.deploy(ctx, [steps[name]])[0].status == "applied"
+        with legacy_db.connect() as c:
+            tables = [t for t in dynamic_tables(c) if counts(c, t)[0] > 0][:4]
+            good = {t: [r[0] for r in c.execute(migratable_rows_sql(t)).fetchall()] for t in tables}
+        assert all(len(v) > 100 for v in good.values())
+        writer = Writer(legacy_db.url, tables, good, seed=11)
+        writer.start()
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        try:
+            out = phases.deploy(ctx, [steps["backfill"]])
+        finally:
+            t1 = time.monotonic()
+            writer.stop.set()
+            writer.join(60)
+        assert not writer.is_alive()
+        assert writer.error is None, repr(writer.error)
+        assert out[0].status == "applied"
+        during = sum(1 for x in writer.op_times if t0 <= x <= t1)
+        assert during >= 50, f"only {during} writes overlapped the backfill ({t1 - t0:.2f}s)"
+        rest = phases.deploy(ctx, [steps[n] for n in BUILD[4:]])
+        assert [o.status for o in rest] == ["applied"] * len(BUILD[4:])
+
+    v = validate_now(pfile)
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+    assert (v.reconciliation["legacy EXCEPT compat"] == 0).all() and (v.reconciliation["compat EXCEPT legacy"] == 0).all()
+    assert len(writer.inserted) > 20 and len(writer.updated) > 20 and len(writer.deleted) > 20
+
+    with legacy_db.connect() as c:
+        for t in dynamic_tables(c):
+            legacy, migrated, quarantined = counts(c, t)
+            assert legacy == migrated + quarantined, t
+        # deletions: gone from legacy; in audits only soft-deleted; never resurrected or quarantined
+        for rid, table in writer.deleted.items():
+            assert one(c, sql.SQL("SELECT count(*) FROM {} WHERE id = %s").format(ident(table)), (rid,)) == 0
+            row = c.execute("SELECT deleted_at FROM public.audits WHERE id = %s", (rid,)).fetchall()
+            assert row == [] or row[0][0] is not None, rid
+            assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_key = %s",
+                       (PHASE, str(rid))) == 0
+        # inserts: migrated, live
+        for rid, table in writer.inserted.items():
+            assert c.execute("SELECT legacy_table, deleted_at IS NULL FROM public.audits WHERE id = %s",
+                             (rid,)).fetchone() == (table, True), rid
+        # updates: the latest values, normalised in audits and as written in the compat view
+        for rid, (table, score, status, email) in writer.updated.items():
+            got = c.execute("SELECT a.total_score, a.passing_status, lower(btrim(e.email)), a.deleted_at IS NULL "
+                            "FROM public.audits a JOIN public.employees e ON e.id = a.employee_id WHERE a.id = %s",
+                            (rid,)).fetchone()
+            assert got is not None, rid
+            assert (float(got[0]), got[1], got[2], got[3]) == (pytest.approx(score), STATUS_MAP[status.lower()],
+                                                               email.strip().lower(), True), rid
+            view = ident(p2.render.compat_view_name(table))
+            assert c.execute(sql.SQL("SELECT average_score, passing_status, employee_email FROM {} WHERE id = %s")
+                             .format(view), (rid,)).fetchone() == tuple(c.execute(sql.SQL(
+                                 "SELECT average_score, passing_status, employee_email FROM {} WHERE id = %s")
+                                 .format(ident(table)), (rid,)).fetchone())
+
+
+def test_backfill_meets_a_row_an_open_transaction_has_just_changed(legacy_db, tmp_path):
+    """The application updates a legacy row (its sync trigger writes the audits row) and commits
+    while the backfill batch covering that row is running and waiting for it: the batch's
+    snapshot predates the trigger's audits row, yet it must not fail (duplicate key) nor
+    overwrite the application's newer value."""
+    pfile = write_params(tmp_path, batch_size=50, lock_retries=[[5000, 0.1]])
+    deploy_p1()
+    page_of = "(ctid::text::point)[0]::int"
+    with legacy_db.connect(autocommit=True) as c:
+        first = [x for x in dynamic_tables(c) if one(c, sql.SQL("SELECT count(*) FROM {}").format(ident(x)))][0]
+        t = ident(first)
+        rid, page = c.execute(sql.SQL("SELECT id, {p} FROM {t} WHERE id IN (SELECT id FROM ({good}) g) "
+                                      "ORDER BY ctid LIMIT 1").format(p=sql.SQL(page_of), t=t,
+                                                                      good=migratable_rows_sql(first))).fetchone()
+        # room on the row's page, so the application's update stays on it (a HOT update): the
+        # batch covering that page meets the new version, whichever way it walks the table
+        c.execute(sql.SQL("DELETE FROM {t} WHERE {p} = %s AND id <> %s").format(t=t, p=sql.SQL(page_of)), (page, rid))
+        c.execute(sql.SQL("VACUUM {}").format(t))
+    with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
+        steps = {s.name: s for s in p2.steps(ctx)}
+        phases.deploy(ctx, [steps[n] for n in ("snapshot_legacy", "create_audits", "install_sync_triggers")])
+        backfill_pid = one(ctx.conn, "SELECT pg_backend_pid()")
+        ctx.conn.commit()
+        app = legacy_db.connect()
+        blocked, finished = [], threading.Event()
+        try:
+            app.execute(sql.SQL("UPDATE {} SET average_score = 12.5 WHERE id = %s").format(t), (rid,))
+            assert one(app, sql.SQL("SELECT {p} FROM {t} WHERE id = %s").format(p=sql.SQL(page_of), t=t), (rid,)) == page
+
+            def commit_when_blocked():   # commit the moment the backfill waits for the application
+                with legacy_db.connect(autocommit=True) as mon:
+                    while not finished.is_set():
+                        if one(mon, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                               (backfill_pid,)):
+                            blocked.append(True)
+                            break
+                        time.sleep(0.005)
+                app.commit()
+            th = threading.Thread(target=commit_when_blocked)
+            th.start()
+            try:
+                out = phases.deploy(ctx, [steps["backfill"]])
+            finally:
+                finished.set()
+                th.join()
+        finally:
+            app.close()
+        assert out[0].status == "applied"
+        phases.deploy(ctx, [steps[n] for n in BUILD[4:]])
+    v = validate_now(pfile)
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+    with legacy_db.connect() as c:
+        assert float(one(c, "SELECT total_score FROM public.audits WHERE id = %s", (rid,))) == 12.5
+        assert one(c, "SELECT count(*) FROM public.audits WHERE id = %s", (rid,)) == 1
+
+
+def test_legacy_writes_move_rows_between_audits_and_quarantine(legacy_db):
+    """After the build, a legacy write that fixes a quarantined row migrates it; one that breaks
+    a migrated row quarantines it (whole row, new reason); both keep validation green."""
+    deploy_p1()
+    deploy_p2()
+    with legacy_db.connect(autocommit=True) as c:
+        table = max(dynamic_tables(c), key=lambda t: counts(c, t)[0])
+        t = ident(table)
+        before = counts(c, table)
+        fixed = c.execute(migratable_rows_sql(table, but_employee=True)).fetchone()[0]
+        assert c.execute("SELECT reason FROM cqms_migration.quarantine WHERE phase = %s AND source_key = %s",
+                         (PHASE, str(fixed))).fetchone() == ("unknown_employee_email",)
+        bad_email = one(c, sql.SQL("SELECT employee_email FROM {} WHERE id = %s").format(t), (fixed,))
+        good_email = one(c, sql.SQL("SELECT e.email FROM public.employees e WHERE e.is_active AND lower(e.email) <> "
+                                    "(SELECT lower(btrim(auditor_email)) FROM {} WHERE id = %s) ORDER BY e.email LIMIT 1")
+                         .format(t), (fixed,))
+        c.execute(sql.SQL("UPDATE {} SET employee_email = %s WHERE id = %s").format(t), (good_email, fixed))
+        broken = c.execute(migratable_rows_sql(table)).fetchone()[0]
+        c.execute(sql.SQL("UPDATE {} SET passing_status = 'Borderline' WHERE id = %s").format(t), (broken,))
+
+        assert c.execute("SELECT deleted_at IS NULL, legacy_values ->> 'employee_email' FROM public.audits WHERE id = %s",
+                         (fixed,)).fetchone() == (True, good_email)
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_key = %s",
+                   (PHASE, str(fixed))) == 0
+        assert one(c, "SELECT count(*) FROM public.audits WHERE id = %s AND deleted_at IS NULL", (broken,)) == 0
+        assert c.execute(sql.SQL("SELECT q.reason, q.original_row = to_jsonb(l) FROM cqms_migration.quarantine q "
+                                 "JOIN {} l ON l.id::text = q.source_key WHERE q.phase = %s AND q.source_key = %s")
+                         .format(t), (PHASE, str(broken))).fetchone() == ("unmapped_passing_status", True)
+        assert counts(c, table) == before   # one in, one out
+        assert bad_email != good_email
+    v = validate_now()
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+
+
+def test_legacy_update_that_leaves_updated_at_alone_keeps_the_compat_view_identical(legacy_db):
+    """The legacy application updates rows without touching updated_at (no legacy trigger sets
+    it). The forward sync must carry the legacy updated_at as is, so <table>_compat still
+    returns the legacy row exactly and validation stays green."""
+    deploy_p1()
+    deploy_p2()
+    with legacy_db.connect(autocommit=True) as c:
+        table = max(dynamic_tables(c), key=lambda t: counts(c, t)[0])
+        t, view = ident(table), ident(p2.render.compat_view_name(table))
+        rid = c.execute(migratable_rows_sql(table)).fetchone()[0]
+        legacy_updated_at = one(c, sql.SQL("SELECT updated_at FROM {} WHERE id = %s").format(t), (rid,))
+        c.execute(sql.SQL("UPDATE {} SET average_score = 66.5 WHERE id = %s").format(t), (rid,))
+        assert float(one(c, "SELECT total_score FROM public.audits WHERE id = %s", (rid,))) == 66.5
+        assert one(c, "SELECT updated_at FROM public.audits WHERE id = %s", (rid,)) == legacy_updated_at
+        assert one(c, sql.SQL("SELECT count(*) FROM (SELECT * FROM {t} WHERE id = %s EXCEPT ALL "
+                              "SELECT * FROM {v} WHERE id = %s) x").format(t=t, v=view), (rid, rid)) == 0
+    v = validate_now()
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+
+
+# ------------------------------------------------------------------------------------------
+# 9. rollback after cutover keeps the writes made through audits
+# ------------------------------------------------------------------------------------------
+
+def test_rollback_after_cutover_keeps_writes_made_through_audits(legacy_db):
+    deploy_p1()
+    out = deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
+    assert [o.status for o in out] == ["applied"] * 9
+    new_id = uuid.uuid4()
+    with legacy_db.connect(autocommit=True) as c:
+        table = max(dynamic_tables(c), key=lambda t: counts(c, t)[0])
+        sid = one(c, "SELECT id FROM public.scorecards WHERE table_name = %s", (table,))
+        (emp, emp_email), (aud, aud_email) = c.execute(
+            "SELECT id, email FROM public.employees WHERE is_active ORDER BY email LIMIT 2").fetchall()
+        before_legacy = counts(c, table)[0]
+        c.execute("INSERT INTO public.audits (id, employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
+                  "max_possible_score, passing_status) VALUES (%s, %s, %s, %s, DATE '2025-11-03', 88.5, 100, 'pass')",
+                  (new_id, emp, aud, sid))
+        upd, gone = [r[0] for r in c.execute(
+            "SELECT id FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL ORDER BY id LIMIT 2",
+            (table,)).fetchall()]
+        c.execute("UPDATE public.audits SET total_score = 61.25 WHERE id = %s", (upd,))
+        c.execute("UPDATE public.audits SET deleted_at = now() WHERE id = %s", (gone,))
+
+        # provenance and reverse sync already carried the writes to the legacy table
+        assert c.execute("SELECT legacy_table, legacy_id FROM public.audits WHERE id = %s",
+                         (new_id,)).fetchone() == (table, new_id)
+        t = ident(table)
+        row = c.execute(sql.SQL("SELECT employee_email, auditor_email, interaction_date::text, average_score, "
+                                "passing_status FROM {} WHERE id = %s").format(t), (new_id,)).fetchone()
+        assert row is not None
+        assert (row[0], row[1], row[2], float(row[3]), row[4]) == (emp_email, aud_email, "2025-11-03", 88.5, "pass")
+        assert float(one(c, sql.SQL("SELECT average_score FROM {} WHERE id = %s").format(t), (upd,))) == 61.25
+        assert one(c, sql.SQL("SELECT count(*) FROM {} WHERE id = %s").format(t), (gone,)) == 0
+        assert counts(c, table)[0] == before_legacy   # +1 inserted, -1 deleted
+
+    with PhaseContext(PHASE, env="local", action="rollback") as ctx:
+        outcomes, checks = rollback.run(ctx, PHASE)
+    assert set(outcomes["status"]) == {"reverted"} and len(outcomes) == 9
+    # the legacy tables changed since the snapshot (the application wrote): reported, not hidden
+    assert not bool(checks[PHASE].set_index("table").loc[table, "identical"])
+
+    with legacy_db.connect() as c:
+        t = ident(table)
+        assert not exists(c, "public.audits")
+        assert one(c, sql.SQL("SELECT count(*) FROM {} WHERE id = %s AND average_score = 88.5 "
+                              "AND passing_status = 'pass'").format(t), (new_id,)) == 1
+        assert float(one(c, sql.SQL("SELECT average_score FROM {} WHERE id = %s").format(t), (upd,))) == 61.25
+        assert one(c, sql.SQL("SELECT count(*) FROM {} WHERE id = %s").format(t), (gone,)) == 0
+        assert one(c, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cqms\\_p02\\_%'") == 0
+        assert one(c, "SELECT enabled FROM cqms_migration.feature_flags WHERE flag = 'USE_UNIFIED_AUDITS_TABLE'") is False
+
+
+# ------------------------------------------------------------------------------------------
+# 10. placeholder policy
+# ------------------------------------------------------------------------------------------
+
+def _unknown_quarantined(conn) -> int:
+    return one(conn, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s "
+                     "AND reason IN ('unknown_employee_email', 'unknown_auditor_email')", (PHASE,))
+
+
+def test_placeholder_policy(legacy_db, tmp_path):
+    placeholder = write_params(tmp_path, unknown_email_policy="placeholder")
+    deploy_p1()
+    with legacy_db.connect() as c:
+        employees_before = one(c, "SELECT count(*) FROM public.employees")
+        refs = sql.SQL(" UNION ").join(
+            sql.SQL("SELECT lower(btrim(employee_email)) FROM {t} WHERE btrim(employee_email) ~* {re} "
+                    "UNION SELECT lower(btrim(auditor_email)) FROM {t} WHERE btrim(auditor_email) ~* {re}").format(
+                t=ident(t), re=sql.Literal(EMAIL_RE)) for t in dynamic_tables(c))
+        expected = {r[0] for r in c.execute(sql.SQL(
+            "SELECT ne FROM ({}) r(ne) WHERE NOT EXISTS (SELECT 1 FROM public.employees e "
+            "WHERE lower(btrim(e.email)) = r.ne)").format(refs)).fetchall()}
+    assert len(expected) > 5
+
+    deploy_p2(params_file=placeholder)
+    v = validate_now(placeholder)
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+    with legacy_db.connect() as c:
+        rows = c.execute("SELECT lower(btrim(email)), is_active, needs_review FROM public.employees "
+                         "WHERE legacy_snapshot ->> 'placeholder_phase' = %s", (PHASE,)).fetchall()
+        assert {r[0] for r in rows} == expected
+        assert len(rows) == len(expected)               # one per normalised email
+        assert all(r[1] is False and r[2] is True for r in rows)
+        assert one(c, "SELECT count(*) FROM public.employees") == employees_before + len(expected)
+        via_placeholder = one(c, "SELECT count(*) FROM public.audits a JOIN public.employees e "
+                                 "ON e.id IN (a.employee_id, a.auditor_id) "
+                                 "WHERE e.legacy_snapshot ->> 'placeholder_phase' = %s", (PHASE,))
+        assert via_placeholder > 0
+        unknown_with_placeholders = _unknown_quarantined(c)
+        # what is still quarantined as unknown has an email no placeholder could be made from
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND ("
+                      "(reason = 'unknown_employee_email' AND coalesce(btrim(original_row ->> 'employee_email'), '') ~* %s) OR "
+                      "(reason = 'unknown_auditor_email' AND coalesce(btrim(original_row ->> 'auditor_email'), '') ~* %s))",
+                   (PHASE, EMAIL_RE, EMAIL_RE)) == 0
+
+    with PhaseContext(PHASE, env="local", params_file=placeholder, action="rollback") as ctx:
+        assert {o.status for o in phases.revert(ctx, p2.steps(ctx))} == {"reverted", "skipped"}
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT count(*) FROM public.employees WHERE legacy_snapshot ->> 'placeholder_phase' = %s",
+                   (PHASE,)) == 0
+        assert one(c, "SELECT count(*) FROM public.employees") == employees_before
+
+    deploy_p2()   # the default policy: quarantine
+    v = validate_now()
+    assert v.ok
+    with legacy_db.connect() as c:
+        unknown_quarantine_policy = _unknown_quarantined(c)
+        assert one(c, "SELECT count(*) FROM public.employees") == employees_before
+    assert unknown_with_placeholders < unknown_quarantine_policy
