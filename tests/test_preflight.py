@@ -138,12 +138,18 @@ def test_committed_notebooks_pass_nbval(legacy_db):
     assert env["CQMS_DATABASE_URL"] == legacy_db.url
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "notebooks/00_preflight.ipynb",
-         "notebooks/01_foundation.ipynb", "-p", "no:cacheprovider", "-q", "-o", "addopts="],
+         "notebooks/01_foundation.ipynb", "notebooks/02_audit_unification.ipynb", "notebooks/99_rollback.ipynb",
+         "-p", "no:cacheprovider", "-q", "-o", "addopts="],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
     with legacy_db.connect() as conn:
-        # the notebooks really ran against this database: phase 1 is applied and cut over
-        assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps WHERE phase = '01_foundation'") == 9
-        assert one(conn, "SELECT enabled FROM cqms_migration.feature_flags "
-                         "WHERE flag = 'USE_UNIFIED_EMPLOYEES_TABLE'") is True
+        # the notebooks really ran against this database, in order: 01 and 02 applied and cut over,
+        # then 99_rollback (default target 01_foundation) reverted both
+        history = conn.execute("SELECT phase, action, count(*) FROM cqms_migration.steps WHERE status <> 'failed' "
+                               "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        assert history == [("01_foundation", "deploy", 9), ("01_foundation", "revert", 9),
+                           ("02_audit_unification", "deploy", 9), ("02_audit_unification", "revert", 9)], history
+        assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps") == 0
+        assert one(conn, "SELECT bool_or(enabled) FROM cqms_migration.feature_flags") is False
+        assert one(conn, "SELECT to_regclass('public.audits') IS NULL AND to_regclass('public.employees') IS NULL")

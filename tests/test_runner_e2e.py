@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
@@ -92,7 +93,7 @@ def test_run_writes_the_trail(first_run):
     assert "postgresql://" not in (out / "manifest.json").read_text()
 
     # the CLI reports the applied steps and this run
-    proc = subprocess.run([shutil.which("cqms-migrate") or "cqms-migrate", "status", "--env", "local"],
+    proc = subprocess.run([sys.executable, "-m", "cqms_migrate", "status", "--env", "local"],
                           env=dict(os.environ), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     status = proc.stdout
