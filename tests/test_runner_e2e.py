@@ -164,3 +164,34 @@ def test_unreachable_database_creates_nothing(legacy_db, tmp_path, monkeypatch):
     assert "closed-port-pw-42" not in str(ei.value)
     assert sorted(p.relative_to(outputs_dir()) for p in outputs_dir().rglob("*")) == before
     assert not (outputs_dir() / "local").exists() or not any((outputs_dir() / "local").iterdir())
+
+
+def test_a_failed_check_stops_the_run_and_still_leaves_its_record(legacy_db, tmp_path):
+    """Preflight with max_orphan_pct far below the data's orphan rate must say NO-GO: the run
+    raises NotebookFailed naming the cell, the executed notebook (with the error) and its HTML
+    are written, the manifest says failed, later phases do not run, the ledger run is failed."""
+    from cqms_migrate.errors import NotebookFailed
+
+    params = yaml.safe_load((params_dir() / "local.yaml").read_text())
+    params["max_orphan_pct"] = 1.0
+    pfile = tmp_path / "local.yaml"
+    pfile.write_text(yaml.safe_dump(params))
+    with pytest.raises(NotebookFailed) as exc:
+        runner.run("local", params_file=str(pfile), through="01_foundation", log=quiet)
+    message = str(exc.value)
+    assert "00_preflight failed at cell" in message and "CheckFailed" in message and "NO-GO" in message
+    manifest = exc.value.manifest
+    folder = outputs_dir() / "local" / manifest["run_id"]
+    assert manifest["status"] == "failed"
+    assert [p["status"] for p in manifest["phases"]] == ["failed"]
+    executed = json.loads((folder / "00_preflight.ipynb").read_text())
+    errors = [o for c in executed["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert len(errors) == 1 and errors[0]["ename"] == "CheckFailed"
+    assert (folder / "00_preflight.html").exists() and not (folder / "01_foundation.ipynb").exists()
+    assert trail.verify_trail("local") == []
+    with legacy_db.connect() as conn:
+        status, msg = conn.execute("SELECT status, message FROM cqms_migration.runs WHERE run_id = %s "
+                                   "AND phase = '00_preflight'", (manifest["run_id"],)).fetchone()
+        assert status == "failed" and "CheckFailed" in msg
+        assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps") == 0

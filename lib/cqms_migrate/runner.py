@@ -340,6 +340,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                 entry["seconds"] = round(time.monotonic() - t0, 3)
                 _finish_files(dest, html, secrets, entry, log)
                 if entry["status"] != "succeeded":
+                    _close_ledger_runs(target, run_id, entry)
                     manifest["status"] = entry["status"]
                     manifest["finished_at"] = _now()
                     write_manifest(out, manifest)
@@ -354,6 +355,21 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
         manifest["finished_at"] = _now()
         write_manifest(out, manifest)
         return manifest
+
+
+def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
+    """A notebook that raised never reached its ctx.close(): mark its ledger run failed (the
+    kernel's exit already released the advisory lock). Best effort: the manifest is the record."""
+    err = entry.get("error") or {}
+    message = f"{entry['status']} at cell {err.get('exec_count', '?')}: {err.get('ename', '')}: {err.get('evalue', '')}"
+    try:
+        with db.connection(target) as conn:
+            if conn.execute("SELECT to_regclass('cqms_migration.runs') IS NOT NULL").fetchone()[0]:
+                conn.execute("UPDATE cqms_migration.runs SET status = 'failed', finished_at = clock_timestamp(), "
+                             "message = %s WHERE run_id = %s AND status = 'running'", (message[:500], run_id))
+                conn.commit()
+    except CqmsError:
+        pass
 
 
 def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, log: Log) -> None:
