@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .db import end_read
@@ -141,6 +140,3 @@ def status_frame(conn: psycopg.Connection) -> pd.DataFrame:
     )
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
-
-def ident(name: str) -> sql.Identifier:
-    return sql.Identifier(name)

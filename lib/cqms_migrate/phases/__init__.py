@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -76,12 +76,9 @@ def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
     )
 
 
-def deploy(ctx: "PhaseContext", steps: list[Step], progress: Callable | None = None) -> list[StepOutcome]:
+def deploy(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
     ex = Executor(ctx)
-    out = []
-    for s in steps:
-        out.append(ex.deploy(s))
-    return out
+    return [ex.deploy(s) for s in steps]
 
 
 def revert(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
