@@ -195,3 +195,18 @@ def test_a_failed_check_stops_the_run_and_still_leaves_its_record(legacy_db, tmp
                                    "AND phase = '00_preflight'", (manifest["run_id"],)).fetchone()
         assert status == "failed" and "CheckFailed" in msg
         assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps") == 0
+
+
+def test_dry_run_renders_every_phase_and_changes_nothing(legacy_db):
+    manifest = runner.run("local", dry_run=True, log=quiet)
+    assert manifest["status"] == "succeeded" and manifest["dry_run"] is True
+    assert [p["phase"] for p in manifest["phases"]] == ["00_preflight", "01_foundation", "02_audit_unification"]
+    folder = outputs_dir() / "local" / manifest["run_id"]
+    executed = (folder / "02_audit_unification.ipynb").read_text()
+    # the reviewer sees the exact SQL that would run, identifiers quoted
+    assert "CREATE TABLE public.audits" in executed and "CREATE TRIGGER" in executed
+    with legacy_db.connect() as conn:
+        assert one(conn, "SELECT count(*) FROM pg_namespace WHERE nspname = 'cqms_migration'") == 0
+        assert one(conn, "SELECT to_regclass('public.employees') IS NULL AND to_regclass('public.audits') IS NULL")
+        assert one(conn, "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                         "WHERE NOT t.tgisinternal AND c.relname LIKE '%audit%'") == 0

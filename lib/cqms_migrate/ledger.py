@@ -31,9 +31,14 @@ def exists(conn: psycopg.Connection) -> bool:
 
 
 class Ledger:
-    def __init__(self, conn: psycopg.Connection, run_id: str):
+    """The ledger of one run. ``present`` is False only in a dry run on a database that has
+    never been migrated (a dry run creates nothing): reads then answer "nothing applied" and
+    recordings are skipped."""
+
+    def __init__(self, conn: psycopg.Connection, run_id: str, present: bool = True):
         self.conn = conn
         self.run_id = run_id
+        self.present = present
 
     def now(self):
         value = self.conn.execute("SELECT clock_timestamp()").fetchone()[0]
@@ -62,6 +67,8 @@ class Ledger:
 
     # -- steps -------------------------------------------------------------------------
     def is_applied(self, phase: str, step: str) -> bool:
+        if not self.present:
+            return False
         row = self.conn.execute(
             "SELECT 1 FROM cqms_migration.applied_steps WHERE phase = %s AND step = %s", (phase, step)
         ).fetchone()
@@ -69,6 +76,8 @@ class Ledger:
         return row is not None
 
     def applied_steps(self, phase: str | None = None) -> list[str]:
+        if not self.present:
+            return []
         rows = self.conn.execute(
             "SELECT step FROM cqms_migration.applied_steps WHERE %s::text IS NULL OR phase = %s ORDER BY ordinal",
             (phase, phase),
@@ -112,11 +121,15 @@ class Ledger:
             end_read(self.conn)
 
     def flag(self, flag: str) -> bool:
+        if not self.present:
+            return False
         v = self.conn.execute("SELECT enabled FROM cqms_migration.feature_flags WHERE flag = %s", (flag,)).fetchone()
         end_read(self.conn)
         return bool(v and v[0])
 
     def record_metric(self, phase: str, name: str, value) -> None:
+        if not self.present:
+            return
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO cqms_migration.metrics (run_id, phase, name, value) VALUES (%s,%s,%s,%s)",

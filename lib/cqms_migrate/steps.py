@@ -149,7 +149,7 @@ class Executor:
             return StepOutcome(step.phase, step.name, "deploy", "skipped", message="already applied")
         rendered = step.render_deploy(ctx)
         if ctx.dry_run:
-            ctx.log(f"{step.name}: would deploy ({len(rendered.text)} chars of SQL, sha256 {rendered.sha256[:12]})")
+            ctx.log(f"{step.name}: would deploy (sha256 {rendered.sha256[:12]}):\n{rendered.text}")
             return StepOutcome(step.phase, step.name, "deploy", "planned", message=rendered.text)
         started = time.time()
         started_db = ctx.ledger.now()
@@ -188,7 +188,7 @@ class Executor:
             return StepOutcome(step.phase, step.name, "revert", "skipped", message="not applied")
         rendered = step.render_revert(ctx)
         if ctx.dry_run:
-            ctx.log(f"{step.name}: would revert")
+            ctx.log(f"{step.name}: would revert (sha256 {rendered.sha256[:12]}):\n{rendered.text}")
             return StepOutcome(step.phase, step.name, "revert", "planned", message=rendered.text)
         started = time.time()
         started_db = ctx.ledger.now()

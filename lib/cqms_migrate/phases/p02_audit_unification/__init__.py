@@ -40,6 +40,7 @@ REQUIRES = ("01_foundation", ["merge_employees", "create_compat_views"])
 
 # the seed's indexes (section 2.3), built after the load: (name, what follows "ON audits")
 INDEXES = [
+    ("audits_legacy_idx", "(legacy_table, legacy_id)"),  # compat views filter on legacy_table
     ("idx_audits_employee_id", "(employee_id) WHERE deleted_at IS NULL"),
     ("idx_audits_auditor_id", "(auditor_id) WHERE deleted_at IS NULL"),
     ("idx_audits_scorecard_id", "(scorecard_id) WHERE deleted_at IS NULL"),
@@ -122,11 +123,13 @@ class CreateAudits(SqlStep):
                     .replace("/*@PARTITION_BY@*/", "PARTITION BY RANGE (interaction_date)")
                     .replace("/*@PARENT_FK@*/", "")
                     .replace("/*@PARTITIONS@*/", parts)
-                    .replace("/*@ERRORS_FK@*/", "(audit_id, interaction_date) REFERENCES public.audits (id, interaction_date) ON UPDATE CASCADE"))
+                    .replace("/*@ERRORS_FK@*/", "(audit_id, interaction_date) REFERENCES public.audits (id, interaction_date) ON UPDATE CASCADE")
+                    .replace("/*@ID_LOOKUP@*/", "CREATE INDEX audits_id_lookup ON public.audits (id);"))
         else:
             text = (text.replace("/*@PRIMARY_KEY@*/", "PRIMARY KEY (id)").replace("/*@PARTITION_BY@*/", "")
                     .replace("/*@PARENT_FK@*/", "REFERENCES public.audits(id)").replace("/*@PARTITIONS@*/", "")
-                    .replace("/*@ERRORS_FK@*/", "(audit_id) REFERENCES public.audits (id)"))
+                    .replace("/*@ERRORS_FK@*/", "(audit_id) REFERENCES public.audits (id)")
+                    .replace("/*@ID_LOOKUP@*/", ""))
         stmts = [text]
         for legacy, status in sorted(ctx.params.passing_status_map.items()):
             stmts.append(sql.SQL("INSERT INTO cqms_migration.p02_passing_status_map (legacy, status) VALUES ({}, {})")

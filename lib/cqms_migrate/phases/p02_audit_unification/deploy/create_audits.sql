@@ -87,9 +87,9 @@ CREATE TABLE public.audits (
 
 /*@PARTITIONS@*/
 
--- the provenance lookups every sync and backfill statement makes
-CREATE INDEX audits_id_lookup ON public.audits (id);
-CREATE INDEX audits_legacy_idx ON public.audits (legacy_table, legacy_id);
+-- lookups by id that every sync and backfill statement makes (the primary key serves them when
+-- the table is not partitioned; partitioned, the key is (id, interaction_date))
+/*@ID_LOOKUP@*/
 -- deleting an audit checks parent_audit_id references: without this index every delete
 -- (sync trigger, application) would scan the whole table
 CREATE INDEX idx_audits_parent_audit_id ON public.audits (parent_audit_id);
