@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from cqms_migrate import supabase  # noqa: E402
-from cqms_migrate.cluster import Cluster  # noqa: E402
+from cqms_migrate.cluster import Cluster, loopback_url  # noqa: E402
 from cqms_migrate.errors import CqmsError  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -44,10 +44,10 @@ class Server:
     version: str
 
     def admin_url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://supabase_admin:{self.admin_password}@127.0.0.1:{self.port}/{dbname}"
+        return loopback_url("supabase_admin", self.admin_password, self.port, dbname)
 
     def owner_url(self, dbname: str) -> str:
-        return f"postgresql://postgres:{ROLE_PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+        return loopback_url("postgres", ROLE_PASSWORD, self.port, dbname)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from . import phases, supabase
-from .cluster import Cluster
+from .cluster import Cluster, loopback_url
 from .context import PhaseContext
 from .legacy.generator import seed_legacy
 from .phases import p01_foundation as p1
@@ -46,7 +46,7 @@ def _server(kind: str):
 
 def _prepare(info, dbname: str, audits: int, scorecards: int, people: int, log) -> str:
     supabase.bootstrap(info.admin_url(), env="test", dbname=dbname, role="postgres", password=ROLE_PASSWORD)
-    url = f"postgresql://postgres:{ROLE_PASSWORD}@127.0.0.1:{info.port}/{dbname}"
+    url = loopback_url("postgres", ROLE_PASSWORD, info.port, dbname)
     t0 = time.perf_counter()
     with psycopg.connect(url) as owner, psycopg.connect(info.admin_url(dbname)) as admin:
         seed_legacy(owner, admin, audits=audits, scorecards=scorecards, people=people, seed=11)

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 from . import db
+from .cluster import loopback_url
 from .errors import CqmsError, EmbeddedServerError
 from .paths import outputs_dir, state_dir
 
@@ -76,7 +77,7 @@ def cmd_db_start(args) -> int:
         password = old_pw or _secrets.token_urlsafe(18)
         bootstrap(info.admin_url(), env="local", dbname=LOCAL_DB, role=LOCAL_ROLE, password=password)
         _write_credentials({
-            "url": f"postgresql://{LOCAL_ROLE}:{password}@127.0.0.1:{info.port}/{LOCAL_DB}",
+            "url": loopback_url(LOCAL_ROLE, password, info.port, LOCAL_DB),
             "admin_url": info.admin_url(LOCAL_DB),
             "server": cluster.server,
         })

@@ -72,6 +72,13 @@ def _os_user() -> str | None:
     return "cqms_pg"
 
 
+def loopback_url(user: str, password: str, port: int, dbname: str) -> str:
+    """A connection URL for a local cluster, with user and password percent-encoded."""
+    from urllib.parse import quote
+    return "postgresql://{}:{}@127.0.0.1:{}/{}".format(quote(user, safe=""), quote(password, safe=""), int(port),
+                                                      quote(dbname, safe=""))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,7 +94,7 @@ class ClusterInfo:
     admin_password: str
 
     def admin_url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{ADMIN_USER}:{self.admin_password}@127.0.0.1:{self.port}/{dbname}"
+        return loopback_url(ADMIN_USER, self.admin_password, self.port, dbname)
 
 
 class Cluster:
