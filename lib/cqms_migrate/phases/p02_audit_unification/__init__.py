@@ -227,7 +227,7 @@ def _relation_state(conn, t: inventory.AuditTable) -> tuple[int, int, float]:
 
 def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True) -> int:
     """Backfill one legacy table in batches of heap pages; returns rows read."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they survive into the executed notebook and its HTML
 
     job = f"p02_backfill:{t.table_name}"
     row = conn.execute("SELECT position, rows_done, batches_done, finished FROM cqms_migration.checkpoints "
@@ -335,7 +335,7 @@ class CreateIndexes(Step):
         return Rendered([f"DROP INDEX IF EXISTS public.{name}" for name, _ in INDEXES])
 
     def deploy(self, ctx, conn) -> int:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars: they survive into the executed notebook and its HTML
         stmts = self._statements(ctx)
         end_read(conn)
         conn.autocommit = True  # CREATE INDEX CONCURRENTLY refuses to run inside a transaction
@@ -569,6 +569,8 @@ def throughput(ctx) -> pd.DataFrame:
     if not df.empty:
         df["rows/s"] = (df["rows_read"] / df["seconds"]).round(0)
         df["cumulative rows"] = df["rows_read"].cumsum()
+        start = df["finished_at"].iloc[0] - pd.to_timedelta(df["seconds"].iloc[0], unit="s")
+        df["elapsed s"] = (df["finished_at"] - start).dt.total_seconds().round(2)
         total_rows, total_secs = int(df["rows_read"].sum()), float(df["seconds"].sum())
         df.attrs["overall_rows_per_s"] = round(total_rows / total_secs) if total_secs else None
         ctx.ledger.record_metric(PHASE, "backfill_throughput", {"rows": total_rows, "seconds": round(total_secs, 3),
@@ -577,17 +579,24 @@ def throughput(ctx) -> pd.DataFrame:
 
 
 def throughput_chart(df: pd.DataFrame):
+    """Backfill throughput over time: rows/s of each batch (coloured by table) and the
+    cumulative rows migrated."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(10, 3.5))
     if df.empty:
         ax.text(0.5, 0.5, "no batches in this run (already complete or dry run)", ha="center")
         return fig
-    for name, g in df.groupby("table_name"):
-        ax.plot(g["cumulative rows"], g["rows/s"], marker=".", linestyle="-", label=name)
-    ax.set_xlabel("rows backfilled (cumulative)")
+    for name, g in df.groupby("table_name", sort=False):
+        ax.plot(g["elapsed s"], g["rows/s"], marker="o", markersize=3, linestyle="-", label=name)
+    ax.set_xlabel("seconds since the backfill started")
     ax.set_ylabel("rows/s per batch")
-    ax.set_title(f"Backfill throughput — overall {df.attrs.get('overall_rows_per_s')} rows/s")
-    ax.legend(fontsize=7, ncol=4)
+    ax.set_ylim(bottom=0)
+    cumulative = ax.twinx()
+    cumulative.plot(df["elapsed s"], df["cumulative rows"], color="black", linewidth=1, linestyle="--")
+    cumulative.set_ylabel("rows backfilled (dashed)")
+    cumulative.set_ylim(bottom=0)
+    ax.set_title(f"Backfill throughput over time — overall {df.attrs.get('overall_rows_per_s')} rows/s")
+    ax.legend(fontsize=6, ncol=5, loc="lower left")
     fig.tight_layout()
     return fig
 
