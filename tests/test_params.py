@@ -188,3 +188,10 @@ def test_missing_required_key_is_named(tmp_path):
     del data["roles"]
     with pytest.raises(ParamsError, match="missing required key 'roles'"):
         load_params("local", write(tmp_path, data))
+
+
+def test_transaction_mode_pooler_is_refused_by_preflight():
+    from cqms_migrate.phases.p00_preflight import pooler_problem
+    assert "6543" in pooler_problem("postgresql://postgres.ref:pw@aws-0-eu.pooler.supabase.com:6543/postgres")
+    assert pooler_problem("postgresql://postgres.ref:pw@aws-0-eu.pooler.supabase.com:5432/postgres") is None
+    assert pooler_problem("postgresql://postgres:pw@db.ref.supabase.co/postgres") is None  # default port 5432

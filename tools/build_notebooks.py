@@ -29,6 +29,8 @@ def code(text, *tags):
 
 
 def write(name, cells):
+    for i, cell in enumerate(cells):  # stable ids: regenerating changes only what changed
+        cell["id"] = f"{Path(name).stem}-{i:02d}"
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -70,7 +72,7 @@ ctx = nb.open_phase("00_preflight", env=env, params_file=params_file, run_id=run
         md("## 6. Disk"),
         code("disk = pre.disk(ctx.conn, inv, ctx.params.min_free_disk_factor)\nnb.show(disk)"),
         md("## 7. Go / no-go\nRaises on a blocking problem; warnings are for the operator to read."),
-        code("verdict = pre.go_no_go(ctx.conn, ctx.params, inv, privs, disk, profile)\nnb.show(verdict.frame())\n"
+        code("verdict = pre.go_no_go(ctx.conn, ctx.params, inv, privs, disk, profile, url=ctx.target.url)\nnb.show(verdict.frame())\n"
              "verdict.raise_if_blocked()"),
         code("ctx.close('succeeded')"),
     ])

@@ -129,8 +129,29 @@ class GoNoGo:
                               + (" (and more, see the go/no-go table)" if len(self.blocking) > 1 else ""))
 
 
-def go_no_go(conn, params, inv, privs, disk_df, profile) -> GoNoGo:
+TRANSACTION_POOLER_PORT = "6543"
+
+
+def pooler_problem(url: str) -> str | None:
+    """Supabase's transaction-mode pooler (port 6543) drops session state between transactions:
+    lock_timeout, the runbook's advisory lock. The runbook needs a direct connection or the
+    session-mode pooler (5432)."""
+    from psycopg import conninfo
+    try:
+        port = str(conninfo.conninfo_to_dict(url).get("port") or "5432")
+    except Exception:  # noqa: BLE001 - an unparseable URL already failed to connect
+        return None
+    if port == TRANSACTION_POOLER_PORT:
+        return ("connected through the transaction-mode pooler (port 6543), which drops lock_timeout and the "
+                "advisory lock between transactions: use the direct connection or the session pooler (5432)")
+    return None
+
+
+def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None) -> GoNoGo:
     g = GoNoGo()
+    problem = pooler_problem(url) if url else None
+    if problem:
+        g.blocking.append(problem)
     num = int(conn.execute("SHOW server_version_num").fetchone()[0])
     end_read(conn)
     if num < MIN_SERVER_VERSION_NUM:
