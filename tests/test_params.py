@@ -195,3 +195,12 @@ def test_transaction_mode_pooler_is_refused_by_preflight():
     assert "6543" in pooler_problem("postgresql://postgres.ref:pw@aws-0-eu.pooler.supabase.com:6543/postgres")
     assert pooler_problem("postgresql://postgres.ref:pw@aws-0-eu.pooler.supabase.com:5432/postgres") is None
     assert pooler_problem("postgresql://postgres:pw@db.ref.supabase.co/postgres") is None  # default port 5432
+
+
+def test_legacy_spelling_must_map_back_through_the_status_map(tmp_path):
+    raw = yaml.safe_load((PARAMS_DIR / "local.yaml").read_text())
+    raw["passing_status_legacy_spelling"] = {"pass": "Passed", "fail": "Nope"}
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match="Nope"):
+        load_params("local", path)

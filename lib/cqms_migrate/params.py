@@ -60,6 +60,8 @@ class Params(Strict):
 
     # phase 2
     passing_status_map: dict[str, PassingStatus] = {}
+    # how a status set through audits is written back to the legacy tables after cutover
+    passing_status_legacy_spelling: dict[PassingStatus, str] = {}
     unknown_email_policy: Literal["placeholder", "quarantine"] = "quarantine"
     partition_audits: Literal["none", "yearly"] = "none"
 
@@ -92,6 +94,10 @@ class Params(Strict):
         unknown = sorted({c for c in self.role_mapping.values() if c not in codes})
         if unknown:
             raise ValueError(f"role_mapping points at undefined role codes {unknown}")
+        unreadable = sorted(v for k, v in self.passing_status_legacy_spelling.items()
+                            if self.passing_status_map.get(" ".join(v.split()).lower()) != k)
+        if unreadable:
+            raise ValueError(f"passing_status_legacy_spelling {unreadable} would not map back through passing_status_map")
         if self.env == "prod" and not self.require_confirmation:
             raise ValueError("prod params must keep require_confirmation: true")
         return self

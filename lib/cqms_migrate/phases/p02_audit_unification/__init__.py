@@ -369,7 +369,8 @@ class CreateIndexes(Step):
 @dataclass
 class CompatViews(Step):
     def render_deploy(self, ctx) -> Rendered:
-        out = [compose(ctx.conn, render.compat_view(t)) for t in migratable(ctx)]
+        out = [compose(ctx.conn, render.compat_view(t, ctx.params.passing_status_legacy_spelling))
+               for t in migratable(ctx)]
         out += [sql.SQL("GRANT SELECT ON {} TO authenticated, service_role").format(
             sql.Identifier("public", render.compat_view_name(t.table_name))).as_string(ctx.conn) for t in migratable(ctx)]
         return Rendered(out)

@@ -48,6 +48,14 @@ def trigger_name(table: str) -> sql.Identifier:
     return sql.Identifier(f"cqms_p02_sync_{short_name(table)}")
 
 
+def _legacy_status(spelling: dict[str, str]) -> sql.Composable:
+    if not spelling:
+        return sql.SQL("a.passing_status")
+    whens = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(k), sql.Literal(v))
+                              for k, v in sorted(spelling.items()))
+    return sql.SQL("CASE a.passing_status {} ELSE a.passing_status END").format(whens)
+
+
 def compat_view_name(table: str) -> str:
     name = f"{table}_compat"
     return name if len(name.encode()) <= 63 else f"compat_{short_name(table)}"
@@ -303,8 +311,10 @@ def legacy_column_list(t: AuditTable) -> list[str]:
     return list(t.columns)  # legacy order
 
 
-def compat_view(t: AuditTable) -> sql.Composable:
-    """<table>_compat: exactly the legacy columns, in order, with their types."""
+def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) -> sql.Composable:
+    """<table>_compat: exactly the legacy columns, in order, with their types. A row changed
+    through audits shows its passing_status in the legacy spelling from params (which the
+    passing_status_map reads back), so legacy readers and the reverse sync see 'Passed', not 'pass'."""
     exprs = []
     lv = lambda c: sql.SQL("a.legacy_values ->> {}").format(sql.Literal(c))
     derived = {
@@ -320,7 +330,8 @@ def compat_view(t: AuditTable) -> sql.Composable:
         "average_score": sql.SQL("a.total_score"),
         "critical_errors": sql.SQL("a.critical_errors_count"),
         "total_errors_count": sql.SQL("a.total_errors_count"),
-        "passing_status": sql.SQL("CASE WHEN s.same THEN {} ELSE a.passing_status END").format(lv("passing_status")),
+        "passing_status": sql.SQL("CASE WHEN s.same THEN {} ELSE {} END").format(
+            lv("passing_status"), _legacy_status(legacy_spelling or {})),
         "validation_status": sql.SQL("a.validation_status"),
         "acknowledgement_status": sql.SQL("a.acknowledgement_status"),
         "audit_duration": sql.SQL("a.audit_duration"),
