@@ -12,6 +12,7 @@ from cqms_migrate.context import PhaseContext
 from cqms_migrate.phases import p00_preflight as pre
 from cqms_migrate.phases import p01_foundation as p1
 from cqms_migrate.phases import p02_audit_unification as p2
+from audit_helpers import columns, ident, one  # noqa: E402
 
 PHASE = "02_audit_unification"
 EVIL = 'evil"; DROP TABLE people; --_audit'
@@ -19,20 +20,6 @@ SPACED = "my audit table"
 EVIL_COL = 'x"); DELETE FROM users; --'
 DUP = "dup_ids_audit"   # sorts after chat_audit: its rows meet chat_audit's ids already in audits
 ROWS = 25
-
-
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
-
-
-def ident(name: str) -> sql.Identifier:
-    return sql.Identifier("public", name)
-
-
-def columns(conn, relation: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
-        "ORDER BY ordinal_position", (relation,)).fetchall()]
 
 
 def make_hostile_table(c, name: str, source: str = "chat_audit", same_ids: bool = False) -> str:

@@ -10,14 +10,12 @@ import uuid
 
 import psycopg
 import pytest
-import yaml
 from psycopg import sql
 
 from cqms_migrate import phases, rollback
 from cqms_migrate.context import PhaseContext
-from cqms_migrate.paths import params_dir
-from cqms_migrate.phases import p01_foundation as p1
 from cqms_migrate.phases import p02_audit_unification as p2
+from audit_helpers import counts, deploy_p1, deploy_p2, exists, ident, one, validate_now, write_params  # noqa: E402
 
 PHASE = "02_audit_unification"
 BUILD = p2.BUILD_STEPS
@@ -25,54 +23,11 @@ EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 STATUS_MAP = {"pass": "pass", "passed": "pass", "fail": "fail", "failed": "fail", "not passed": "fail"}
 
 
-def write_params(tmp_path, **changes) -> str:
-    data = yaml.safe_load((params_dir() / "local.yaml").read_text())
-    data.update(changes)
-    path = tmp_path / f"local-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
-
-def deploy_p1() -> None:
-    with PhaseContext("01_foundation", env="local") as ctx:
-        phases.deploy(ctx, p1.steps(ctx))
-
-
-def deploy_p2(names=tuple(BUILD), params_file=None, **kw) -> list:
-    with PhaseContext(PHASE, env="local", params_file=params_file, **kw) as ctx:
-        return phases.deploy(ctx, [s for s in p2.steps(ctx) if s.name in names])
-
-
-def validate_now(params_file=None) -> p2.Validation:
-    with PhaseContext(PHASE, env="local", params_file=params_file) as ctx:
-        return p2.validate(ctx.conn, p2.migratable(ctx))
-
-
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
-
-
-def ident(name: str) -> sql.Identifier:
-    return sql.Identifier("public", name)
-
-
 def dynamic_tables(conn) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT s.table_name FROM public.scorecards s JOIN pg_class c ON c.relname = s.table_name "
         "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' AND c.relkind = 'r' "
         "ORDER BY 1").fetchall()]
-
-
-def counts(conn, table: str) -> tuple[int, int, int]:
-    legacy = one(conn, sql.SQL("SELECT count(*) FROM {}").format(ident(table)))
-    migrated = one(conn, "SELECT count(*) FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL", (table,))
-    quarantined = one(conn, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
-                      (PHASE, table))
-    return legacy, migrated, quarantined
-
-
-def exists(conn, relation: str) -> bool:
-    return one(conn, "SELECT to_regclass(%s) IS NOT NULL", (relation,))
 
 
 def migratable_rows_sql(table: str, *, but_employee: bool = False) -> sql.Composable:

@@ -90,7 +90,7 @@ def unbatched_rate(ctx) -> tuple[int, float]:
                 WHERE s.reason IS NOT NULL RETURNING 1)
           SELECT (SELECT count(*) FROM new_audits) + (SELECT count(*) FROM q)""").format(
             shaped=shaped, cols=render._audit_cols(), scols=render._shaped_cols(), phase=sql.Literal(render.PHASE),
-            errors=render._errors_for_new(t))
+            errors=render.errors_insert(t, render.NEW_AUDITS_SOURCE, in_cte=True))
         t0 = time.perf_counter()
         with conn.transaction():
             conn.execute("SET LOCAL jit = off")  # as the backfill does: compare methods, not settings
@@ -115,7 +115,7 @@ def _reset_target(ctx) -> None:
 def batched_rate(ctx) -> tuple[int, float, list]:
     """(b): the real backfill step (sync triggers installed). Returns rows, seconds, per-batch log."""
     t0 = time.perf_counter()
-    out = phases.deploy(ctx, _steps(ctx, ["backfill"]))
+    phases.deploy(ctx, _steps(ctx, ["backfill"]))
     secs = time.perf_counter() - t0
     log = ctx.conn.execute("SELECT table_name, batch, rows_read, seconds FROM cqms_migration.p02_backfill_log "
                            "ORDER BY id").fetchall()

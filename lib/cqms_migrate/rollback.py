@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import phases
-from .phases import PHASES, outcomes_frame
+from .phases import outcomes_frame
 
 
 def phases_to_revert(target: str) -> list[phases.Phase]:

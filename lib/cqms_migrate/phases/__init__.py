@@ -81,6 +81,19 @@ def deploy(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
     return [ex.deploy(s) for s in steps]
 
 
+def deploy_selected(ctx: "PhaseContext", steps: list[Step], names) -> pd.DataFrame:
+    """Deploy the steps named in ``names`` (in the phase's order) and tabulate the outcomes."""
+    return outcomes_frame(deploy(ctx, [s for s in steps if s.name in names]))
+
+
+def cutover(ctx: "PhaseContext", validation, steps: list[Step], names) -> pd.DataFrame:
+    """The cutover gate: raises if the phase's validation failed (the flag stays off), otherwise
+    deploys the cutover steps. ``validation`` is None in a dry run."""
+    if validation is not None:
+        validation.raise_if_failed()
+    return deploy_selected(ctx, steps, names)
+
+
 def revert(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
     ex = Executor(ctx)
     return [ex.revert(s) for s in reversed(steps)]

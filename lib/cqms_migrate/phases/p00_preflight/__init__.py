@@ -11,7 +11,6 @@ import pandas as pd
 import psycopg
 
 from ... import inventory as inv_mod
-from ... import quality
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir

@@ -342,8 +342,8 @@ def lookup_benchmark(conn: psycopg.Connection, samples: int = 300, seed: int = 7
 # ---------------------------------------------------------------------------------------
 
 def deploy_build(ctx) -> pd.DataFrame:
-    from .. import deploy, outcomes_frame
-    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in BUILD_STEPS]))
+    from .. import deploy_selected
+    return deploy_selected(ctx, steps(ctx), BUILD_STEPS)
 
 
 def validation(ctx) -> Validation | None:
@@ -358,10 +358,8 @@ def validation(ctx) -> Validation | None:
 
 def cutover(ctx, v: Validation | None) -> pd.DataFrame:
     """Turn the flag on only when validation passed (raises otherwise)."""
-    from .. import deploy, outcomes_frame
-    if v is not None:
-        v.raise_if_failed()
-    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in CUTOVER_STEPS]))
+    from .. import cutover as gate
+    return gate(ctx, v, steps(ctx), CUTOVER_STEPS)
 
 
 def quality_before_after(ctx, before: dict) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -538,9 +538,9 @@ def discovery(ctx) -> pd.DataFrame:
 
 
 def deploy_build(ctx) -> pd.DataFrame:
-    from .. import deploy, outcomes_frame
+    from .. import deploy_selected
     ctx.require_phase(*REQUIRES)
-    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in BUILD_STEPS]))
+    return deploy_selected(ctx, steps(ctx), BUILD_STEPS)
 
 
 def validation(ctx) -> Validation | None:
@@ -554,10 +554,9 @@ def validation(ctx) -> Validation | None:
 
 
 def cutover(ctx, v: Validation | None) -> pd.DataFrame:
-    from .. import deploy, outcomes_frame
-    if v is not None:
-        v.raise_if_failed()
-    return outcomes_frame(deploy(ctx, [s for s in steps(ctx) if s.name in CUTOVER_STEPS]))
+    """Reverse sync and flag on only when validation passed (raises otherwise)."""
+    from .. import cutover as gate
+    return gate(ctx, v, steps(ctx), CUTOVER_STEPS)
 
 
 def throughput(ctx) -> pd.DataFrame:

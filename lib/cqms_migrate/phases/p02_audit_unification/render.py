@@ -13,7 +13,7 @@ import hashlib
 
 from psycopg import sql
 
-from ...inventory import COMMON_COLUMNS, AuditTable
+from ...inventory import AuditTable
 
 PHASE = "02_audit_unification"
 
@@ -167,20 +167,26 @@ def _shaped_cols(prefix: str = "s") -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(prefix), sql.Identifier(c)) for c in AUDIT_COLUMNS)
 
 
-def errors_insert(t: AuditTable, shaped: sql.Composable) -> sql.Composable:
-    """audit_errors: one row per (audit, parameter) that recorded an error (value > 0)."""
+def errors_insert(t: AuditTable, source: sql.Composable, *, in_cte: bool) -> sql.Composable:
+    """audit_errors: one row per (audit, parameter) that recorded an error (value > 0), for the
+    shaped rows (alias ``s``) that ``source`` yields. ``in_cte``: part of the backfill's WITH
+    statement, else a statement of the sync trigger's PL/pgSQL body."""
     if not t.param_columns:
-        return sql.SQL("NULL")  # a PL/pgSQL no-op
+        return sql.SQL("SELECT 0" if in_cte else "NULL")  # NULL is a PL/pgSQL no-op
     return sql.SQL("""
       INSERT INTO public.audit_errors (audit_id, interaction_date, scorecard_parameter_id, field_id,
                                        parameter_type, error_count, penalty_points)
       SELECT s.id, s.interaction_date, sp.id, sp.field_id, sp.parameter_type, (s.parameter_scores ->> sp.field_id)::int,
              sp.penalty_points * (s.parameter_scores ->> sp.field_id)::int
-      FROM {shaped} s
+      FROM {source}
       JOIN public.scorecard_perameters sp ON sp.scorecard_id = s.scorecard_id AND sp.field_id = ANY({fields})
                                           AND coalesce(sp.is_active, true)
       WHERE s.reason IS NULL AND (s.parameter_scores ->> sp.field_id)::int > 0
-    """).format(shaped=shaped, fields=sql.Literal(t.param_columns))
+    """).format(source=source, fields=sql.Literal(t.param_columns))
+
+
+# the backfill's new audits: errors only for rows this batch actually inserted
+NEW_AUDITS_SOURCE = sql.SQL("shaped s JOIN new_audits n ON n.id = s.id")
 
 
 def backfill_batch(t: AuditTable) -> sql.Composable:
@@ -215,22 +221,7 @@ def backfill_batch(t: AuditTable) -> sql.Composable:
         RETURNING 1)
       SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined)
     """).format(claim=claim, shaped=shaped_select(t, source), cols=_audit_cols(), scols=_shaped_cols(),
-                errors=_errors_for_new(t), phase=sql.Literal(PHASE))
-
-
-def _errors_for_new(t: AuditTable) -> sql.Composable:
-    if not t.param_columns:
-        return sql.SQL("SELECT 0")
-    return sql.SQL("""
-      INSERT INTO public.audit_errors (audit_id, interaction_date, scorecard_parameter_id, field_id,
-                                       parameter_type, error_count, penalty_points)
-      SELECT s.id, s.interaction_date, sp.id, sp.field_id, sp.parameter_type, (s.parameter_scores ->> sp.field_id)::int,
-             sp.penalty_points * (s.parameter_scores ->> sp.field_id)::int
-      FROM shaped s JOIN new_audits n ON n.id = s.id
-      JOIN public.scorecard_perameters sp ON sp.scorecard_id = s.scorecard_id AND sp.field_id = ANY({fields})
-                                          AND coalesce(sp.is_active, true)
-      WHERE (s.parameter_scores ->> sp.field_id)::int > 0
-      RETURNING 1""").format(fields=sql.Literal(t.param_columns))
+                errors=errors_insert(t, NEW_AUDITS_SOURCE, in_cte=True), phase=sql.Literal(PHASE))
 
 
 def sync_function(t: AuditTable, conn) -> sql.Composable:
@@ -288,7 +279,7 @@ BEGIN
 END
 """).format(tname=sql.Literal(t.table_name), phase=sql.Literal(PHASE),
             shaped_new=shaped_new, upd_set=upd_set, cols=_audit_cols(),
-            scols=_shaped_cols(), errors=errors_insert(t, shaped_new))
+            scols=_shaped_cols(), errors=errors_insert(t, sql.SQL("{} s").format(shaped_new), in_cte=False))
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
         "SET search_path = pg_catalog, pg_temp AS {body}"
