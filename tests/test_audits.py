@@ -307,8 +307,8 @@ CRASH_SCRIPT = textwrap.dedent("""
 def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, server, tmp_path, monkeypatch):
     import conftest
 
-    # small batches, so that 3 of them end mid-table however the backfill sizes a batch
-    pfile = write_params(tmp_path, batch_size=20)
+    # small batches, so that 3 of them end mid-table however the engine sizes them
+    pfile = write_params(tmp_path, batch_size=20, batch_min_rows=10, batch_max_rows=40)
 
     # the reference: an uninterrupted run on another clone of the same template
     ref = conftest._clone(server, "cqms_template_seeded")
@@ -324,8 +324,8 @@ def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, server, t
         conftest._drop(ref)
 
     deploy_p1()
-    monkeypatch.delenv("CQMS_TEST_CRASH_AFTER_BATCHES", raising=False)
-    env = dict(os.environ, CQMS_TEST_CRASH_AFTER_BATCHES="3")
+    monkeypatch.delenv("CQMS_FAULTS", raising=False)
+    env = dict(os.environ, CQMS_FAULTS="crash_after_batch=3")
     r = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, pfile], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 137, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
@@ -347,7 +347,8 @@ def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, server, t
         assert migrated + quarantined == done
         assert one(c, "SELECT count(*) FROM public.audits") == migrated
         assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s", (PHASE,)) == quarantined
-        assert c.execute("SELECT count(*), sum(rows_read) FROM cqms_migration.p02_backfill_log").fetchone() == (3, done)
+        assert c.execute("SELECT count(*), sum(rows_read) FROM cqms_migration.batches WHERE phase = %s",
+                         (PHASE,)).fetchone() == (3, done)
         total = sum(counts(c, t)[0] for t in dynamic_tables(c))
 
     outcomes = {o.step: o for o in deploy_p2(params_file=pfile)}
@@ -429,7 +430,7 @@ def test_deploy_revert_deploy_round_trip(legacy_db):
         same = p1.legacy_unchanged(c, checksums)
         assert len(same) == len(checksums) and bool(same["identical"].all()), same
         for rel in ["public.audits", "public.audit_errors", "cqms_migration.p02_passing_status_map",
-                    "cqms_migration.p02_backfill_log"] + [f"public.{p2.render.compat_view_name(t)}"
+                    "cqms_migration.p02_sync_claims"] + [f"public.{p2.render.compat_view_name(t)}"
                                                           for t in dynamic_tables(c)]:
             assert not exists(c, rel), rel
         assert one(c, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cqms\\_p02\\_%'") == 0

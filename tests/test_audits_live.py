@@ -121,7 +121,7 @@ class Writer(threading.Thread):
 
 
 def test_writes_during_backfill_arrive(legacy_db, tmp_path):
-    pfile = write_params(tmp_path, batch_size=100, batch_pause_ms=25)
+    pfile = write_params(tmp_path, batch_size=100, batch_min_rows=50, batch_pause_ms=25)
     deploy_p1()
     with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
         steps = {s.name: s for s in p2.steps(ctx)}
@@ -189,7 +189,7 @@ def test_backfill_meets_a_row_an_open_transaction_has_just_changed(legacy_db, tm
     while the backfill batch covering that row is running and waiting for it: the batch's
     snapshot predates the trigger's audits row, yet it must not fail (duplicate key) nor
     overwrite the application's newer value."""
-    pfile = write_params(tmp_path, batch_size=50, lock_retries=[[5000, 0.1]])
+    pfile = write_params(tmp_path, batch_size=50, batch_min_rows=10, lock_retries=[[5000, 0.1]])
     deploy_p1()
     page_of = "(ctid::text::point)[0]::int"
     with legacy_db.connect(autocommit=True) as c:

@@ -269,11 +269,14 @@ def _print_summary(manifest: dict) -> None:
     _out(f"run {manifest['run_id']} ({manifest.get('action', 'run')}, env={manifest['env']}"
          f"{', dry run' if manifest.get('dry_run') else ''}): {manifest.get('status')}")
     if phases:
+        from .phases import summary_lines
         w = max(len(p["phase"]) for p in phases)
         for p in phases:
             secs = p.get("seconds")
             _out(f"  {p['phase']:<{w}}  {p['status']:<11}  {secs:>8.1f}s" if secs is not None
                  else f"  {p['phase']:<{w}}  {p['status']}")
+            for line in summary_lines(p.get("figures") or {}):
+                _out(f"  {'':<{w}}  {line}")
     done = {p["phase"] for p in phases}
     for name in manifest.get("planned") or []:
         if name not in done:
@@ -426,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = bs.add_parser("backfill", help="backfill rows/s vs one unbatched INSERT ... SELECT per table; 10k vs 1M table")
     b.add_argument("--audits", type=int, default=1_000_000)
     b.add_argument("--scorecards", type=int, default=20)
-    b.add_argument("--batch-size", type=int, default=20_000)
+    b.add_argument("--batch-size", type=int, default=None, help="first batch size (default: params/local.yaml)")
     b.add_argument("--server", default="embedded", help="embedded (PostgreSQL 18) or system-15")
     b.add_argument("--small", type=int, default=10_000, help="rows of the small table in the scaling check")
     b.add_argument("--big", type=int, default=1_000_000, help="rows of the big table in the scaling check")

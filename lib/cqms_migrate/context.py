@@ -46,10 +46,11 @@ def new_run_id() -> str:
 class PhaseContext:
     def __init__(self, phase: str, *, env: str = "local", params_file: str | None = None, run_id: str | None = None,
                  confirm: str | None = None, dry_run: bool = False, action: str = "deploy",
-                 log: Callable[[str], None] | None = None, params: Params | None = None):
+                 log: Callable[[str], None] | None = None, params: Params | None = None, progress: bool = True):
         self.phase = phase
         self.action = "dry_run" if dry_run and action == "deploy" else action
         self.dry_run = dry_run
+        self.progress = progress  # progress bars of batched jobs
         self.params = params or load_params(env, params_file or None)
         check_confirmation(self.params, confirm)
         self.env = self.params.env

@@ -4,6 +4,7 @@ quarantine, legacy checksums, metrics and the application's feature flags."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -17,6 +18,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .steps import Rendered, Step
 
 SCHEMA = "cqms_migration"
+
+
+@dataclass
+class Checkpoint:
+    """A batched job's saved state (cqms_migration.checkpoints)."""
+
+    job: str
+    position: dict | None
+    rows_done: int
+    batches_done: int
+    finished: bool
+    next_rows: int | None
 
 
 def install(conn: psycopg.Connection) -> None:
@@ -108,6 +121,68 @@ class Ledger:
             (self.run_id, step.phase, step.name, action, status, started_at, rows, rendered.sha256,
              rendered.text, message),
         )
+
+    # -- batched jobs: checkpoints, batch log, decisions ---------------------------------------
+    def checkpoint(self, job: str) -> "Checkpoint | None":
+        if not self.present:
+            return None
+        row = self.conn.execute(
+            "SELECT position, rows_done, batches_done, finished, next_rows FROM cqms_migration.checkpoints "
+            "WHERE job = %s", (job,)).fetchone()
+        end_read(self.conn)
+        return Checkpoint(job, *row) if row else None
+
+    def save_checkpoint(self, conn, *, job: str, phase: str, position: dict, rows: int, batches: int,
+                        finished: bool, next_rows: int | None) -> None:
+        """Upsert a job's position, adding ``rows`` and ``batches`` to its totals. Called inside the
+        batch's own transaction, so the position and the batch's writes commit together."""
+        conn.execute(
+            "INSERT INTO cqms_migration.checkpoints (job, phase, position, rows_done, batches_done, finished, next_rows) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (job) DO UPDATE SET position = EXCLUDED.position, "
+            "rows_done = checkpoints.rows_done + EXCLUDED.rows_done, "
+            "batches_done = checkpoints.batches_done + EXCLUDED.batches_done, finished = EXCLUDED.finished, "
+            "next_rows = EXCLUDED.next_rows, updated_at = clock_timestamp()",
+            (job, phase, Jsonb(position), rows, batches, finished, next_rows))
+
+    def log_batch(self, conn, *, phase: str, job: str, batch: int, position_from: dict, position_to: dict,
+                  target_rows: int, rows_read: int, rows_written: int, rows_quarantined: int, seconds: float,
+                  next_rows: int) -> None:
+        conn.execute(
+            "INSERT INTO cqms_migration.batches (run_id, phase, job, batch, position_from, position_to, target_rows, "
+            "rows_read, rows_written, rows_quarantined, seconds, next_rows) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            (self.run_id, phase, job, batch, Jsonb(position_from), Jsonb(position_to), target_rows, rows_read,
+             rows_written, rows_quarantined, seconds, next_rows))
+
+    def log_decision(self, *, phase: str, job: str, batch: int | None, decision: str, reason: str,
+                     detail: dict | None = None, conn=None) -> None:
+        """Record a batch-engine decision: inside ``conn``'s transaction, or in its own."""
+        if not self.present:
+            return
+        stmt = ("INSERT INTO cqms_migration.batch_decisions (run_id, phase, job, batch, decision, reason, detail) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s)")
+        args = (self.run_id, phase, job, batch, decision, reason,
+                Jsonb(json.loads(json.dumps(detail, default=str))) if detail is not None else None)
+        if conn is not None:
+            conn.execute(stmt, args)
+        else:
+            with self.conn.transaction():
+                self.conn.execute(stmt, args)
+
+    def batches(self, phase: str, run_id: str | None = None) -> pd.DataFrame:
+        if not self.present:
+            return pd.DataFrame()
+        return self.frame(
+            "SELECT job, batch, target_rows, rows_read, rows_written, rows_quarantined, seconds, next_rows, "
+            "finished_at, run_id FROM cqms_migration.batches WHERE phase = %s AND (%s::text IS NULL OR run_id = %s) "
+            "ORDER BY id", (phase, run_id, run_id))
+
+    def decisions(self, phase: str, run_id: str | None = None) -> pd.DataFrame:
+        if not self.present:
+            return pd.DataFrame()
+        return self.frame(
+            "SELECT job, batch, decision, reason, detail, decided_at FROM cqms_migration.batch_decisions "
+            "WHERE phase = %s AND (%s::text IS NULL OR run_id = %s) ORDER BY id", (phase, run_id, run_id))
 
     # -- flags, metrics, checksums ---------------------------------------------------------
     def set_flag(self, flag: str, enabled: bool, conn: psycopg.Connection | None = None) -> None:

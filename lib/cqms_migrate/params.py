@@ -32,6 +32,16 @@ class RoleDef(Strict):
     access_level: Literal["standard", "elevated", "admin"] = "standard"
 
 
+class HealthParams(Strict):
+    """Between batches the engine waits while one of these signals says the database is busy."""
+
+    maintenance: bool = True            # VACUUM / autovacuum / ANALYZE holds a lock on the table being read
+    lock_waits: bool = True             # sessions wait for a lock on that table (the batch size is halved too)
+    max_replication_lag_s: float = Field(default=30.0, ge=0)   # where pg_stat_replication shows it
+    recheck_ms: int = Field(default=1000, ge=10)
+    max_wait_s: float = Field(default=120.0, ge=0)             # then go on, and say so
+
+
 class LegacySeed(Strict):
     audits: int = Field(default=100_000, ge=0)
     scorecards: int = Field(default=20, ge=2, le=200)
@@ -49,9 +59,20 @@ class Params(Strict):
     lock_retries: list[tuple[int, float]] = [(100, 0.2), (250, 0.5), (500, 1.0), (1000, 2.0), (2000, 4.0)]
     statement_timeout_s: int = Field(default=600, ge=0)
 
-    # backfills
-    batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+    # backfills (batching.Engine): the first batch has batch_size rows; later ones are sized
+    # toward batch_target_ms within [batch_min_rows, batch_max_rows]; a batch that hits
+    # batch_statement_timeout_s is split in half and retried
+    batch_size: int = Field(default=5_000, ge=1, le=1_000_000)
+    batch_min_rows: int = Field(default=200, ge=1)
+    batch_max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
+    batch_target_ms: int = Field(default=500, ge=10, le=600_000)
     batch_pause_ms: int = Field(default=0, ge=0)
+    batch_statement_timeout_s: int = Field(default=120, ge=1)
+    health: HealthParams = HealthParams()
+    # before a fresh backfill, time the same statement unbatched per table (and a raw copy of the
+    # rows) in a transaction that is rolled back: the notebook compares the backfill with both.
+    # Doubles the backfill's work: for local and staging rehearsals, not prod.
+    measure_unbatched_baseline: bool = False
 
     # phase 1: roles and the mapping of legacy people.role text to a role code
     roles: list[RoleDef]
@@ -98,6 +119,9 @@ class Params(Strict):
                             if self.passing_status_map.get(" ".join(v.split()).lower()) != k)
         if unreadable:
             raise ValueError(f"passing_status_legacy_spelling {unreadable} would not map back through passing_status_map")
+        if not self.batch_min_rows <= self.batch_size <= self.batch_max_rows:
+            raise ValueError(f"batch_size {self.batch_size} must lie within batch_min_rows {self.batch_min_rows} "
+                             f"and batch_max_rows {self.batch_max_rows}")
         if self.env == "prod" and not self.require_confirmation:
             raise ValueError("prod params must keep require_confirmation: true")
         return self

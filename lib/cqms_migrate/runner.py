@@ -339,6 +339,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                 entry["finished_at"] = _now()
                 entry["seconds"] = round(time.monotonic() - t0, 3)
                 _finish_files(dest, html, secrets, entry, log)
+                _record_figures(target, run_id, entry)
                 if entry["status"] != "succeeded":
                     _close_ledger_runs(target, run_id, entry)
                     manifest["status"] = entry["status"]
@@ -370,6 +371,18 @@ def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
                 conn.commit()
     except CqmsError:
         pass
+
+
+def _record_figures(target: db.Target, run_id: str, entry: dict) -> None:
+    """Copy the phase's key figures from the ledger into its manifest entry (best effort)."""
+    from . import phases
+    try:
+        with db.connection(target) as conn:
+            figures = phases.run_figures(conn, run_id, entry["phase"])
+    except Exception:  # noqa: BLE001 - the notebook is the record; figures are only a summary
+        return
+    if figures:
+        entry["figures"] = json.loads(json.dumps(figures, default=str))
 
 
 def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, log: Log) -> None:

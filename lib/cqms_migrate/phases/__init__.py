@@ -25,6 +25,7 @@ class Phase:
     title: str
     module: str        # python module under cqms_migrate.phases holding steps()
     flag: str | None = None
+    figures: tuple[str, ...] = ()   # metrics (cqms_migration.metrics) the run summary shows
 
     def _mod(self):
         return importlib.import_module(f"cqms_migrate.phases.{self.module}")
@@ -45,8 +46,41 @@ PHASES: list[Phase] = [
     Phase("01_foundation", "Foundation: reference tables, employees, compat views", "p01_foundation",
           flag="USE_UNIFIED_EMPLOYEES_TABLE"),
     Phase("02_audit_unification", "Audit unification: one audits table, synced, reconciled, reversible",
-          "p02_audit_unification", flag="USE_UNIFIED_AUDITS_TABLE"),
+          "p02_audit_unification", flag="USE_UNIFIED_AUDITS_TABLE", figures=("backfill_throughput",)),
 ]
+
+
+def run_figures(conn, run_id: str, phase_name: str) -> dict:
+    """The key figures a phase recorded in this run (the latest value of each), for the
+    manifest and the run summary."""
+    try:
+        ph = get(phase_name)
+    except PhaseOrderError:
+        return {}
+    if not ph.figures or not conn.execute("SELECT to_regclass('cqms_migration.metrics') IS NOT NULL").fetchone()[0]:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (name) name, value FROM cqms_migration.metrics WHERE run_id = %s AND phase = %s "
+        "AND name = ANY(%s) ORDER BY name, id DESC", (run_id, ph.name, list(ph.figures))).fetchall()
+    return {name: value for name, value in rows}
+
+
+def summary_lines(figures: dict) -> list[str]:
+    """One line per key figure, for the terminal summary of a run."""
+    out = []
+    bt = figures.get("backfill_throughput")
+    if bt:
+        line = f"backfill: {bt.get('rows', 0):,} rows at {bt.get('rows_per_s') or 0:,} rows/s"
+        if bt.get("unbatched_rows_per_s"):
+            line += (f"; the same work unbatched {bt['unbatched_rows_per_s']:,} rows/s "
+                     f"(backfill/unbatched {bt.get('backfill_over_unbatched')})")
+        if bt.get("raw_copy_rows_per_s"):
+            line += f"; raw copy of the rows {bt['raw_copy_rows_per_s']:,} rows/s ({bt.get('raw_copy_factor')}x)"
+        out.append(line)
+        out.append(f"backfill batches: {bt.get('batches')}, median {bt.get('median_batch_rows_per_s')} rows/s, "
+                   f"p5 {bt.get('p5_batch_rows_per_s')} rows/s, slow {bt.get('slow_batches')}, "
+                   f"throttled {bt.get('throttled')}")
+    return out
 
 
 def get(name: str) -> Phase:

@@ -59,6 +59,42 @@ CREATE TABLE IF NOT EXISTS cqms_migration.checkpoints (
   finished      boolean NOT NULL DEFAULT false,
   updated_at    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+-- the batch size the engine tuned itself to, so a resumed job starts where it left off
+ALTER TABLE cqms_migration.checkpoints ADD COLUMN IF NOT EXISTS next_rows integer;
+
+-- one row per committed batch of a batched job (written in the batch's transaction)
+CREATE TABLE IF NOT EXISTS cqms_migration.batches (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  phase         text NOT NULL,
+  job           text NOT NULL,
+  batch         integer NOT NULL,
+  position_from jsonb,
+  position_to   jsonb,
+  target_rows   integer NOT NULL,
+  rows_read     integer NOT NULL,
+  rows_written  integer NOT NULL,
+  rows_quarantined integer NOT NULL,
+  seconds       double precision NOT NULL,
+  next_rows     integer NOT NULL,
+  finished_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS batches_phase_job_idx ON cqms_migration.batches (phase, job, id);
+
+-- what the batch engine decided and why: size changes, throttling on a health signal, a batch
+-- split after a statement timeout, a restart after a table rewrite
+CREATE TABLE IF NOT EXISTS cqms_migration.batch_decisions (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  phase         text NOT NULL,
+  job           text NOT NULL,
+  batch         integer,
+  decision      text NOT NULL,
+  reason        text NOT NULL,
+  detail        jsonb,
+  decided_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS batch_decisions_phase_job_idx ON cqms_migration.batch_decisions (phase, job, id);
 
 -- every legacy row that could not be migrated, whole, with its reason
 CREATE TABLE IF NOT EXISTS cqms_migration.quarantine (

@@ -16,7 +16,6 @@ Steps (deploy in order, revert in reverse):
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from psycopg import sql
 from ... import inventory
 from ...db import end_read
 from ...errors import CheckFailed
-from ...locks import with_lock_retries
 from ...steps import Rendered, SqlStep, Step, compose
 from ..p01_foundation import FlagStep, SnapshotLegacy
 from . import render
@@ -159,21 +157,26 @@ class SyncTriggers(Step):
 
 @dataclass
 class Backfill(Step):
-    """Keyset batches over each legacy table's primary key. Each batch and its checkpoint
-    commit together, so a crash resumes exactly where it stopped."""
+    """Every legacy table in batches of heap pages on the shared batch engine (adaptive size,
+    health checks, one transaction per batch with its checkpoint: a crash resumes exactly where
+    it stopped). Rendered: the two statements of a table's first batch, as they will run."""
 
     transactional: bool = False
 
     def render_deploy(self, ctx) -> Rendered:
-        return Rendered([f"-- batch for public.{t.table_name} (pages from_page..to_page, ~{ctx.params.batch_size} rows)\n"
-                         + compose(ctx.conn, render.backfill_batch(t)) for t in migratable(ctx)])
+        out = []
+        for t in migratable(ctx):
+            job = HeapPageBackfill(ctx, t)
+            first = job.first_window(ctx.params.batch_size)
+            out += [f"-- public.{t.table_name}: first batch, pages {first[0]}..{first[1]} of {job.end_page}\n"
+                    + compose(ctx.conn, s) for s in job.statements(*first)]
+        return Rendered(out)
 
     def render_revert(self, ctx) -> Rendered:
         return Rendered([
             "TRUNCATE public.audit_errors, public.audits, cqms_migration.p02_sync_claims",
             f"DELETE FROM cqms_migration.quarantine WHERE phase = '{PHASE}'",
             "DELETE FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%'",
-            "DELETE FROM cqms_migration.p02_backfill_log",
             f"DELETE FROM public.employees WHERE legacy_snapshot ->> 'placeholder_phase' = '{PHASE}'",
         ])
 
@@ -182,13 +185,53 @@ class Backfill(Step):
                          "AND NOT finished) THEN RAISE EXCEPTION 'a backfill job is unfinished'; END IF; END $$"])
 
     def deploy(self, ctx, conn) -> int:
-        total = 0
-        for t in migratable(ctx):
-            total += backfill_table(ctx, conn, t)
-        return total
+        tables = migratable(ctx)
+        if ctx.params.measure_unbatched_baseline and not any(
+                ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}") for t in tables):
+            measure_unbatched_baseline(ctx, tables)
+        from ...batching import Engine, TqdmProgress
+        engine = Engine(ctx, progress=TqdmProgress(ctx.progress))
+        return sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)
 
 
-def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
+def measure_unbatched_baseline(ctx, tables: list[inventory.AuditTable]) -> dict:
+    """Per table, in ONE transaction that is rolled back: (a) a raw copy of the legacy rows into
+    a scratch table (INSERT ... SELECT *: the floor for any copy), (b) the backfill's own
+    shaping and writes for the whole table in one statement (no batches, claims or
+    checkpoints). Recorded as the metric 'unbatched_baseline'; the throughput section compares
+    the backfill with both. Then VACUUM audits, so the backfill starts on a clean table."""
+    conn = ctx.conn
+    end_read(conn)
+    rows = copy_secs = move_secs = 0.0
+    with conn.transaction(force_rollback=True):
+        for setting in render.BATCH_SETTINGS:  # as the batches do: compare methods, not settings
+            conn.execute(setting)
+        for t in tables:
+            ident = sql.Identifier("public", t.table_name)
+            conn.execute(sql.SQL("CREATE TABLE cqms_migration.p02_copy_probe (LIKE {})").format(ident))
+            t0 = time.perf_counter()
+            n = conn.execute(sql.SQL("INSERT INTO cqms_migration.p02_copy_probe SELECT * FROM {}").format(ident)).rowcount
+            copy_secs += time.perf_counter() - t0
+            conn.execute("DROP TABLE cqms_migration.p02_copy_probe")
+            t0 = time.perf_counter()
+            conn.execute(render.backfill_unbatched(t)).fetchone()
+            move_secs += time.perf_counter() - t0
+            rows += n
+    conn.autocommit = True
+    try:
+        conn.execute("VACUUM public.audits, public.audit_errors")
+    finally:
+        conn.autocommit = False
+    figures = {"rows": int(rows), "raw_copy_seconds": round(copy_secs, 3), "unbatched_seconds": round(move_secs, 3),
+               "raw_copy_rows_per_s": round(rows / copy_secs) if copy_secs else None,
+               "unbatched_rows_per_s": round(rows / move_secs) if move_secs else None}
+    ctx.ledger.record_metric(PHASE, "unbatched_baseline", figures)
+    ctx.log(f"baseline: raw copy {figures['raw_copy_rows_per_s']} rows/s, the same work unbatched "
+            f"{figures['unbatched_rows_per_s']} rows/s ({int(rows)} rows, rolled back)")
+    return figures
+
+
+def _placeholder_sql(t: inventory.AuditTable, from_page: int, to_page: int) -> sql.Composable:
     """Unknown emails of the next batch become inactive placeholder employees flagged for
     review (params unknown_email_policy: placeholder)."""
     pairs = []
@@ -197,8 +240,7 @@ def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
             pairs.append(sql.SQL("SELECT {e} AS email, {n} AS name FROM batch").format(
                 e=sql.Identifier(email), n=render.col(t, name, alias="batch")))
     return sql.SQL("""
-      WITH batch AS (SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid
-                       AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid),
+      WITH batch AS (SELECT * FROM {tbl} WHERE ctid >= {from_tid}::tid AND ctid < {to_tid}::tid),
            refs AS ({refs})
       INSERT INTO public.employees (email, name, role_id, is_active, needs_review, legacy_snapshot)
       SELECT DISTINCT ON (lower(btrim(r.email))) btrim(r.email),
@@ -207,103 +249,96 @@ def _placeholder_sql(t: inventory.AuditTable) -> sql.Composable:
                WHERE m.legacy_role = '*default*'),
              false, true, jsonb_build_object('placeholder_phase', {phase})
       FROM refs r
-      WHERE btrim(r.email) ~* '^[A-Za-z0-9._%%+-]+@[A-Za-z0-9.-]+\\.[A-Z|a-z]{{2,}}$'
+      WHERE btrim(r.email) ~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Z|a-z]{{2,}}$'
         AND NOT EXISTS (SELECT 1 FROM public.employees e WHERE lower(btrim(e.email)) = lower(btrim(r.email)))
       ORDER BY lower(btrim(r.email)), r.name
       ON CONFLICT DO NOTHING""").format(tbl=sql.Identifier("public", t.table_name),
-                                        refs=sql.SQL(" UNION ALL ").join(pairs), phase=sql.Literal(PHASE))
+                                        refs=sql.SQL(" UNION ALL ").join(pairs), phase=sql.Literal(PHASE),
+                                        from_tid=render._tid(from_page), to_tid=render._tid(to_page))
 
 
 def _relation_state(conn, t: inventory.AuditTable) -> tuple[int, int, float]:
-    """(relfilenode, pages now, live rows per page) of a legacy table."""
+    """(relfilenode, pages now, live rows per page) of a legacy table. Rows per page come from
+    the statistics, or (never analyzed) from counting the first pages."""
+    ident = sql.Identifier("public", t.table_name)
     row = conn.execute(
         "SELECT c.relfilenode, pg_relation_size(c.oid) / current_setting('block_size')::int, "
         "CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages END "
-        "FROM pg_class c WHERE c.oid = %s::regclass",
-        (sql.Identifier("public", t.table_name).as_string(conn),)).fetchone()
+        "FROM pg_class c WHERE c.oid = %s::regclass", (ident.as_string(conn),)).fetchone()
+    relfilenode, pages, per_page = int(row[0]), int(row[1]), row[2]
+    if per_page is None and pages:
+        sample = min(pages, 16)
+        n = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid < {}::tid").format(
+            ident, render._tid(sample))).fetchone()[0]
+        per_page = n / sample if n else None
     end_read(conn)
-    return int(row[0]), int(row[1]), float(row[2] or 40.0)
+    return relfilenode, pages, float(per_page or 40.0)
 
 
-def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True) -> int:
-    """Backfill one legacy table in batches of heap pages; returns rows read."""
-    from tqdm import tqdm  # text bars: they survive into the executed notebook and its HTML
+class HeapPageBackfill:
+    """The backfill of one legacy table as a batching.Job: batches are ranges of heap pages
+    (TID range scans read the table sequentially, so a row costs the same at page 10 as at page
+    10 million). Position: {page, end_page, relfilenode, rows_per_page}. Pages at or after
+    end_page were written after the sync triggers existed: the triggers synced their rows."""
 
-    job = f"p02_backfill:{t.table_name}"
-    row = conn.execute("SELECT position, rows_done, batches_done, finished FROM cqms_migration.checkpoints "
-                       "WHERE job = %s", (job,)).fetchone()
-    end_read(conn)
-    position, rows_done, batches, finished = row if row else ({}, 0, 0, False)
-    if finished:
-        ctx.log(f"backfill {t.table_name}: already complete ({rows_done} rows), skipping")
-        return 0
-    relfilenode, pages_now, rows_per_page = _relation_state(conn, t)
-    if position and position.get("relfilenode") != relfilenode:
-        # the table was rewritten (VACUUM FULL, CLUSTER): physical positions changed, start over;
-        # rows already migrated are skipped by the NOT EXISTS guard
-        ctx.log(f"backfill {t.table_name}: table rewritten since the checkpoint, restarting from page 0")
-        position = {}
-    page = int(position.get("page", 0))
-    # pages written after the sync triggers were installed hold rows the triggers already synced
-    end_page = int(position.get("end_page", pages_now))
-    if row and page:
-        ctx.log(f"backfill {t.table_name}: resuming at page {page} of {end_page} ({rows_done} rows done)")
-    step_pages = max(1, int(ctx.params.batch_size / rows_per_page))
-    stmt = render.backfill_batch(t)
-    placeholders = _placeholder_sql(t) if ctx.params.unknown_email_policy == "placeholder" else None
-    crash_after = int(os.environ.get("CQMS_TEST_CRASH_AFTER_BATCHES", "0") or 0)  # fault injection for tests
-    bar = tqdm(total=t.row_count, initial=min(rows_done, t.row_count), desc=t.table_name, unit="rows",
-               disable=not progress, mininterval=1.0)
-    read_total = 0
-    try:
-        while True:
-            to_page = page + step_pages
-            done = page >= end_page
-            args = {"from_page": page, "to_page": to_page}
+    def __init__(self, ctx, t: inventory.AuditTable):
+        self.t = t
+        self.name = f"p02_backfill:{t.table_name}"
+        self.phase = PHASE
+        self.total_rows = t.row_count
+        self.watched = [sql.Identifier("public", t.table_name).as_string(ctx.conn)]
+        self.placeholders = ctx.params.unknown_email_policy == "placeholder"
+        self.relfilenode, self.end_page, self.rows_per_page = _relation_state(ctx.conn, t)
 
-            def batch(c):
-                c.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
-                # JIT-compiling this wide statement costs more than it saves at batch sizes
-                # (measured: a 6.5k-row batch 1.30 s with JIT, 0.41 s without)
-                c.execute("SET LOCAL jit = off")
-                t0 = time.perf_counter()
-                read = migrated = quarantined = 0
-                if not done:
-                    if placeholders is not None:
-                        c.execute(placeholders, args)
-                    read, migrated, quarantined = c.execute(stmt, args).fetchone()
-                secs = time.perf_counter() - t0
-                c.execute(
-                    "INSERT INTO cqms_migration.checkpoints (job, phase, position, rows_done, batches_done, finished) "
-                    "VALUES (%(job)s, %(phase)s, %(pos)s, %(read)s, %(nb)s, %(done)s) "
-                    "ON CONFLICT (job) DO UPDATE SET position = EXCLUDED.position, "
-                    "rows_done = checkpoints.rows_done + EXCLUDED.rows_done, "
-                    "batches_done = checkpoints.batches_done + EXCLUDED.batches_done, finished = EXCLUDED.finished, "
-                    "updated_at = clock_timestamp()",
-                    {"job": job, "phase": PHASE, "read": read, "nb": 0 if done else 1, "done": done,
-                     "pos": psycopg.types.json.Jsonb({"page": min(to_page, end_page) if not done else page,
-                                                      "end_page": end_page, "relfilenode": relfilenode})})
-                if not done:
-                    c.execute("INSERT INTO cqms_migration.p02_backfill_log (table_name, batch, rows_read, rows_migrated, "
-                              "rows_quarantined, seconds) VALUES (%s, %s, %s, %s, %s, %s)",
-                              (t.table_name, batches + 1, read, migrated, quarantined, secs))
-                return read
+    def statements(self, from_page: int, to_page: int) -> list[sql.Composable]:
+        out = [_placeholder_sql(self.t, from_page, to_page)] if self.placeholders else []
+        return out + [render.backfill_claim(self.t, from_page, to_page),
+                      render.backfill_move(self.t, from_page, to_page)]
 
-            read, _ = with_lock_retries(conn, batch, attempts=ctx.params.lock_retries,
-                                        statement_timeout_s=ctx.params.statement_timeout_s,
-                                        what=f"backfill {t.table_name}", log=ctx.log)
-            if done:
-                break
-            page, batches = to_page, batches + 1
-            read_total += read
-            bar.update(read)
-            if crash_after and batches >= crash_after:
-                os._exit(137)  # simulate the runner being killed mid-backfill
-            if ctx.params.batch_pause_ms:
-                time.sleep(ctx.params.batch_pause_ms / 1000)
-    finally:
-        bar.close()
-    return read_total
+    def first_window(self, rows: int) -> tuple[int, int]:
+        return 0, min(self.end_page, max(1, round(rows / self.rows_per_page)))
+
+    def resume(self, conn, position):
+        if position and position.get("relfilenode") != self.relfilenode:
+            # rewritten (VACUUM FULL, CLUSTER, pg_repack): physical positions changed; start over.
+            # Rows already migrated are skipped (already_migrated); claims stay with their owner.
+            return (self._fresh(), f"public.{self.t.table_name} was rewritten since the checkpoint "
+                                   f"(relfilenode {position.get('relfilenode')} -> {self.relfilenode}): from page 0")
+        return (dict(position) if position else self._fresh()), None
+
+    def _fresh(self) -> dict:
+        return {"page": 0, "end_page": self.end_page, "relfilenode": self.relfilenode,
+                "rows_per_page": round(self.rows_per_page, 3)}
+
+    def is_done(self, position: dict) -> bool:
+        return position["page"] >= position["end_page"]
+
+    def run_batch(self, conn, position: dict, rows: int):
+        from ...batching import BatchResult
+        page, end = position["page"], position["end_page"]
+        per_page = max(position.get("rows_per_page") or self.rows_per_page, 0.01)
+        to_page = min(end, page + max(1, round(rows / per_page)))
+        for setting in render.BATCH_SETTINGS:
+            conn.execute(setting)
+        *pre, claim, move = self.statements(page, to_page)
+        for stmt in pre:
+            conn.execute(stmt)
+        read, claimed = conn.execute(claim).fetchone()
+        migrated = quarantined = 0
+        if claimed:
+            migrated, quarantined, _errors = conn.execute(move).fetchone()
+        if read:  # the density seen, smoothed: the next range of pages aims at the next size
+            per_page = 0.5 * per_page + 0.5 * read / (to_page - page)
+        return BatchResult(read, migrated, quarantined), {**position, "page": to_page,
+                                                          "rows_per_page": round(per_page, 3)}
+
+
+def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True,
+                   engine=None) -> int:
+    """Backfill one legacy table on the batch engine; returns the rows read by this call."""
+    from ...batching import Engine, TqdmProgress
+    engine = engine or Engine(ctx, progress=TqdmProgress(progress))
+    return engine.run(HeapPageBackfill(ctx, t)).rows_read
 
 
 @dataclass
@@ -559,35 +594,101 @@ def cutover(ctx, v: Validation | None) -> pd.DataFrame:
     return gate(ctx, v, steps(ctx), CUTOVER_STEPS)
 
 
-def throughput(ctx) -> pd.DataFrame:
-    if ctx.dry_run:
-        return pd.DataFrame()
-    cur = ctx.conn.execute("SELECT table_name, batch, rows_read, rows_migrated, rows_quarantined, seconds, finished_at "
-                           "FROM cqms_migration.p02_backfill_log ORDER BY id")
-    df = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-    end_read(ctx.conn)
-    if not df.empty:
-        df["rows/s"] = (df["rows_read"] / df["seconds"]).round(0)
-        df["cumulative rows"] = df["rows_read"].cumsum()
-        start = df["finished_at"].iloc[0] - pd.to_timedelta(df["seconds"].iloc[0], unit="s")
-        df["elapsed s"] = (df["finished_at"] - start).dt.total_seconds().round(2)
-        total_rows, total_secs = int(df["rows_read"].sum()), float(df["seconds"].sum())
-        df.attrs["overall_rows_per_s"] = round(total_rows / total_secs) if total_secs else None
-        ctx.ledger.record_metric(PHASE, "backfill_throughput", {"rows": total_rows, "seconds": round(total_secs, 3),
-                                                                "rows_per_s": df.attrs["overall_rows_per_s"]})
-    return df
+SLOW_BATCH_FRACTION = 0.25   # a batch below this share of the median rows/s is flagged
 
 
-def throughput_chart(df: pd.DataFrame):
-    """Backfill throughput over time: rows/s of each batch (coloured by table) and the
-    cumulative rows migrated."""
+@dataclass
+class Throughput:
+    batches: pd.DataFrame        # one row per batch of this run, flagged 'slow' when far below the median
+    per_table: pd.DataFrame
+    summary: pd.DataFrame        # the figures a reviewer reads, with the baseline when measured
+    decisions: pd.DataFrame      # what the batch engine decided and why
+    figures: dict
+
+    @property
+    def slow(self) -> pd.DataFrame:
+        return self.batches[self.batches["slow"]] if not self.batches.empty else self.batches
+
+
+def throughput(ctx) -> Throughput:
+    """The backfill of this run: per batch (rows/s, the engine's size decisions, slow batches
+    flagged), per table, and the overall figures next to the unbatched baseline if measured."""
+    empty = pd.DataFrame()
+    if ctx.dry_run or not ctx.has_ledger:
+        return Throughput(empty, empty, empty, empty, {})
+    df = ctx.ledger.batches(PHASE, ctx.run_id)
+    decisions = ctx.ledger.decisions(PHASE, ctx.run_id)
+    if df.empty:
+        return Throughput(df, empty, pd.DataFrame({"value": ["no backfill batch ran in this run "
+                                                            "(already complete)"]}, index=["backfill"]),
+                          decisions, {})
+    df["table"] = df["job"].str.split(":", n=1).str[1]
+    df["rows/s"] = (df["rows_read"] / df["seconds"].clip(lower=1e-6)).round(0)
+    df["cumulative rows"] = df["rows_read"].cumsum()
+    start = df["finished_at"].iloc[0] - pd.to_timedelta(df["seconds"].iloc[0], unit="s")
+    df["elapsed s"] = (df["finished_at"] - start).dt.total_seconds().round(2)
+    # a batch is judged by its rate only when it read a meaningful number of rows
+    judged = df[df["rows_read"] >= 50]
+    median = float(judged["rows/s"].median()) if not judged.empty else None
+    p5 = float(judged["rows/s"].quantile(0.05)) if not judged.empty else None
+    df["slow"] = (df["rows_read"] >= 50) & (df["rows/s"] < SLOW_BATCH_FRACTION * (median or 0))
+    rows, batch_secs = int(df["rows_read"].sum()), float(df["seconds"].sum())
+    wall = float(df["elapsed s"].iloc[-1]) or batch_secs
+    figures = {"rows": rows, "batches": len(df), "wall_seconds": round(wall, 2), "batch_seconds": round(batch_secs, 2),
+               "rows_per_s": round(rows / wall) if wall else None,
+               "median_batch_rows_per_s": round(median) if median else None,
+               "p5_batch_rows_per_s": round(p5) if p5 else None,
+               "p5_over_median": round(p5 / median, 3) if median else None,
+               "slow_batches": int(df["slow"].sum()), "throttled": int((decisions["decision"] == "throttle").sum())
+               if not decisions.empty else 0}
+    base = ctx.ledger.frame("SELECT value FROM cqms_migration.metrics WHERE phase = %s AND name = 'unbatched_baseline' "
+                            "ORDER BY id DESC LIMIT 1", (PHASE,))
+    if not base.empty:
+        b = base["value"].iloc[0]
+        figures["unbatched_rows_per_s"] = b.get("unbatched_rows_per_s")
+        figures["raw_copy_rows_per_s"] = b.get("raw_copy_rows_per_s")
+        if b.get("unbatched_rows_per_s") and figures["rows_per_s"]:
+            figures["backfill_over_unbatched"] = round(figures["rows_per_s"] / b["unbatched_rows_per_s"], 3)
+        if b.get("raw_copy_rows_per_s") and figures["rows_per_s"]:
+            figures["raw_copy_factor"] = round(b["raw_copy_rows_per_s"] / figures["rows_per_s"], 1)
+    ctx.ledger.record_metric(PHASE, "backfill_throughput", figures)
+    per_table = df.groupby("table", sort=False).agg(
+        batches=("batch", "count"), rows=("rows_read", "sum"), migrated=("rows_written", "sum"),
+        quarantined=("rows_quarantined", "sum"), seconds=("seconds", "sum"), slow_batches=("slow", "sum"))
+    per_table["rows/s"] = (per_table["rows"] / per_table["seconds"].clip(lower=1e-6)).round(0)
+    labels = {
+        "rows": "rows read by the backfill", "batches": "batches", "wall_seconds": "wall time, s",
+        "rows_per_s": "backfill rows/s (wall)", "median_batch_rows_per_s": "median batch rows/s",
+        "p5_batch_rows_per_s": "p5 batch rows/s", "p5_over_median": "p5 / median (>= 0.5 expected)",
+        "slow_batches": f"batches below {SLOW_BATCH_FRACTION:.0%} of the median (listed below)",
+        "throttled": "health-check throttles", "unbatched_rows_per_s": "same work unbatched, rows/s (baseline)",
+        "backfill_over_unbatched": "backfill / unbatched (>= 0.7 expected)",
+        "raw_copy_rows_per_s": "raw copy of the legacy rows, rows/s (floor)",
+        "raw_copy_factor": "raw copy is this many times faster",
+    }
+    shown = lambda v: f"{v:,}" if isinstance(v, int) else str(v)
+    summary = pd.DataFrame({"value": [shown(figures[k]) for k in labels if k in figures]},
+                           index=[labels[k] for k in labels if k in figures])
+    df.attrs["overall_rows_per_s"] = figures["rows_per_s"]
+    return Throughput(df, per_table, summary, decisions, figures)
+
+
+def throughput_chart(tp: Throughput):
+    """Backfill throughput over time: rows/s of each batch (coloured by table, slow batches
+    ringed in red) and the cumulative rows migrated."""
     import matplotlib.pyplot as plt
+    df = tp.batches
     fig, ax = plt.subplots(figsize=(10, 3.5))
     if df.empty:
         ax.text(0.5, 0.5, "no batches in this run (already complete or dry run)", ha="center")
         return fig
-    for name, g in df.groupby("table_name", sort=False):
+    for name, g in df.groupby("table", sort=False):
         ax.plot(g["elapsed s"], g["rows/s"], marker="o", markersize=3, linestyle="-", label=name)
+    slow = tp.slow
+    if not slow.empty:
+        ax.scatter(slow["elapsed s"], slow["rows/s"], s=80, facecolors="none", edgecolors="red", label="slow batch")
+    if tp.figures.get("median_batch_rows_per_s"):
+        ax.axhline(tp.figures["median_batch_rows_per_s"], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("seconds since the backfill started")
     ax.set_ylabel("rows/s per batch")
     ax.set_ylim(bottom=0)
@@ -595,7 +696,8 @@ def throughput_chart(df: pd.DataFrame):
     cumulative.plot(df["elapsed s"], df["cumulative rows"], color="black", linewidth=1, linestyle="--")
     cumulative.set_ylabel("rows backfilled (dashed)")
     cumulative.set_ylim(bottom=0)
-    ax.set_title(f"Backfill throughput over time — overall {df.attrs.get('overall_rows_per_s')} rows/s")
+    ax.set_title(f"Backfill throughput — {tp.figures.get('rows_per_s')} rows/s overall, "
+                 f"median batch {tp.figures.get('median_batch_rows_per_s')} rows/s (dotted)")
     ax.legend(fontsize=6, ncol=5, loc="lower left")
     fig.tight_layout()
     return fig

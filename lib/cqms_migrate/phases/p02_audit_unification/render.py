@@ -10,6 +10,7 @@ or a quarantine row (the whole original row as JSONB, with the first reason that
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from psycopg import sql
 
@@ -92,71 +93,39 @@ def _parameter_scores(t: AuditTable) -> sql.Composable:
     return sql.SQL(" || ").join(chunks)
 
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Session settings of every backfill batch (and of the baselines it is compared with):
+#  * jit off: compiling these wide statements costs more than it saves at batch sizes
+#    (measured: a 6.5k-row batch 1.30 s with JIT, 0.41 s without);
+#  * enable_seqscan off: every lookup in a batch is a per-row LATERAL probe; with odd cost
+#    settings or statistics the planner could probe a table by scanning it once per row (seen
+#    with random_page_cost = 40). Off, each probe uses its index; the one scan each statement
+#    needs (the TID range of the legacy table) is not a sequential scan.
+BATCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL enable_seqscan = off")
+
+
+def template(name: str) -> sql.SQL:
+    """A per-table SQL template (templates/<name>.sql), filled through psycopg.sql.format."""
+    return sql.SQL((TEMPLATES / f"{name}.sql").read_text())
+
+
+def _legacy_values(t: AuditTable) -> sql.Composable:
+    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), col(t, c)) for c in LEGACY_TEXT)
+    return sql.SQL("jsonb_build_object({}) || jsonb_build_object('version', 1)").format(pairs)
+
+
 def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
-    """SELECT the audits columns + reason + the whole source row (serialised to JSONB only
-    for rows that are quarantined) for every row of ``source`` (alias t)."""
-    emp, aud = col(t, "employee_email"), col(t, "auditor_email")
-    status_norm = sql.SQL("lower(regexp_replace(btrim({}), '\\s+', ' ', 'g'))").format(col(t, "passing_status"))
-    channel_code = sql.SQL("cqms_migration.ref_code({})").format(col(t, "channel"))
-    legacy_values = sql.SQL("{} || jsonb_build_object('version', 1)").format(
-        sql.SQL("jsonb_build_object({})").format(
-            sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), col(t, c)) for c in LEGACY_TEXT)))
-    reason = sql.SQL("""CASE
-        WHEN emp.id IS NULL THEN 'unknown_employee_email'
-        WHEN aud.id IS NULL THEN 'unknown_auditor_email'
-        WHEN emp.id = aud.id THEN 'self_audit'
-        WHEN {idate} IS NULL THEN 'null_interaction_date'
-        WHEN {ps} IS NOT NULL AND psm.status IS NULL THEN 'unmapped_passing_status'
-        WHEN {vs} IS NOT NULL AND {vs} NOT IN ('pending', 'approved', 'rejected', 'needs_revision') THEN 'unmapped_validation_status'
-        WHEN {ack} IS NOT NULL AND {ack} NOT IN ('pending', 'acknowledged', 'disputed', 'not_required') THEN 'unmapped_acknowledgement_status'
-        WHEN {end_} < {start} THEN 'end_before_start'
-        WHEN {dur} < 0 THEN 'negative_duration'
-        WHEN {score} < 0 THEN 'negative_score'
-        WHEN dup.id IS NOT NULL THEN 'duplicate_id_across_tables'
-      END""").format(idate=col(t, "interaction_date"), ps=col(t, "passing_status"), vs=col(t, "validation_status"),
-                     ack=col(t, "acknowledgement_status"), end_=col(t, "audit_end_time"), start=col(t, "audit_start_time"),
-                     dur=col(t, "audit_duration"), score=col(t, "average_score"), id=col(t, "id"),
-                     tname=sql.Literal(t.table_name))
-    idate = col(t, "interaction_date")
-    return sql.SQL("""
-      SELECT {id} AS id, {tname}::text AS legacy_table, {id} AS legacy_id,
-             emp.id AS employee_id, aud.id AS auditor_id, {sid}::uuid AS scorecard_id,
-             {interaction_id} AS interaction_id, {idate} AS interaction_date,
-             CASE ch.code WHEN 'EMAIL' THEN 'email' WHEN 'CHAT' THEN 'chat' WHEN 'PHONE' THEN 'call'
-                          WHEN 'CALL' THEN 'call' WHEN 'VOICE' THEN 'call' WHEN 'TICKET' THEN 'ticket'
-                          ELSE 'other' END AS interaction_type,
-             coalesce(ch.id, chu.id) AS channel_id, {transcript} AS transcript,
-             {score} AS total_score, 100::numeric AS max_possible_score, psm.status AS passing_status,
-             sc.passing_threshold AS passing_threshold,
-             {crit} AS critical_errors_count, {tot} AS total_errors_count, {params} AS parameter_scores,
-             CASE WHEN {submitted} IS NOT NULL THEN 'submitted' ELSE 'draft' END AS status,
-             {vs} AS validation_status, {ack} AS acknowledgement_status,
-             {start} AS audit_start_time, {end_} AS audit_end_time, {dur} AS audit_duration,
-             {submitted} AS submitted_at, {rev_at} AS reversal_requested_at, {rev_ok} AS reversal_approved,
-             'Q' || extract(quarter FROM {idate})::int AS quarter, extract(week FROM {idate})::int AS week,
-             coalesce({created}, now()) AS created_at, coalesce({updated}, now()) AS updated_at,
-             NULL::timestamptz AS deleted_at, {legacy_values} AS legacy_values,
-             {reason} AS reason, t AS source_row
-      FROM {source} t
-      LEFT JOIN public.employees emp ON lower(btrim(emp.email)) = lower(btrim({emp}))
-      LEFT JOIN public.employees aud ON lower(btrim(aud.email)) = lower(btrim({aud}))
-      LEFT JOIN cqms_migration.p02_passing_status_map psm ON psm.legacy = {status_norm}
-      LEFT JOIN public.channels ch ON ch.code = {channel_code}
-      LEFT JOIN public.channels chu ON chu.code = 'UNASSIGNED'
-      LEFT JOIN public.scorecards sc ON sc.id = {sid}::uuid
-      -- an id another legacy table already migrated: a LATERAL probe per row (an EXISTS here
-      -- lets the planner hash the whole, growing audits table on every batch)
-      LEFT JOIN LATERAL (SELECT x.id FROM public.audits x
-                         WHERE x.id = {id} AND x.legacy_table <> {tname} LIMIT 1) dup ON true
-    """).format(
-        id=col(t, "id"), tname=sql.Literal(t.table_name), sid=sql.Literal(t.scorecard_id),
-        interaction_id=col(t, "interaction_id"), idate=idate, transcript=col(t, "transcript"),
-        score=col(t, "average_score"), crit=col(t, "critical_errors"), tot=col(t, "total_errors_count"),
-        params=_parameter_scores(t), submitted=col(t, "submitted_at"), vs=col(t, "validation_status"),
-        ack=col(t, "acknowledgement_status"), start=col(t, "audit_start_time"), end_=col(t, "audit_end_time"),
-        dur=col(t, "audit_duration"), rev_at=col(t, "reversal_requested_at"), rev_ok=col(t, "reversal_approved"),
-        created=col(t, "created_at"), updated=col(t, "updated_at"), legacy_values=legacy_values, reason=reason,
-        source=source, emp=emp, aud=aud, status_norm=status_norm, channel_code=channel_code)
+    """SELECT the audits columns + reason + already_migrated + the whole source row for every
+    row of ``source`` (alias t). See templates/shaped_select.sql."""
+    legacy = {c: col(t, c) for c in ("id", "interaction_id", "interaction_date", "transcript", "average_score",
+                                     "critical_errors", "total_errors_count", "submitted_at", "validation_status",
+                                     "acknowledgement_status", "audit_start_time", "audit_end_time",
+                                     "audit_duration", "reversal_requested_at", "reversal_approved", "created_at",
+                                     "updated_at", "employee_email", "auditor_email", "passing_status", "channel")}
+    return template("shaped_select").format(
+        table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
+        parameter_scores=_parameter_scores(t), legacy_values=_legacy_values(t), source=source, **legacy)
 
 
 def _audit_cols() -> sql.Composable:
@@ -167,75 +136,72 @@ def _shaped_cols(prefix: str = "s") -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(prefix), sql.Identifier(c)) for c in AUDIT_COLUMNS)
 
 
-def errors_insert(t: AuditTable, source: sql.Composable, *, in_cte: bool) -> sql.Composable:
-    """audit_errors: one row per (audit, parameter) that recorded an error (value > 0), for the
-    shaped rows (alias ``s``) that ``source`` yields. ``in_cte``: part of the backfill's WITH
-    statement, else a statement of the sync trigger's PL/pgSQL body."""
+def parameter_map(t: AuditTable) -> sql.Composable:
+    """{field_id: {id, type, penalty}} of the table's scorecard parameters (a scalar subquery)."""
+    return sql.SQL("({})").format(template("parameter_map").format(
+        scorecard_id=sql.Literal(t.scorecard_id), fields=sql.Literal(t.param_columns)))
+
+
+def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False) -> sql.Composable | None:
+    """audit_errors rows for the audits ``source`` yields (alias n: id, interaction_date,
+    parameter_scores); None when the table has no parameter column. ``returning``: as a
+    data-modifying CTE (RETURNING 1), else a plain statement (the trigger's body)."""
     if not t.param_columns:
-        return sql.SQL("SELECT 0" if in_cte else "NULL")  # NULL is a PL/pgSQL no-op
-    return sql.SQL("""
-      INSERT INTO public.audit_errors (audit_id, interaction_date, scorecard_parameter_id, field_id,
-                                       parameter_type, error_count, penalty_points)
-      SELECT s.id, s.interaction_date, sp.id, sp.field_id, sp.parameter_type, (s.parameter_scores ->> sp.field_id)::int,
-             sp.penalty_points * (s.parameter_scores ->> sp.field_id)::int
-      FROM {source}
-      JOIN public.scorecard_perameters sp ON sp.scorecard_id = s.scorecard_id AND sp.field_id = ANY({fields})
-                                          AND coalesce(sp.is_active, true)
-      WHERE s.reason IS NULL AND (s.parameter_scores ->> sp.field_id)::int > 0
-    """).format(source=source, fields=sql.Literal(t.param_columns))
+        return None
+    return template("errors_insert").format(source=source, parameter_map=parameter_map(t),
+                                            returning=sql.SQL("RETURNING 1" if returning else ""))
 
 
-# the backfill's new audits: errors only for rows this batch actually inserted
-NEW_AUDITS_SOURCE = sql.SQL("shaped s JOIN new_audits n ON n.id = s.id")
+def _tid(page: int) -> sql.Literal:
+    return sql.Literal(f"({int(page)},0)")
 
 
-def backfill_batch(t: AuditTable) -> sql.Composable:
-    """One batch over a range of heap pages (keyset on the physical position: a TID range scan
-    reads the table sequentially, so the cost per row does not grow with the table). Each row is
-    first claimed in cqms_migration.p02_sync_claims: a row a sync trigger already claimed is
-    skipped (the trigger wrote its newer version), and a trigger that fires while this batch
-    holds a claim waits for it and then writes its newer version. So the backfill never
-    overwrites a trigger's row, never resurrects a deleted one, and takes no lock on the legacy
-    table. Parameters: %(from_page)s, %(to_page)s."""
-    source = sql.SQL("(SELECT p.* FROM page p JOIN claimed c ON c.id = p.id)")
-    claim = sql.SQL("""page AS (SELECT * FROM {tbl} WHERE ctid >= ('(' || %(from_page)s::bigint || ',0)')::tid
-                         AND ctid < ('(' || %(to_page)s::bigint || ',0)')::tid),
-      claimed AS (INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id)
-                  SELECT {tname}, p.id FROM page p ON CONFLICT DO NOTHING RETURNING id),""").format(
-        tbl=sql.Identifier("public", t.table_name), tname=sql.Literal(t.table_name))
-    return sql.SQL("""
-      WITH {claim}
-      shaped AS MATERIALIZED ({shaped}),
-      new_audits AS (
-        INSERT INTO public.audits ({cols})
-        SELECT {scols} FROM shaped s
-        WHERE s.reason IS NULL AND NOT EXISTS (SELECT 1 FROM public.audits a WHERE a.id = s.id)
-        ON CONFLICT DO NOTHING  -- belt and braces: a concurrent writer's committed row wins
-        RETURNING id),
-      new_errors AS ({errors}),
-      quarantined AS (
-        INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
-        SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, NULL, to_jsonb(s.source_row), current_setting('cqms.run_id', true)
-        FROM shaped s WHERE s.reason IS NOT NULL
-        ON CONFLICT (phase, source_table, source_key) DO NOTHING
-        RETURNING 1)
-      SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined)
-    """).format(claim=claim, shaped=shaped_select(t, source), cols=_audit_cols(), scols=_shaped_cols(),
-                errors=errors_insert(t, NEW_AUDITS_SOURCE, in_cte=True), phase=sql.Literal(PHASE))
+def backfill_claim(t: AuditTable, from_page: int, to_page: int) -> sql.Composable:
+    """Statement 1 of a backfill batch: claim the rows of heap pages [from_page, to_page).
+    Page bounds are literals, never query parameters: a legacy identifier may contain '%'."""
+    return template("backfill_claim").format(table=sql.Identifier("public", t.table_name),
+                                             table_name=sql.Literal(t.table_name),
+                                             from_tid=_tid(from_page), to_tid=_tid(to_page))
+
+
+def backfill_move(t: AuditTable, from_page: int, to_page: int) -> sql.Composable:
+    """Statement 2 of a backfill batch: shape and write the rows statement 1 claimed. Both run
+    in one transaction with the checkpoint (batching.Engine)."""
+    source = template("backfill_source").format(table=sql.Identifier("public", t.table_name),
+                                                table_name=sql.Literal(t.table_name),
+                                                from_tid=_tid(from_page), to_tid=_tid(to_page))
+    return _move(t, source)
+
+
+def backfill_unbatched(t: AuditTable) -> sql.Composable:
+    """The same shaping and writes as a batch, for a whole table in one statement without
+    claims: the benchmark's and the notebook's baseline ("one INSERT ... SELECT per table")."""
+    return _move(t, sql.Identifier("public", t.table_name))
+
+
+def _move(t: AuditTable, source: sql.Composable) -> sql.Composable:
+    errors = errors_insert(t, sql.SQL("new_audits n"), returning=True)
+    return template("backfill_move").format(
+        shaped=shaped_select(t, source), columns=_audit_cols(), shaped_columns=_shaped_cols(),
+        errors=errors if errors is not None else sql.SQL("SELECT 0"), phase=sql.Literal(PHASE))
 
 
 def sync_function(t: AuditTable, conn) -> sql.Composable:
     """Forward sync: every INSERT/UPDATE/DELETE on the legacy table is reflected in audits
     (or quarantine) in the same transaction. A DELETE soft-deletes. SECURITY DEFINER so the
     application's role needs no privilege on audits; depth guard stops the reverse trigger's
-    writes from echoing back."""
+    writes from echoing back. The legacy row is shaped once per write (one pass of the
+    mapping's index probes), then written from the record."""
+    rec = lambda c: sql.SQL("v_row.{}").format(sql.Identifier(c))
     upd_set = sql.SQL(", ").join(
-        sql.SQL("{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in AUDIT_COLUMNS
+        sql.SQL("{} = {}").format(sql.Identifier(c), rec(c)) for c in AUDIT_COLUMNS
         if c not in ("id", "legacy_values", "created_at"))
-    shaped_new = sql.SQL("({})").format(shaped_select(t, sql.SQL("(SELECT NEW.*)")))
+    values = sql.SQL(", ").join(rec(c) for c in AUDIT_COLUMNS)
+    errors = errors_insert(t, sql.SQL("(SELECT v_row.id AS id, v_row.interaction_date AS interaction_date, "
+                                      "v_row.parameter_scores AS parameter_scores) n"))
     body = sql.SQL("""
 DECLARE
-  v_reason text;
+  v_row record;
 BEGIN
   IF pg_trigger_depth() > 1 THEN
     RETURN NULL;
@@ -258,28 +224,28 @@ BEGIN
     DELETE FROM public.audits WHERE id = OLD.id AND legacy_table = {tname};
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {tname} AND source_key = OLD.id::text;
   END IF;
-  SELECT z.reason INTO v_reason FROM {shaped_new} z;
-  IF v_reason IS NULL THEN
+  SELECT * INTO v_row FROM ({shaped_new}) z;
+  IF v_row.reason IS NULL THEN
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {tname} AND source_key = NEW.id::text;
     DELETE FROM public.audit_errors WHERE audit_id = NEW.id;
-    UPDATE public.audits a SET {upd_set}, legacy_values = s.legacy_values || jsonb_build_object('version', a.version + 1)
-      FROM {shaped_new} s WHERE a.id = s.id;
+    UPDATE public.audits a SET {upd_set}, legacy_values = v_row.legacy_values || jsonb_build_object('version', a.version + 1)
+      WHERE a.id = v_row.id;
     IF NOT FOUND THEN
-      INSERT INTO public.audits ({cols}) SELECT {scols} FROM {shaped_new} s;
+      INSERT INTO public.audits ({cols}) VALUES ({values});
     END IF;
     {errors};
   ELSE
     DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {tname};
     INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row, run_id)
-    SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, to_jsonb(s.source_row), 'sync-trigger' FROM {shaped_new} s
+    VALUES ({phase}, v_row.legacy_table, v_row.legacy_id::text, v_row.reason, to_jsonb(v_row.source_row), 'sync-trigger')
     ON CONFLICT (phase, source_table, source_key)
       DO UPDATE SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, quarantined_at = clock_timestamp();
   END IF;
   RETURN NULL;
 END
 """).format(tname=sql.Literal(t.table_name), phase=sql.Literal(PHASE),
-            shaped_new=shaped_new, upd_set=upd_set, cols=_audit_cols(),
-            scols=_shaped_cols(), errors=errors_insert(t, sql.SQL("{} s").format(shaped_new), in_cte=False))
+            shaped_new=shaped_select(t, sql.SQL("(SELECT NEW.*)")), upd_set=upd_set, cols=_audit_cols(),
+            values=values, errors=errors if errors is not None else sql.SQL("NULL"))  # NULL: a PL/pgSQL no-op
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
         "SET search_path = pg_catalog, pg_temp AS {body}"

@@ -129,7 +129,10 @@ CREATE TRIGGER audits_bump_version BEFORE UPDATE ON public.audits
 -- first owns it. The backfill claims with ON CONFLICT DO NOTHING and skips rows a trigger already
 -- claimed (its newer version wins); a trigger claims with ON CONFLICT DO UPDATE, which waits for
 -- a batch that holds the claim and then writes the newer version. No lock on the legacy heap.
-CREATE TABLE cqms_migration.p02_sync_claims (
+-- UNLOGGED: claims are coordination state, not data. After a crash the table comes back empty,
+-- and that is safe: in-flight batches and triggers rolled back with it, and a backfill that meets
+-- a row again skips it (already in audits or quarantine). No WAL for a per-row random index.
+CREATE UNLOGGED TABLE cqms_migration.p02_sync_claims (
   legacy_table text NOT NULL,
   id uuid NOT NULL,
   claimed_by text NOT NULL DEFAULT 'backfill',
@@ -140,16 +143,4 @@ CREATE TABLE cqms_migration.p02_sync_claims (
 CREATE TABLE cqms_migration.p02_passing_status_map (
   legacy text PRIMARY KEY,
   status text NOT NULL CHECK (status IN ('pass', 'fail', 'pending', 'needs_review'))
-);
-
--- per-batch throughput of the backfill, for the notebook's chart
-CREATE TABLE cqms_migration.p02_backfill_log (
-  id bigserial PRIMARY KEY,
-  table_name text NOT NULL,
-  batch integer NOT NULL,
-  rows_read integer NOT NULL,
-  rows_migrated integer NOT NULL,
-  rows_quarantined integer NOT NULL,
-  seconds double precision NOT NULL,
-  finished_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );

@@ -1,4 +1,3 @@
-DROP TABLE IF EXISTS cqms_migration.p02_backfill_log;
 DROP TABLE IF EXISTS cqms_migration.p02_passing_status_map;
 DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
 DROP TABLE IF EXISTS public.audit_errors;
