@@ -104,14 +104,31 @@ def server(request, servers_root) -> Server:
     return _started[kind]
 
 
-def _seed_template(srv: Server) -> None:
+def _seed_template(srv: Server, name: str = "cqms_template_seeded", stock_grants: bool = True) -> None:
     from cqms_migrate.legacy.generator import seed_legacy
 
-    supabase.bootstrap(srv.admin_url(), env="test", dbname="cqms_template_seeded", role="postgres",
-                       password=ROLE_PASSWORD)
-    with psycopg.connect(srv.owner_url("cqms_template_seeded")) as owner, \
-            psycopg.connect(srv.admin_url("cqms_template_seeded")) as admin:
+    supabase.bootstrap(srv.admin_url(), env="test", dbname=name, role="postgres",
+                       password=ROLE_PASSWORD, stock_grants=stock_grants)
+    with psycopg.connect(srv.owner_url(name)) as owner, psycopg.connect(srv.admin_url(name)) as admin:
         seed_legacy(owner, admin, **SEED)
+
+
+_bare_seeded: set[str] = set()
+
+
+@pytest.fixture
+def legacy_db_bare(server, monkeypatch, tmp_path) -> Database:
+    """Like legacy_db, on the variant of the Supabase emulation without the default grants
+    (objects the postgres role creates are granted to nobody): the template is seeded on first use."""
+    if server.kind not in _bare_seeded:
+        _seed_template(server, "cqms_template_seeded_bare", stock_grants=False)
+        _bare_seeded.add(server.kind)
+    db = _clone(server, "cqms_template_seeded_bare")
+    monkeypatch.setenv("CQMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CQMS_HOME", str(_scratch_home(tmp_path)))
+    monkeypatch.setenv("CQMS_STATE_DIR", str(tmp_path / "state"))
+    yield db
+    _drop(db)
 
 
 def _clone(srv: Server, template: str) -> Database:

@@ -467,7 +467,8 @@ def test_dry_run_plans_sql_and_changes_nothing(legacy_db):
     assert "INSERT INTO \"public\".\"audits\"" in plan["backfill"] or "INSERT INTO public.audits" in plan["backfill"]
     assert "CREATE INDEX" in plan["create_indexes"]
     assert plan["create_compat_views"].count("CREATE VIEW") == 6
-    assert "ROW LEVEL SECURITY" in plan["enable_rls"]
+    assert "ENABLE ROW LEVEL SECURITY" in plan["create_audits"]   # in the creating transaction
+    assert "CREATE POLICY audits_select" in plan["enable_rls"]
     assert "p02_reverse_sync" in plan["install_reverse_sync"]
     assert FLAG in plan["enable_feature_flag"]
     with legacy_db.connect() as c:

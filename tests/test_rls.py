@@ -61,33 +61,50 @@ def claims_for(auth_user_id) -> dict:
     return {"sub": str(auth_user_id), "role": "authenticated"}
 
 
-def test_standard_employee_sees_only_own_rows(deployed, admin):
+def test_standard_employee_sees_own_and_related_rows_and_edits_only_self_service_columns(deployed, admin):
     with deployed.connect() as owner:
         emp_id, uid, email = pick(owner, "standard", with_people=True)
         total = one(owner, "SELECT count(*) FROM public.employees")
-        other = one(owner, "SELECT id FROM public.employees WHERE id <> %s ORDER BY id LIMIT 1", (emp_id,))
-    assert total > 100
+        # whom they may see: themself, their supervisor, mentor, manager, and the people they
+        # supervise or mentor (phase 1; audit counterparts come with phase 2)
+        visible = {r[0] for r in owner.execute(
+            "SELECT x FROM public.employees me, unnest(ARRAY[me.id, me.supervisor_id, me.quality_mentor_id, "
+            "me.reporting_manager_id]) x WHERE me.id = %s AND x IS NOT NULL "
+            "UNION SELECT e.id FROM public.employees e WHERE e.supervisor_id = %s OR e.quality_mentor_id = %s",
+            (emp_id, emp_id, emp_id)).fetchall()}
+        other = one(owner, "SELECT id FROM public.employees WHERE NOT (id = ANY(%s)) ORDER BY id LIMIT 1",
+                    (list(visible),))
+    assert total > 100 and emp_id in visible
 
     act_as(admin, "authenticated", claims_for(uid))
     try:
         assert one(admin, "SELECT auth.uid()") == uid
-        assert admin.execute("SELECT id FROM public.employees").fetchall() == [(emp_id,)]
-        assert admin.execute("SELECT id FROM public.users_compat").fetchall() == [(uid,)]
-        assert admin.execute("SELECT email FROM public.people_compat").fetchall() == [(email,)]
-        # cannot change anyone, not even themself (only admins write)
+        assert {r[0] for r in admin.execute("SELECT id FROM public.employees").fetchall()} == visible
+        assert uid in {r[0] for r in admin.execute("SELECT id FROM public.users_compat").fetchall()}
+        assert email in {r[0] for r in admin.execute("SELECT email FROM public.people_compat").fetchall()}
+        assert one(admin, "SELECT count(*) FROM public.people_compat") == len(visible) - \
+            one(admin, "SELECT count(*) FROM public.employees WHERE NOT legacy_snapshot ? 'people'")
+        # nobody else's row, whatever the statement
         assert admin.execute("UPDATE public.employees SET name = 'Hacked' WHERE id = %s", (other,)).rowcount == 0
-        assert admin.execute("UPDATE public.employees SET name = 'Hacked'").rowcount == 0
         assert admin.execute("DELETE FROM public.employees").rowcount == 0
+        # their own row: self-service columns yes, anything else (their name, role, access) no
+        assert admin.execute("UPDATE public.employees SET timezone = 'Europe/Lisbon' WHERE id = %s",
+                             (emp_id,)).rowcount == 1
+        for column, value in (("name", "Hacked"), ("access_level", "admin"), ("is_active", False)):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only an admin may change"):
+                admin.execute(f"UPDATE public.employees SET {column} = %s WHERE id = %s", (value, emp_id))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             admin.execute("INSERT INTO public.roles (name, code, level) VALUES ('X', 'X', 1)")
         # reference tables are readable by every signed-in user
         assert one(admin, "SELECT count(*) FROM public.roles") == 8
         assert one(admin, "SELECT count(*) FROM public.countries") > 30
-        assert one(admin, "SELECT public.cqms_current_access_level()") == "standard"
+        assert one(admin, "SELECT cqms_security.current_access_level()") == "standard"
     finally:
         reset(admin)
     with deployed.connect() as owner:
         assert one(owner, "SELECT count(*) FROM public.employees WHERE name = 'Hacked'") == 0
+        assert one(owner, "SELECT access_level FROM public.employees WHERE id = %s", (emp_id,)) == "standard"
+        assert one(owner, "SELECT timezone FROM public.employees WHERE id = %s", (emp_id,)) == "Europe/Lisbon"
         assert one(owner, "SELECT count(*) FROM public.employees") == total
 
 
@@ -203,7 +220,7 @@ def test_rls_is_enabled_with_expected_policies(deployed):
                                                     "countries"])]
         policies = {r[0] for r in owner.execute(
             "SELECT policyname FROM pg_policies WHERE schemaname = 'public' AND tablename = 'employees'").fetchall()}
-        assert policies == {"employees_read_own", "employees_read_elevated", "employees_admin_write"}
+        assert policies == {"employees_select", "employees_insert", "employees_update", "employees_delete"}
         assert owner.execute("SELECT has_table_privilege('anon', 'public.employees', 'SELECT'), "
                              "has_table_privilege('authenticated', 'public.employees', 'SELECT')").fetchone() == \
             (False, True)

@@ -90,7 +90,7 @@ working. The flag `USE_UNIFIED_EMPLOYEES_TABLE` goes on only after validation pa
 Re-running is a no-op (applied steps are skipped). Revert: `cqms-migrate rollback --env ENV --phase 01_foundation`."""),
         code(PARAMS, "parameters"),
         code("""
-from cqms_migrate import notebook as nb, inventory, quality, phases
+from cqms_migrate import notebook as nb, advisor, inventory, quality, phases
 from cqms_migrate.phases import p01_foundation as p1
 ctx = nb.open_phase("01_foundation", env=env, params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run)"""),
         md("## 1. Plan\nThe steps, in order, and which are already applied."),
@@ -104,12 +104,17 @@ ctx = nb.open_phase("01_foundation", env=env, params_file=params_file, run_id=ru
         code("v = p1.validation(ctx)\nif v is not None:\n    nb.show(v.reconciliation, 'reconciliation: legacy = migrated + merged + quarantined')\n"
              "    nb.show(v.checks, 'checks')\n    nb.show(v.quarantine, 'quarantine by reason')\n"
              "    nb.show(v.hierarchy, 'supervisor / mentor resolution')"),
-        md("## 5. Data quality before and after"),
+        md("## 5. Security advisor\nSupabase's advisor checks (splinter's lint list) on what this phase created: "
+           "tables exposed without RLS, views that bypass RLS, security-definer functions the API can call, "
+           "mutable search_path, overlapping permissive policies, unindexed foreign keys. An ERROR stops the phase; "
+           "a WARN must be waived with a reason in docs/security.md."),
+        code("nb.show(advisor.check(ctx, '01_foundation'), 'advisor findings (none is the expected answer)')"),
+        md("## 6. Data quality before and after"),
         code("nb.show(p1.quality_before_after(ctx, before))"),
-        md("## 6. Employee lookup: legacy vs unified, same run\nLegacy: `users` by email + `people` by email + merge "
+        md("## 7. Employee lookup: legacy vs unified, same run\nLegacy: `users` by email + `people` by email + merge "
            "in Python (two round trips). Unified: one query on `employees`."),
         code("bench = p1.benchmark(ctx)\nnb.show(bench, f\"legacy / unified median latency ratio: {bench.attrs.get('ratio')}\")"),
-        md("## 7. Cutover\nRaises if validation failed (the flag stays off)."),
+        md("## 8. Cutover\nRaises if validation failed (the flag stays off)."),
         code("nb.show(p1.cutover(ctx, v))"),
         code("ctx.close('succeeded')"),
     ])
@@ -130,7 +135,7 @@ current, so a rollback after cutover loses no write.
 Needs phase 01 applied. Revert: `cqms-migrate rollback --env ENV --phase 02_audit_unification`."""),
         code(PARAMS, "parameters"),
         code("""
-from cqms_migrate import notebook as nb, phases
+from cqms_migrate import notebook as nb, advisor, phases
 from cqms_migrate.phases import p02_audit_unification as p2
 ctx = nb.open_phase("02_audit_unification", env=env, params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run)"""),
         md("## 1. Discovery\nWhich tables are migrated; parameter columns matched to `scorecard_perameters.field_id`; "
@@ -156,7 +161,10 @@ ctx = nb.open_phase("02_audit_unification", env=env, params_file=params_file, ru
            "equals the checksum of the legacy rows it represents; EXCEPT ALL both ways is empty."),
         code("v = p2.validation(ctx)\nif v is not None:\n    nb.show(v.reconciliation, 'reconciliation per scorecard table')\n"
              "    nb.show(v.checks, 'checks')\n    nb.show(v.quarantine, 'quarantine by reason')"),
-        md("## 6. Cutover\nRaises if validation failed (the flag stays off); otherwise installs the reverse sync and "
+        md("## 6. Security advisor\nThe same checks as after phase 01, now over audits, audit_errors, their "
+           "partitions and compat views, and the sync functions."),
+        code("nb.show(advisor.check(ctx, '02_audit_unification'), 'advisor findings (none is the expected answer)')"),
+        md("## 7. Cutover\nRaises if validation failed (the flag stays off); otherwise installs the reverse sync and "
            "turns `USE_UNIFIED_AUDITS_TABLE` on."),
         code("nb.show(p2.cutover(ctx, v))"),
         code("ctx.close('succeeded')"),

@@ -1,8 +1,15 @@
-"""Emulate the parts of Supabase the runbook relies on, on local and test databases only.
+"""Emulate a Supabase project, on local and test databases only.
 
-Creates (when absent) the roles anon / authenticated / service_role, an auth schema owned by
-``supabase_auth_admin`` with auth.users and auth.uid(), and the migration role (``postgres``
-by default) as Supabase shapes it: LOGIN, NOT superuser, owner of the application database.
+What a project gives the application and the runbook (supabase/postgres init scripts):
+  * the API roles anon / authenticated / service_role (the last BYPASSRLS), authenticator, and an auth
+    schema owned by ``supabase_auth_admin`` with auth.users and auth.uid() reading the JWT claims;
+  * the migration role (``postgres``): LOGIN, NOT superuser, CREATEDB CREATEROLE REPLICATION
+    BYPASSRLS, owner of the application database and of schema public;
+  * schema ``extensions`` for extensions; statement timeouts of 3 s (anon) and 8 s (authenticated);
+  * the long-standing default privileges (``stock_grants``): everything the postgres role creates
+    in public is granted to anon, authenticated and service_role. The legacy tables, created by
+    postgres, are therefore granted to the API roles with RLS off, as the application uses them.
+    ``stock_grants=False`` builds the variant without those defaults.
 """
 
 from __future__ import annotations
@@ -24,14 +31,14 @@ def refuse_unless_local(env: str, what: str) -> None:
         )
 
 
-def bootstrap(admin_url: str, *, env: str, dbname: str, role: str, password: str) -> None:
-    """Create role and database if missing and install the auth emulation. Idempotent."""
+def bootstrap(admin_url: str, *, env: str, dbname: str, role: str, password: str, stock_grants: bool = True) -> None:
+    """Create role and database if missing and install the Supabase emulation. Idempotent."""
     refuse_unless_local(env, "the Supabase emulation bootstrap")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER CREATEDB CREATEROLE NOBYPASSRLS PASSWORD {}").format(
+            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS PASSWORD {}").format(
                 sql.Identifier(role), sql.Literal(password)
             )
         )
@@ -47,10 +54,16 @@ def bootstrap(admin_url: str, *, env: str, dbname: str, role: str, password: str
             "GRANT USAGE ON SCHEMA auth TO {r}",
             "GRANT SELECT, REFERENCES ON auth.users TO {r}",
             "GRANT anon, authenticated, service_role TO {r}",
-            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+            "GRANT USAGE, CREATE ON SCHEMA extensions TO {r}",
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA extensions",
         ):
             conn.execute(sql.SQL(stmt).format(r=r))
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(r))
+        verb = "GRANT ALL ON {kind} TO anon, authenticated, service_role" if stock_grants else \
+            "REVOKE ALL ON {kind} FROM anon, authenticated, service_role"
+        for kind in ("TABLES", "FUNCTIONS", "SEQUENCES"):
+            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {r} IN SCHEMA public " + verb.format(kind=kind))
+                         .format(r=r))
 
 
 def drop_database(admin_url: str, *, env: str, dbname: str) -> None:

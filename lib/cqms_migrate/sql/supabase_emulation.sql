@@ -24,6 +24,13 @@ END
 $roles$;
 
 GRANT anon, authenticated, service_role TO authenticator;
+ALTER ROLE anon SET statement_timeout = '3s';
+ALTER ROLE authenticated SET statement_timeout = '8s';
+ALTER ROLE authenticator SET statement_timeout = '8s';
+
+-- extensions live in their own schema, usable by the API roles
+CREATE SCHEMA IF NOT EXISTS extensions;
+GRANT USAGE ON SCHEMA extensions TO anon, authenticated, service_role;
 
 CREATE SCHEMA IF NOT EXISTS auth AUTHORIZATION supabase_auth_admin;
 

@@ -117,6 +117,10 @@ class CreateAudits(SqlStep):
                 f"CREATE TABLE public.audits_y{y} PARTITION OF public.audits FOR VALUES FROM ('{y}-01-01') TO ('{y + 1}-01-01');"
                 for y in range(lo, hi + 1))
             parts += "\nCREATE TABLE public.audits_default PARTITION OF public.audits DEFAULT;"
+            # a partition is a table of its own: RLS on, default grants revoked, as for the parent
+            parts += "".join(f"\nALTER TABLE public.{p} ENABLE ROW LEVEL SECURITY;"
+                             f"\nREVOKE ALL ON public.{p} FROM PUBLIC, anon, authenticated;"
+                             for p in partition_names(ctx))
             text = (text.replace("/*@PRIMARY_KEY@*/", "PRIMARY KEY (id, interaction_date)")
                     .replace("/*@PARTITION_BY@*/", "PARTITION BY RANGE (interaction_date)")
                     .replace("/*@PARENT_FK@*/", "")
@@ -141,6 +145,7 @@ class SyncTriggers(Step):
         out = []
         for t in migratable(ctx):
             out.append(compose(ctx.conn, render.sync_function(t, ctx.conn)))
+            out.append(compose(ctx.conn, render.revoke_execute(render.sync_function_name(t.table_name))))
             out.append(compose(ctx.conn, render.sync_trigger(t)))
         return Rendered(out)
 
@@ -406,8 +411,21 @@ class CompatViews(Step):
     def render_deploy(self, ctx) -> Rendered:
         out = [compose(ctx.conn, render.compat_view(t, ctx.params.passing_status_legacy_spelling))
                for t in migratable(ctx)]
-        out += [sql.SQL("GRANT SELECT ON {} TO authenticated, service_role").format(
-            sql.Identifier("public", render.compat_view_name(t.table_name))).as_string(ctx.conn) for t in migratable(ctx)]
+        # a compat view gets the read rights of the legacy table it stands in for (as the legacy
+        # table's ACL says when this renders), and never more than RLS on audits allows
+        # (security_invoker); Supabase's default grants on the new view are revoked first
+        for t in migratable(ctx):
+            view = sql.Identifier("public", render.compat_view_name(t.table_name))
+            out.append(sql.SQL("REVOKE ALL ON {} FROM PUBLIC, anon, authenticated, service_role").format(view)
+                       .as_string(ctx.conn))
+            readers = [r[0] for r in ctx.conn.execute(
+                "SELECT r FROM unnest(ARRAY['anon', 'authenticated', 'service_role']) r "
+                "WHERE has_table_privilege(r, %s::regclass, 'SELECT')",
+                (sql.Identifier("public", t.table_name).as_string(ctx.conn),)).fetchall()]
+            if readers:
+                out.append(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    view, sql.SQL(", ").join(sql.Identifier(r) for r in readers)).as_string(ctx.conn))
+        end_read(ctx.conn)
         return Rendered(out)
 
     def render_revert(self, ctx) -> Rendered:
@@ -441,9 +459,11 @@ class ReverseSync(Step):
         tables = migratable(ctx)
         return Rendered([
             compose(ctx.conn, render.provenance_function(tables, ctx.conn)),
+            compose(ctx.conn, render.revoke_execute(sql.Identifier("cqms_migration", "p02_audit_provenance"))),
             "CREATE TRIGGER cqms_p02_provenance BEFORE INSERT ON public.audits FOR EACH ROW "
             "EXECUTE FUNCTION cqms_migration.p02_audit_provenance()",
             compose(ctx.conn, render.reverse_sync_function(tables, ctx.conn)),
+            compose(ctx.conn, render.revoke_execute(sql.Identifier("cqms_migration", "p02_reverse_sync"))),
             "CREATE TRIGGER cqms_p02_reverse_sync AFTER INSERT OR UPDATE OR DELETE ON public.audits FOR EACH ROW "
             "EXECUTE FUNCTION cqms_migration.p02_reverse_sync()",
         ])

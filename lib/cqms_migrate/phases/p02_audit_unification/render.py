@@ -252,6 +252,12 @@ END
     ).format(fn=sync_function_name(t.table_name), body=_body_literal(body, conn))
 
 
+def revoke_execute(fn: sql.Identifier) -> sql.Composable:
+    """Functions are executable by PUBLIC when created: the runbook's are executable by nobody
+    (a trigger fires whatever EXECUTE says)."""
+    return sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(fn)
+
+
 def sync_trigger(t: AuditTable) -> sql.Composable:
     return sql.SQL("CREATE TRIGGER {trg} AFTER INSERT OR UPDATE OR DELETE ON {tbl} "
                    "FOR EACH ROW EXECUTE FUNCTION {fn}()").format(

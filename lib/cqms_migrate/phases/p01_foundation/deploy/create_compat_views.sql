@@ -54,3 +54,21 @@ LEFT JOIN public.employees sup ON sup.id = e.supervisor_id
 LEFT JOIN public.employees qm ON qm.id = e.quality_mentor_id
 -- users-only accounts were never people; employees created after cutover are
 WHERE e.deleted_at IS NULL AND (e.legacy_snapshot ? 'people' OR e.legacy_snapshot IS NULL);
+
+-- A compat view gets the read rights of the legacy table it stands in for, and never more than
+-- RLS on employees allows (security_invoker): the default privileges' grants are revoked first,
+-- in this transaction, then SELECT is granted to each API role that can read the legacy table.
+REVOKE ALL ON public.users_compat, public.people_compat FROM PUBLIC, anon, authenticated, service_role;
+DO $grants$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+    IF has_table_privilege(r, 'public.users', 'SELECT') THEN
+      EXECUTE format('GRANT SELECT ON public.users_compat TO %I', r);
+    END IF;
+    IF has_table_privilege(r, 'public.people', 'SELECT') THEN
+      EXECUTE format('GRANT SELECT ON public.people_compat TO %I', r);
+    END IF;
+  END LOOP;
+END $grants$;

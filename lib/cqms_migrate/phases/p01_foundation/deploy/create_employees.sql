@@ -82,6 +82,12 @@ BEGIN
 END $$;
 CREATE TRIGGER employees_bump_version BEFORE UPDATE ON public.employees
   FOR EACH ROW EXECUTE FUNCTION public.employees_bump_version();
+REVOKE ALL ON FUNCTION public.employees_bump_version() FROM PUBLIC, anon, authenticated;
+
+-- no moment of exposure (see create_reference_tables): RLS on and the default grants revoked
+-- in the transaction that creates the table
+ALTER TABLE public.employees ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON public.employees FROM PUBLIC, anon, authenticated;
 
 -- where every users / people row went (row-level provenance for reconciliation)
 CREATE TABLE cqms_migration.employee_sources (

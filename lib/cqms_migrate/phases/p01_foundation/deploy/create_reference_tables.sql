@@ -80,13 +80,13 @@ CREATE TABLE cqms_migration.p01_role_mapping (
 
 -- the code a free-text legacy value maps to: 'E-mail ' -> 'E_MAIL'; blank -> 'UNASSIGNED'
 CREATE FUNCTION cqms_migration.ref_code(value text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
   SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
 $$;
 
 -- ISO 3166-1 country for a legacy value: an alpha-2 code, a known alias or an English name
 CREATE FUNCTION cqms_migration.country_code(value text) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = '' AS $$
   SELECT coalesce(
     (SELECT c.code FROM public.countries c WHERE c.code = upper(btrim(value))),
     (SELECT c.code FROM public.countries c WHERE lower(c.name) = lower(btrim(value))
@@ -94,3 +94,16 @@ LANGUAGE sql STABLE AS $$
     CASE upper(btrim(value)) WHEN 'UK' THEN 'GB' WHEN 'USA' THEN 'US' WHEN 'UAE' THEN 'AE' END,
     'ZZ')
 $$;
+REVOKE ALL ON FUNCTION cqms_migration.ref_code(text), cqms_migration.country_code(text) FROM PUBLIC;
+
+-- No moment of exposure: on Supabase, the default privileges have just granted these tables to
+-- anon and authenticated. Row level security on (no policy yet: no row for anyone but
+-- service_role) and those grants revoked, in the transaction that creates them. enable_rls adds
+-- the policies and the grants of the security model (docs/security.md).
+ALTER TABLE public.roles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.departments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.channels ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.teams ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.countries ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON public.roles, public.departments, public.channels, public.teams, public.countries
+  FROM PUBLIC, anon, authenticated;

@@ -1,23 +1,21 @@
-REVOKE ALL ON public.users_compat, public.people_compat FROM authenticated, service_role;
-DROP POLICY IF EXISTS roles_read ON public.roles;
-DROP POLICY IF EXISTS departments_read ON public.departments;
-DROP POLICY IF EXISTS teams_read ON public.teams;
-DROP POLICY IF EXISTS channels_read ON public.channels;
-DROP POLICY IF EXISTS countries_read ON public.countries;
-DROP POLICY IF EXISTS roles_admin_write ON public.roles;
-DROP POLICY IF EXISTS departments_admin_write ON public.departments;
-DROP POLICY IF EXISTS teams_admin_write ON public.teams;
-DROP POLICY IF EXISTS channels_admin_write ON public.channels;
-DROP POLICY IF EXISTS countries_admin_write ON public.countries;
-DROP POLICY IF EXISTS employees_read_own ON public.employees;
-DROP POLICY IF EXISTS employees_read_elevated ON public.employees;
-DROP POLICY IF EXISTS employees_admin_write ON public.employees;
-REVOKE ALL ON public.employees, public.roles, public.departments, public.teams, public.channels, public.countries
-  FROM authenticated, service_role;
-ALTER TABLE public.employees DISABLE ROW LEVEL SECURITY;
-ALTER TABLE public.roles DISABLE ROW LEVEL SECURITY;
-ALTER TABLE public.departments DISABLE ROW LEVEL SECURITY;
-ALTER TABLE public.teams DISABLE ROW LEVEL SECURITY;
-ALTER TABLE public.channels DISABLE ROW LEVEL SECURITY;
-ALTER TABLE public.countries DISABLE ROW LEVEL SECURITY;
-DROP FUNCTION IF EXISTS public.cqms_current_access_level();
+-- back to the state create_* left: RLS on, no policy, no grant to the API roles
+DO $reference$
+DECLARE
+  t text;
+  c text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['roles', 'departments', 'teams', 'channels', 'countries', 'employees'] LOOP
+    FOREACH c IN ARRAY ARRAY['select', 'insert', 'update', 'delete'] LOOP
+      EXECUTE format('DROP POLICY IF EXISTS %I ON public.%I', t || '_' || c, t);
+    END LOOP;
+    EXECUTE format('REVOKE ALL ON public.%I FROM anon, authenticated', t);
+  END LOOP;
+END $reference$;
+DROP TRIGGER IF EXISTS employees_guard ON public.employees;
+DROP FUNCTION IF EXISTS cqms_security.employees_guard();
+DROP FUNCTION IF EXISTS cqms_security.team_member_ids();
+DROP FUNCTION IF EXISTS cqms_security.related_employee_ids();
+DROP FUNCTION IF EXISTS cqms_security.audit_counterpart_ids();
+DROP FUNCTION IF EXISTS cqms_security.current_access_level();
+DROP FUNCTION IF EXISTS cqms_security.current_employee_id();
+DROP SCHEMA IF EXISTS cqms_security;

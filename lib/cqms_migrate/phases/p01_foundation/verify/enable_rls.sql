@@ -1,11 +1,20 @@
 DO $$
+DECLARE
+  bad text;
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'public' AND c.relname IN ('employees', 'roles', 'departments', 'teams', 'channels', 'countries')
-               AND NOT c.relrowsecurity) THEN
-    RAISE EXCEPTION 'a new table has row level security disabled';
+  SELECT string_agg(c.relname, ', ') INTO bad FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'public' AND c.relname IN ('employees', 'roles', 'departments', 'teams', 'channels', 'countries')
+    AND NOT c.relrowsecurity;
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'row level security is off on %', bad;
   END IF;
-  IF has_table_privilege('anon', 'public.employees', 'SELECT') THEN
-    RAISE EXCEPTION 'anon can read employees';
+  SELECT string_agg(r, ', ') INTO bad FROM unnest(ARRAY['public.employees', 'public.roles', 'public.departments',
+    'public.teams', 'public.channels', 'public.countries', 'public.users_compat', 'public.people_compat']) r
+  WHERE has_table_privilege('anon', r, 'SELECT') AND r NOT LIKE '%\_compat';
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'anon can read %', bad;
+  END IF;
+  IF has_schema_privilege('anon', 'cqms_security', 'USAGE') THEN
+    RAISE EXCEPTION 'anon can use schema cqms_security';
   END IF;
 END $$;

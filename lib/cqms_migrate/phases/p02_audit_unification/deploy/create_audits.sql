@@ -124,6 +124,14 @@ BEGIN
 END $$;
 CREATE TRIGGER audits_bump_version BEFORE UPDATE ON public.audits
   FOR EACH ROW EXECUTE FUNCTION public.audits_bump_version();
+REVOKE ALL ON FUNCTION public.audits_bump_version() FROM PUBLIC, anon, authenticated;
+
+-- No moment of exposure: Supabase's default privileges have just granted these tables to anon
+-- and authenticated; RLS on (no policy yet) and the grants revoked in the creating transaction.
+-- Partitions are tables of their own (a query may name one): the step does the same for each.
+ALTER TABLE public.audits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.audit_errors ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON public.audits, public.audit_errors FROM PUBLIC, anon, authenticated;
 
 -- The per-row arbiter between the backfill and the sync triggers: whoever claims a legacy row
 -- first owns it. The backfill claims with ON CONFLICT DO NOTHING and skips rows a trigger already
