@@ -463,7 +463,7 @@ def test_dry_run_plans_sql_and_changes_nothing(legacy_db):
     assert [o.status for o in out] == ["planned"] * 9
     plan = {o.step: o.message for o in out}
     assert "CREATE TABLE public.audits" in plan["create_audits"]
-    assert plan["install_sync_triggers"].count("CREATE TRIGGER") == 6
+    assert plan["install_sync_triggers"].count("CREATE OR REPLACE TRIGGER") == 6
     assert "INSERT INTO \"public\".\"audits\"" in plan["backfill"] or "INSERT INTO public.audits" in plan["backfill"]
     assert "CREATE INDEX" in plan["create_indexes"]
     assert plan["create_compat_views"].count("CREATE VIEW") == 6

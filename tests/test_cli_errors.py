@@ -129,3 +129,23 @@ def test_verify_trail_reports_tampering_in_one_line(home):
     proc = cli(home, "verify-trail", "--env", "local")
     assert_one_line_error(proc, "01_x.ipynb")
     assert proc.returncode == 11
+
+
+def test_staging_refuses_a_url_that_asks_for_less_than_tls(home):
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/postgres?sslmode=disable"
+    p = cli(home, "run", "--env", "staging", CQMS_STAGING_DATABASE_URL=url)
+    line = assert_one_line_error(p, "sslmode=disable", "tls: require")
+    assert "s3cret-pw" not in line and p.returncode == 4
+    assert not (home / "outputs").exists() or not any((home / "outputs").rglob("*.ipynb"))
+
+
+def test_staging_asks_for_tls_when_the_url_says_nothing(legacy_db, tmp_path):
+    # the local test server has no TLS: the connection must fail rather than fall back to plaintext
+    home = tmp_path / "cli-home"
+    shutil.copytree(ROOT / "params", home / "params")
+    (home / "notebooks").mkdir()
+    (home / "notebooks" / "00_noop.ipynb").write_text(json.dumps(NOOP_NOTEBOOK))
+    p = cli(home, "run", "--env", "staging", CQMS_STAGING_DATABASE_URL=legacy_db.url)
+    line = assert_one_line_error(p, "cannot connect")
+    assert "SSL" in line or "ssl" in line, line
+    assert p.returncode == 4

@@ -352,6 +352,29 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_lint(args) -> int:
+    import pandas as pd
+
+    from . import lint, phases
+    from .context import PhaseContext
+
+    names = [phases.get(n).name for n in args.phase] if args.phase else None
+    with PhaseContext("lint", env=args.env, params_file=args.params, dry_run=True, log=lambda m: None,
+                      progress=False) as ctx:
+        findings = lint.run(ctx, names)
+    if args.json:
+        Path(args.json).write_text(findings.to_json(orient="records", indent=2) + "\n")
+    shown = findings if args.all else findings[~findings["waived"]]
+    waived = int(findings["waived"].sum()) if len(findings) else 0
+    _out(f"lint: {findings.attrs.get('units', 0)} units checked; {len(findings) - waived} unwaived finding(s), "
+         f"{waived} waived{' (--all lists them)' if waived and not args.all else ''}")
+    if len(shown):
+        with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
+            _out(shown[["phase", "step", "action", "unit", "rule", "statement", "reason"]].to_string(index=False))
+    lint.raise_if_unwaived(findings)
+    return 0
+
+
 def cmd_verify_trail(args) -> int:
     from .errors import TrailTampered
     from .trail import check_trail, env_dir
@@ -435,6 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--big", type=int, default=1_000_000, help="rows of the big table in the scaling check")
     b.add_argument("--json", help="also write the results to this file")
     b.set_defaults(func=cmd_bench_backfill)
+
+    s = sub.add_parser("lint", help="every phase's SQL as it will run, checked with squawk and our rules")
+    s.add_argument("--env", required=True)
+    s.add_argument("--params", default=None)
+    s.add_argument("--phase", action="extend", nargs="+", metavar="NAME", help="only these phases")
+    s.add_argument("--all", action="store_true", help="list waived findings too")
+    s.add_argument("--json", help="also write every finding to this file")
+    s.set_defaults(func=cmd_lint)
 
     s = sub.add_parser("verify-trail", help="check the hashes and chain of outputs/<env>/")
     s.add_argument("--env", required=True)

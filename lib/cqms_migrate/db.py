@@ -51,10 +51,30 @@ def embedded_state() -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+SSL_STRENGTH = {"disable": 0, "allow": 1, "prefer": 2, "require": 3, "verify-ca": 4, "verify-full": 5}
+
+
+def with_tls(url: str, tls: str) -> str:
+    """The URL with at least ``tls`` as its sslmode; refuses a URL that asks for less."""
+    if tls == "disable":
+        return url
+    try:
+        mode = conninfo.conninfo_to_dict(url).get("sslmode")
+    except psycopg.ProgrammingError as e:
+        raise DatabaseUnreachable(f"invalid connection string: {redact(str(e))}") from None
+    if mode is None:
+        return conninfo.make_conninfo(url, sslmode=tls)
+    if SSL_STRENGTH.get(mode, 0) < SSL_STRENGTH[tls]:
+        raise DatabaseUnreachable(
+            f"the connection string asks for sslmode={mode} but params require tls: {tls}; "
+            "remove sslmode from the URL or set tls in params knowingly")
+    return url
+
+
 def resolve_target(params: Params) -> Target:
     url = os.environ.get(params.database_url_env)
     if url:
-        return Target(url, params.database_url_env)
+        return Target(with_tls(url, params.tls), params.database_url_env)
     if params.env == "local":
         state = embedded_state()
         if state is None:

@@ -53,11 +53,16 @@ class Params(Strict):
     env: Literal["local", "staging", "prod"]
     database_url_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     require_confirmation: bool = False
+    # the least TLS the connection may use (libpq sslmode); a URL asking for less is refused, a
+    # URL that says nothing gets this. Staging and prod: require, unless params say otherwise.
+    tls: Literal["disable", "require", "verify-ca", "verify-full"] = "require"
     application_name: str = "cqms-migrate"
 
     # lock-timeout-and-retry table: [lock_timeout_ms, sleep_s] per attempt (GitLab style)
     lock_retries: list[tuple[int, float]] = [(100, 0.2), (250, 0.5), (500, 1.0), (1000, 2.0), (2000, 4.0)]
     statement_timeout_s: int = Field(default=600, ge=0)
+    # a concurrent index build on audits (the GIN over transcripts dominates; minutes at 10M rows)
+    index_statement_timeout_s: int = Field(default=3600, ge=1)
 
     # backfills (batching.Engine): the first batch has batch_size rows; later ones are sized
     # toward batch_target_ms within [batch_min_rows, batch_max_rows]; a batch that hits

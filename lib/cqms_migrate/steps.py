@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from .errors import CheckFailed, StepError
-from .locks import with_lock_retries
+from .locks import lock_settings, with_lock_retries
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import PhaseContext
@@ -33,9 +33,14 @@ def sha256_text(text: str) -> str:
 
 @dataclass
 class Rendered:
-    """What a step will execute, as text (for the ledger, dry runs and lint)."""
+    """What a step will execute, as text (for the ledger, dry runs and lint).
+
+    ``separate``: each element runs in a transaction of its own (a step that touches many
+    legacy tables one at a time, a concurrent index build); otherwise the step's statements run
+    in one transaction."""
 
     statements: list[str]
+    separate: bool = False
 
     @property
     def text(self) -> str:
@@ -81,8 +86,35 @@ class Step:
     def revert(self, ctx: "PhaseContext", conn: psycopg.Connection) -> int:
         return _execute(conn, self.render_revert(ctx))
 
-    # a step that runs its own transactions (backfill) says so
+    # a step that runs its own transactions (backfill, concurrent indexes, one legacy table at a
+    # time) says so; its deploy/revert then get the connection outside any transaction
     transactional: bool = True
+
+    # every transaction of the step runs under locks.with_lock_retries
+    lock_retried: bool = True
+
+    def execution_units(self, ctx: "PhaseContext", action: str) -> list[tuple[str, bool]]:
+        """What runs, as (SQL text, in a transaction?) per transaction, the executor's own
+        settings included: what lint checks."""
+        rendered = self.render_deploy(ctx) if action == "deploy" else self.render_revert(ctx)
+        pre = ";\n".join(lock_settings(ctx.params.lock_retries[0][0], ctx.params.statement_timeout_s)) + ";\n"
+        if self.transactional or not rendered.separate:
+            return [(pre + rendered.text, True)] if rendered.statements else []
+        return [(pre + s.strip().rstrip(";") + ";\n", True) for s in rendered.statements if s.strip()]
+
+    def run_separately(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered, what: str) -> int:
+        """Each statement of ``rendered`` in its own lock-retried transaction (no statement waits
+        for a lock while the previous ones' locks are held)."""
+        rows = 0
+        for i, stmt in enumerate(rendered.statements, start=1):
+            def work(c, stmt=stmt):
+                cur = c.execute(stmt)
+                return cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0
+            n, _ = with_lock_retries(conn, work, attempts=ctx.params.lock_retries,
+                                     statement_timeout_s=ctx.params.statement_timeout_s,
+                                     what=f"{self.phase}/{self.name} {what} {i}/{len(rendered.statements)}", log=ctx.log)
+            rows += n
+        return rows
 
 
 def _execute(conn: psycopg.Connection, rendered: Rendered) -> int:
@@ -193,15 +225,22 @@ class Executor:
         started = time.time()
         started_db = ctx.ledger.now()
         try:
-            def work(conn):
-                conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
-                rows = step.revert(ctx, conn)
-                ctx.ledger.mark_reverted(conn, step, rendered, started_db, rows)
-                return rows
-            rows, attempts = with_lock_retries(
-                ctx.conn, work, attempts=ctx.params.lock_retries,
-                statement_timeout_s=ctx.params.statement_timeout_s, what=f"revert {step.phase}/{step.name}",
-                log=ctx.log)
+            if step.transactional:
+                def work(conn):
+                    conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
+                    rows = step.revert(ctx, conn)
+                    ctx.ledger.mark_reverted(conn, step, rendered, started_db, rows)
+                    return rows
+                rows, attempts = with_lock_retries(
+                    ctx.conn, work, attempts=ctx.params.lock_retries,
+                    statement_timeout_s=ctx.params.statement_timeout_s, what=f"revert {step.phase}/{step.name}",
+                    log=ctx.log)
+            else:  # the step runs its own transactions; the ledger row follows them
+                rows = step.revert(ctx, ctx.conn)
+                attempts = 1
+                with_lock_retries(ctx.conn, lambda c: ctx.ledger.mark_reverted(c, step, rendered, started_db, rows),
+                                  attempts=ctx.params.lock_retries, statement_timeout_s=ctx.params.statement_timeout_s,
+                                  what=f"revert {step.phase}/{step.name} ledger", log=ctx.log)
         except Exception as e:
             self._record_failure(step, "revert", rendered, started_db, e)
             raise

@@ -27,6 +27,7 @@ from psycopg import sql
 from ... import inventory
 from ...db import end_read
 from ...errors import CheckFailed
+from ...locks import lock_settings
 from ...steps import Rendered, SqlStep, Step, compose
 from ..p01_foundation import FlagStep, SnapshotLegacy
 from . import render
@@ -141,16 +142,27 @@ class CreateAudits(SqlStep):
 
 @dataclass
 class SyncTriggers(Step):
+    """One transaction per legacy table: CREATE TRIGGER takes SHARE ROW EXCLUSIVE on its table,
+    and a transaction that took them on every table in turn would queue writers on the tables
+    already held while it waits for the next. A re-run after a partial install replaces what is
+    there (CREATE OR REPLACE)."""
+
+    transactional: bool = False
+
     def render_deploy(self, ctx) -> Rendered:
-        out = []
-        for t in migratable(ctx):
-            out.append(compose(ctx.conn, render.sync_function(t, ctx.conn)))
-            out.append(compose(ctx.conn, render.revoke_execute(render.sync_function_name(t.table_name))))
-            out.append(compose(ctx.conn, render.sync_trigger(t)))
-        return Rendered(out)
+        return Rendered([";\n".join(compose(ctx.conn, s) for s in (
+            render.sync_function(t, ctx.conn), render.revoke_execute(render.sync_function_name(t.table_name)),
+            render.sync_trigger(t))) for t in migratable(ctx)], separate=True)
 
     def render_revert(self, ctx) -> Rendered:
-        return Rendered([compose(ctx.conn, s) for t in migratable(ctx) for s in render.drop_sync(t)])
+        return Rendered([";\n".join(compose(ctx.conn, s) for s in render.drop_sync(t)) for t in migratable(ctx)],
+                        separate=True)
+
+    def deploy(self, ctx, conn) -> int:
+        return self.run_separately(ctx, conn, self.render_deploy(ctx), "table")
+
+    def revert(self, ctx, conn) -> int:
+        return self.run_separately(ctx, conn, self.render_revert(ctx), "table")
 
     def render_verify(self, ctx) -> Rendered:
         names = [render.trigger_name(t.table_name).as_string(ctx.conn).strip('"') for t in migratable(ctx)]
@@ -176,6 +188,18 @@ class Backfill(Step):
             out += [f"-- public.{t.table_name}: first batch, pages {first[0]}..{first[1]} of {job.end_page}\n"
                     + compose(ctx.conn, s) for s in job.statements(*first)]
         return Rendered(out)
+
+    def execution_units(self, ctx, action: str) -> list[tuple[str, bool]]:
+        if action == "revert":
+            return super().execution_units(ctx, action)
+        # one unit per table: a batch as the engine runs it (lock settings, batch settings, statements)
+        pre = lock_settings(ctx.params.lock_retries[0][0], ctx.params.batch_statement_timeout_s)
+        out = []
+        for t in migratable(ctx):
+            job = HeapPageBackfill(ctx, t)
+            stmts = [compose(ctx.conn, s) for s in job.statements(*job.first_window(ctx.params.batch_size))]
+            out.append((";\n".join(pre + list(render.BATCH_SETTINGS) + stmts) + ";\n", True))
+        return out
 
     def render_revert(self, ctx) -> Rendered:
         return Rendered([
@@ -368,41 +392,84 @@ class CreateIndexes(Step):
                 out.append(f"ALTER INDEX public.{name} ATTACH PARTITION public.{child}")
         return out
 
+    def execution_units(self, ctx, action: str) -> list[tuple[str, bool]]:
+        # autocommit: one session, its SETs apply to every statement after them
+        rendered = self.render_deploy(ctx) if action == "deploy" else self.render_revert(ctx)
+        return [(rendered.text, False)]
+
+    def _settings(self, ctx, lock_timeout_ms: int) -> list[str]:
+        return [f"SET lock_timeout = '{int(lock_timeout_ms)}ms'",
+                f"SET statement_timeout = '{int(ctx.params.index_statement_timeout_s)}s'"]
+
     def render_deploy(self, ctx) -> Rendered:
-        return Rendered(self._statements(ctx))
+        # each statement commits on its own (autocommit: CONCURRENTLY refuses a transaction);
+        # this is the first attempt, with the first lock_timeout of params.lock_retries
+        return Rendered(self._settings(ctx, ctx.params.lock_retries[0][0]) + self._statements(ctx), separate=True)
+
+    def _drops(self, ctx) -> list[str]:
+        # a partitioned index cannot be dropped concurrently: dropping the parent's drops the
+        # partitions' (a short lock on each, under the lock-retry table)
+        how = "DROP INDEX IF EXISTS" if partitioned(ctx) else "DROP INDEX CONCURRENTLY IF EXISTS"
+        return [f"{how} public.{name}" for name, _ in INDEXES]
 
     def render_revert(self, ctx) -> Rendered:
-        return Rendered([f"DROP INDEX IF EXISTS public.{name}" for name, _ in INDEXES])
+        return Rendered(self._settings(ctx, ctx.params.lock_retries[0][0]) + self._drops(ctx), separate=True)
 
-    def deploy(self, ctx, conn) -> int:
-        from tqdm import tqdm  # text bars: they survive into the executed notebook and its HTML
-        stmts = self._statements(ctx)
+    def _run(self, ctx, conn, statements: list[str], what: str, progress: bool = False) -> int:
+        """Autocommit, each statement under the lock-retry table: on a lock timeout the invalid
+        index a concurrent build leaves is dropped and the build retried with the next, longer
+        lock_timeout (GitLab's with_lock_retries, for statements that cannot run in a transaction)."""
+        from tqdm import tqdm
         end_read(conn)
-        conn.autocommit = True  # CREATE INDEX CONCURRENTLY refuses to run inside a transaction
+        conn.autocommit = True
         try:
-            conn.execute(f"SET lock_timeout = '{ctx.params.lock_retries[-1][0]}ms'")
-            for s in tqdm(stmts, desc="indexes", unit="stmt", mininterval=1.0):
-                if " ATTACH PARTITION " in s:
-                    attached = conn.execute(
+            for stmt in tqdm(statements, desc=what, unit="stmt", mininterval=1.0, disable=not progress):
+                if " ATTACH PARTITION " in stmt and conn.execute(
                         "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                        "WHERE c.relname = %s)", (s.rsplit(".", 1)[1],)).fetchone()[0]
-                    if attached:
-                        continue
-                conn.execute(s)
-            conn.execute("RESET lock_timeout")
-            # an interrupted concurrent build leaves an INVALID index: rebuild it rather than trust it
-            invalid = conn.execute("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                                   "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname LIKE 'audits%%' "
-                                   "AND NOT i.indisvalid AND t.relkind = 'r'").fetchall()
-            for (name,) in invalid:
+                        "WHERE c.relname = %s)", (stmt.rsplit(".", 1)[1],)).fetchone()[0]:
+                    continue
+                for n, (timeout_ms, sleep_s) in enumerate(ctx.params.lock_retries, start=1):
+                    for setting in self._settings(ctx, timeout_ms):
+                        conn.execute(setting)
+                    try:
+                        conn.execute(stmt)
+                        break
+                    except psycopg.errors.LockNotAvailable:
+                        self._drop_invalid(conn)
+                        if n == len(ctx.params.lock_retries):
+                            from ...errors import LockTimeoutExhausted
+                            raise LockTimeoutExhausted(
+                                f"{self.phase}/{self.name}: `{stmt[:80]}` could not get its lock in {n} attempts; find "
+                                "the blocker in pg_stat_activity / pg_locks and re-run (built indexes are kept)") from None
+                        ctx.log(f"{self.name}: lock not granted within {timeout_ms} ms (attempt {n}); retrying in {sleep_s}s")
+                        time.sleep(sleep_s)
+            # an interrupted concurrent build (a killed runner) leaves an INVALID index: rebuild it
+            for (name,) in conn.execute(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+                    "WHERE n.nspname = 'public' AND t.relname LIKE 'audits%' AND NOT i.indisvalid "
+                    "AND t.relkind = 'r'").fetchall():
                 conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier("public", name)))
+            conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
         finally:
             conn.autocommit = False
-        return len(stmts)
+        return len(statements)
+
+    @staticmethod
+    def _drop_invalid(conn) -> None:
+        for (name,) in conn.execute(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "WHERE n.nspname = 'public' AND t.relname LIKE 'audits%' AND NOT i.indisvalid "
+                "AND t.relkind = 'r'").fetchall():
+            conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier("public", name)))
+
+    def deploy(self, ctx, conn) -> int:
+        return self._run(ctx, conn, self._statements(ctx), "indexes", progress=ctx.progress)
 
     def revert(self, ctx, conn) -> int:
-        for s in self.render_revert(ctx).statements:
-            conn.execute(s)
+        self._run(ctx, conn, self._drops(ctx), "drop indexes")
         return 0
 
 

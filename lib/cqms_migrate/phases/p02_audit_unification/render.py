@@ -259,7 +259,7 @@ def revoke_execute(fn: sql.Identifier) -> sql.Composable:
 
 
 def sync_trigger(t: AuditTable) -> sql.Composable:
-    return sql.SQL("CREATE TRIGGER {trg} AFTER INSERT OR UPDATE OR DELETE ON {tbl} "
+    return sql.SQL("CREATE OR REPLACE TRIGGER {trg} AFTER INSERT OR UPDATE OR DELETE ON {tbl} "
                    "FOR EACH ROW EXECUTE FUNCTION {fn}()").format(
         trg=trigger_name(t.table_name), tbl=sql.Identifier("public", t.table_name), fn=sync_function_name(t.table_name))
 

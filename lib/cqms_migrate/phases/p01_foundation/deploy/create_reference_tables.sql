@@ -28,6 +28,7 @@ CREATE TABLE public.departments (
   updated_at timestamptz DEFAULT now() NOT NULL
 );
 CREATE INDEX idx_departments_parent ON public.departments (parent_department_id) WHERE is_active = true;
+CREATE INDEX idx_departments_manager_id ON public.departments (manager_id);
 
 CREATE TABLE public.channels (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -61,6 +62,7 @@ CREATE TABLE public.teams (
 );
 CREATE INDEX idx_teams_channel_id ON public.teams (channel_id) WHERE is_active = true;
 CREATE INDEX idx_teams_department_id ON public.teams (department_id) WHERE is_active = true;
+CREATE INDEX idx_teams_supervisor_id ON public.teams (supervisor_id) WHERE is_active = true;
 
 CREATE TABLE public.countries (
   code text PRIMARY KEY CHECK (code ~ '^[A-Z]{2}$'),

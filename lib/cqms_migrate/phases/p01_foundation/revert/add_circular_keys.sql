@@ -1,4 +1,2 @@
-DROP INDEX IF EXISTS public.idx_teams_supervisor_id;
-DROP INDEX IF EXISTS public.idx_departments_manager_id;
 ALTER TABLE public.teams DROP CONSTRAINT IF EXISTS teams_supervisor_id_fkey;
 ALTER TABLE public.departments DROP CONSTRAINT IF EXISTS departments_manager_id_fkey;
