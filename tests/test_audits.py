@@ -173,7 +173,7 @@ def test_build_validates_and_every_legacy_row_is_accounted_for(legacy_db):
                               "WHERE a.parameter_scores ? {} AND (a.parameter_scores ->> {}) "
                               "IS NOT DISTINCT FROM l.{}::text").format(
             ident(qt), sql.Literal(QUOTED), sql.Literal(QUOTED), sql.Identifier(QUOTED))) == migrated_q
-        view = p2.render.compat_view_name(qt)
+        view = p2.compat_view_name(qt)
         assert QUOTED in columns(c, view)
         assert one(c, sql.SQL("SELECT count(*) FROM {} v JOIN {} l USING (id) WHERE v.{} IS NOT DISTINCT FROM l.{}")
                    .format(ident(view), ident(qt), sql.Identifier(QUOTED), sql.Identifier(QUOTED))) == migrated_q
@@ -197,12 +197,12 @@ def test_build_validates_and_every_legacy_row_is_accounted_for(legacy_db):
         no_rev = [t for t in tables if not set(REVERSAL) & set(columns(c, t))]
         assert len(no_rev) == 1
         nr = no_rev[0]
-        view_cols = columns(c, p2.render.compat_view_name(nr))
+        view_cols = columns(c, p2.compat_view_name(nr))
         assert view_cols == columns(c, nr)
         assert not set(REVERSAL) & set(view_cols)
         assert counts(c, nr)[1] > 0
         for t in tables:  # and every compat view has its table's columns, in order
-            assert columns(c, p2.render.compat_view_name(t)) == columns(c, t), t
+            assert columns(c, p2.compat_view_name(t)) == columns(c, t), t
 
         # the empty table migrates nothing and reconciles; its job is finished
         empty = [t for t in tables if counts(c, t)[0] == 0]
@@ -430,7 +430,7 @@ def test_deploy_revert_deploy_round_trip(legacy_db):
         same = p1.legacy_unchanged(c, checksums)
         assert len(same) == len(checksums) and bool(same["identical"].all()), same
         for rel in ["public.audits", "public.audit_errors", "cqms_migration.p02_passing_status_map",
-                    "cqms_migration.p02_sync_claims"] + [f"public.{p2.render.compat_view_name(t)}"
+                    "cqms_migration.p02_sync_claims"] + [f"public.{p2.compat_view_name(t)}"
                                                           for t in dynamic_tables(c)]:
             assert not exists(c, rel), rel
         assert one(c, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cqms\\_p02\\_%'") == 0

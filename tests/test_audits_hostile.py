@@ -67,13 +67,13 @@ def test_hostile_identifiers_migrate_and_stay_inert(legacy_db):
         assert one(c, "SELECT to_regclass('public.users') IS NOT NULL") and one(c, "SELECT count(*) FROM public.users") == users
         for name in (EVIL, SPACED):
             t = ident(name)
-            view = ident(p2.render.compat_view_name(name))
+            view = ident(p2.compat_view_name(name))
             migrated = one(c, "SELECT count(*) FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL", (name,))
             quarantined = one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
                               (PHASE, name))
             assert migrated > 0 and migrated + quarantined == ROWS, name
             assert one(c, "SELECT to_regclass(%s) IS NOT NULL", (view.as_string(c),)), name
-            assert columns(c, p2.render.compat_view_name(name)) == columns(c, name)
+            assert columns(c, p2.compat_view_name(name)) == columns(c, name)
             not_q = sql.SQL("NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine q WHERE q.phase = {} "
                             "AND q.source_table = {} AND q.source_key = l.id::text)").format(
                 sql.Literal(PHASE), sql.Literal(name))

@@ -177,7 +177,7 @@ def test_writes_during_backfill_arrive(legacy_db, tmp_path):
             assert got is not None, rid
             assert (float(got[0]), got[1], got[2], got[3]) == (pytest.approx(score), STATUS_MAP[status.lower()],
                                                                email.strip().lower(), True), rid
-            view = ident(p2.render.compat_view_name(table))
+            view = ident(p2.compat_view_name(table))
             assert c.execute(sql.SQL("SELECT average_score, passing_status, employee_email FROM {} WHERE id = %s")
                              .format(view), (rid,)).fetchone() == tuple(c.execute(sql.SQL(
                                  "SELECT average_score, passing_status, employee_email FROM {} WHERE id = %s")
@@ -282,7 +282,7 @@ def test_legacy_update_that_leaves_updated_at_alone_keeps_the_compat_view_identi
     deploy_p2()
     with legacy_db.connect(autocommit=True) as c:
         table = max(dynamic_tables(c), key=lambda t: counts(c, t)[0])
-        t, view = ident(table), ident(p2.render.compat_view_name(table))
+        t, view = ident(table), ident(p2.compat_view_name(table))
         rid = c.execute(migratable_rows_sql(table)).fetchone()[0]
         legacy_updated_at = one(c, sql.SQL("SELECT updated_at FROM {} WHERE id = %s").format(t), (rid,))
         c.execute(sql.SQL("UPDATE {} SET average_score = 66.5 WHERE id = %s").format(t), (rid,))

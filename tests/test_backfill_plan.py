@@ -22,7 +22,7 @@ from psycopg import sql
 from cqms_migrate import phases
 from cqms_migrate.context import PhaseContext
 from cqms_migrate.phases import p02_audit_unification as p2
-from cqms_migrate.phases.p02_audit_unification import render
+from cqms_migrate.phases.p02_audit_unification import mapping as render
 from audit_helpers import PHASE, deploy_p1
 
 # relations whose size the configuration bounds (a sequential scan of them per row is cheap)

@@ -157,8 +157,8 @@ def test_maintenance_on_the_table_throttles_the_backfill(legacy_db, tmp_path):
 
 def test_sessions_waiting_for_locks_throttle_and_shrink_the_batch_then_max_wait_goes_on(legacy_db, tmp_path):
     pfile = write_params(tmp_path, batch_size=400, batch_min_rows=10,
-                         health={"maintenance": True, "lock_waits": True, "max_replication_lag_s": 30,
-                                 "recheck_ms": 100, "max_wait_s": 0.5})
+                         health={"maintenance": True, "lock_waits": True, "lock_wait_ms": 0,
+                                 "max_replication_lag_s": 30, "recheck_ms": 100, "max_wait_s": 0.5})
     _prepare(pfile)
     with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
         t = _biggest(ctx)

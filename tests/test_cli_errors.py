@@ -104,7 +104,7 @@ def test_unreachable_database_does_not_leak_password(home):
 def test_unknown_phase(home):
     proc = cli(home, "run", "--env", "local", "--phase", "nope",
                CQMS_DATABASE_URL="postgresql://u:s3cretpw@127.0.0.1:1/x")
-    assert_one_line_error(proc, "unknown phase 'nope'", "00_noop")
+    assert_one_line_error(proc, "unknown phase 'nope'", "00_preflight")   # the registry's phases
     assert_no_outputs(home, "local")
 
 

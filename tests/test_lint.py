@@ -31,7 +31,7 @@ def test_the_phases_lint_clean_from_the_command_line(legacy_db):
 
 
 def _findings_with(monkeypatch, step_name: str, statements: list[str], separate: bool = False):
-    original = p2.steps
+    original = p2.plan
 
     def patched(ctx):
         out = original(ctx)
@@ -39,7 +39,7 @@ def _findings_with(monkeypatch, step_name: str, statements: list[str], separate:
             if s.name == step_name:
                 s.render_deploy = lambda ctx, st=statements: Rendered(st, separate=separate)
         return out
-    monkeypatch.setattr(p2, "steps", patched)
+    monkeypatch.setattr(p2, "plan", patched)
     with PhaseContext("lint", env="local", dry_run=True, log=lambda m: None) as ctx:
         df = lint.run(ctx, ["02_audit_unification"])
     return df[(df["step"] == step_name) & (df["action"] == "deploy") & ~df["waived"]]
@@ -67,7 +67,7 @@ def test_a_unit_without_statement_timeout_and_legacy_ddl_without_retries(legacy_
     with legacy_db.connect() as c:
         a = c.execute("SELECT table_name FROM public.scorecards WHERE table_name LIKE '%\\_audit' ORDER BY 1 LIMIT 1"
                       ).fetchone()[0]
-    original = p2.steps
+    original = p2.plan
 
     def patched(ctx):
         out = original(ctx)
@@ -76,7 +76,7 @@ def test_a_unit_without_statement_timeout_and_legacy_ddl_without_retries(legacy_
                 s.render_deploy = lambda ctx: Rendered([f"CREATE INDEX CONCURRENTLY i ON public.{a} (id)"], separate=True)
                 s.lock_retried = False
         return out
-    monkeypatch.setattr(p2, "steps", patched)
+    monkeypatch.setattr(p2, "plan", patched)
     with PhaseContext("lint", env="local", dry_run=True, log=lambda m: None) as ctx:
         df = lint.run(ctx, ["02_audit_unification"])
     found = df[(df["step"] == "create_indexes") & (df["action"] == "deploy") & ~df["waived"]]

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import errors
 
 from . import faults, health
-from .errors import StepError
+from .errors import LockTimeoutExhausted, StepError
 from .locks import with_lock_retries
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,14 +48,25 @@ class Tuning:
     statement_timeout_s: int
     health: object                 # params.HealthParams
     lock_retries: list
+    lock_wait_max_s: float = 600.0
 
     @classmethod
     def from_params(cls, p) -> "Tuning":
         return cls(p.batch_size, p.batch_min_rows, p.batch_max_rows, p.batch_target_ms / 1000,
-                   p.batch_pause_ms / 1000, p.batch_statement_timeout_s, p.health, p.lock_retries)
+                   p.batch_pause_ms / 1000, p.batch_statement_timeout_s, p.health, p.lock_retries,
+                   p.batch_lock_wait_max_s)
 
     def clamp(self, rows: float) -> int:
         return int(max(self.min_rows, min(self.max_rows, rows)))
+
+
+class RestartJob(Exception):
+    """Raised by a job's batch when its position no longer holds (the table was rewritten): the
+    batch is rolled back and the job goes on from ``position``."""
+
+    def __init__(self, position: dict, reason: str):
+        super().__init__(reason)
+        self.position, self.reason = position, reason
 
 
 @dataclass
@@ -181,6 +192,7 @@ class Engine:
             self.progress.start(job, rows_done)
         t_job = time.monotonic()
         timeouts = 0
+        lock_waited = 0.0
         try:
             if job.is_done(position):   # nothing (left) to do: record it finished
                 self._commit(job, position, position, rows, rows, batch, BatchResult(0), 0.0, log=False)
@@ -188,6 +200,22 @@ class Engine:
                 rows = self._wait_until_healthy(job, report, batch + 1, rows)
                 try:
                     result, new_position, secs, next_rows = self._one_batch(job, position, rows, batch + 1)
+                except RestartJob as r:
+                    self._decide(job, report, batch + 1, "restart", r.reason)
+                    position = r.position
+                    continue
+                except LockTimeoutExhausted as e:
+                    # the batch waited for rows the application holds (a long transaction): wait
+                    # and try again, smaller, rather than stop the phase — up to batch_lock_wait_max_s
+                    if lock_waited == 0:
+                        self._decide(job, report, batch + 1, "wait", "the batch could not get its row locks "
+                                     f"({str(e).split(':')[0]}); waiting for the application's transactions")
+                    lock_waited += tuning.health.recheck_ms / 1000 + sum(s for _, s in tuning.lock_retries)
+                    if lock_waited > tuning.lock_wait_max_s:
+                        raise
+                    time.sleep(tuning.health.recheck_ms / 1000)
+                    rows = tuning.clamp(rows * MAX_SHRINK)
+                    continue
                 except errors.QueryCanceled as e:
                     timeouts += 1
                     if rows <= tuning.min_rows or timeouts > MAX_TIMEOUT_SPLITS:
@@ -201,7 +229,7 @@ class Engine:
                                  {"from": rows, "to": smaller})
                     rows = smaller
                     continue
-                timeouts = 0
+                timeouts = lock_waited = 0
                 batch += 1
                 self._batches_in_process += 1
                 report.batches += 1

@@ -27,7 +27,7 @@ from .context import PhaseContext
 from .legacy.generator import seed_legacy
 from .phases import p01_foundation as p1
 from .phases import p02_audit_unification as p2
-from .phases.p02_audit_unification import render
+from .phases.p02_audit_unification import mapping
 
 ROLE_PASSWORD = "bench-owner"
 
@@ -80,9 +80,9 @@ def unbatched_rate(ctx) -> tuple[int, float]:
     for t in p2.migratable(ctx):
         t0 = time.perf_counter()
         with conn.transaction():
-            for setting in render.BATCH_SETTINGS:  # as the backfill does: compare methods, not settings
+            for setting in mapping.BATCH_SETTINGS:  # as the backfill does: compare methods, not settings
                 conn.execute(setting)
-            migrated, quarantined, _ = conn.execute(render.backfill_unbatched(t)).fetchone()
+            migrated, quarantined, _ = conn.execute(mapping.backfill_unbatched(t)).fetchone()
         secs += time.perf_counter() - t0
         rows += migrated + quarantined
     return rows, secs
@@ -97,7 +97,7 @@ def _checkpoint(info, dbname: str) -> None:
 def _reset_target(ctx) -> None:
     with ctx.conn.transaction():
         ctx.conn.execute("TRUNCATE public.audit_errors, public.audits")
-        ctx.conn.execute("DELETE FROM cqms_migration.quarantine WHERE phase = %s", (render.PHASE,))
+        ctx.conn.execute("DELETE FROM cqms_migration.quarantine WHERE phase = %s", (mapping.PHASE,))
 
 
 def batched_rate(ctx) -> tuple[int, float, list]:

@@ -49,8 +49,10 @@ def signals(conn: psycopg.Connection, relations: list[str], policy) -> list[Sign
             "SELECT DISTINCT w.pid, format('%%I.%%I', n.nspname, c.relname) "
             "FROM pg_locks w JOIN pg_locks h ON h.pid = w.pid AND h.relation = ANY(%s::oid[]) "
             "JOIN pg_class c ON c.oid = h.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE NOT w.granted AND w.pid <> pg_backend_pid()",
-            (oids,)).fetchall()
+            "WHERE NOT w.granted AND w.pid <> pg_backend_pid() "
+            # a wait shorter than lock_wait_ms is ordinary contention between application sessions
+            "  AND (w.waitstart IS NULL OR w.waitstart < clock_timestamp() - make_interval(secs => %s))",
+            (oids, policy.lock_wait_ms / 1000)).fetchall()
         if rows:
             tables = sorted({r[1] for r in rows})
             n = len({r[0] for r in rows})

@@ -209,13 +209,3 @@ def discover(conn: psycopg.Connection, with_counts: bool = True) -> Inventory:
                                         (ident.as_string(conn),)).fetchone()[0]
     end_read(conn)
     return Inventory(sorted(tables.values(), key=lambda t: t.table_name), core, rpc_available)
-
-
-def table_checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
-    """Order-independent checksum of a whole table's rows (sum of 64-bit slices of md5 per row)."""
-    q = sql.SQL(
-        "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text "
-        "FROM public.{} t"
-    ).format(sql.Identifier(table))
-    rows, checksum = conn.execute(q).fetchone()
-    return rows, checksum

@@ -37,6 +37,7 @@ class HealthParams(Strict):
 
     maintenance: bool = True            # VACUUM / autovacuum / ANALYZE holds a lock on the table being read
     lock_waits: bool = True             # sessions wait for a lock on that table (the batch size is halved too)
+    lock_wait_ms: int = Field(default=1000, ge=0)              # ... for longer than this (PG14+ waitstart)
     max_replication_lag_s: float = Field(default=30.0, ge=0)   # where pg_stat_replication shows it
     recheck_ms: int = Field(default=1000, ge=10)
     max_wait_s: float = Field(default=120.0, ge=0)             # then go on, and say so
@@ -73,6 +74,9 @@ class Params(Strict):
     batch_target_ms: int = Field(default=500, ge=10, le=600_000)
     batch_pause_ms: int = Field(default=0, ge=0)
     batch_statement_timeout_s: int = Field(default=120, ge=1)
+    # a batch that cannot get its row locks (an application transaction holds rows for long)
+    # waits and retries, smaller, this long in all before the phase stops
+    batch_lock_wait_max_s: float = Field(default=600.0, ge=0)
     health: HealthParams = HealthParams()
     # before a fresh backfill, time the same statement unbatched per table (and a raw copy of the
     # rows) in a transaction that is rolled back: the notebook compares the backfill with both.

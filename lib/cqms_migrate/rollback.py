@@ -7,6 +7,8 @@ import pandas as pd
 from . import phases
 from .phases import outcomes_frame
 
+NOTEBOOK = "99_rollback.ipynb"
+
 
 def phases_to_revert(target: str) -> list[phases.Phase]:
     first = phases.get(target)
@@ -19,7 +21,7 @@ def plan(ctx, target: str) -> pd.DataFrame:
     for ph in phases_to_revert(target):
         applied = set(ctx.ledger.applied_steps(ph.name)) if ctx.has_ledger else set()
         for s in reversed(ph.steps(ctx)):
-            rows.append({"phase": ph.name, "step": s.name, "applied": s.name in applied,
+            rows.append({"phase": ph.name, "#": s.ordinal, "step": s.name, "applied": s.name in applied,
                          "will": "revert" if s.name in applied else "skip (not applied)"})
     return pd.DataFrame(rows)
 
@@ -28,13 +30,44 @@ def run(ctx, target: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Returns (step outcomes, per-phase post-revert checks such as legacy checksums)."""
     outcomes, checks = [], {}
     for ph in phases_to_revert(target):
-        mod = ph._mod()
-        state = mod.before_revert(ctx) if hasattr(mod, "before_revert") else None
+        state = ph.before_revert(ctx)
         outcomes += phases.revert(ctx, ph.steps(ctx))
-        if hasattr(mod, "after_revert"):
-            checks[ph.name] = mod.after_revert(ctx, state)
+        if type(ph).after_revert is not phases.Phase.after_revert:   # the phase checks something after
+            checks[ph.name] = ph.after_revert(ctx, state)
     return outcomes_frame(outcomes), checks
 
 
 def legacy_identical(checks: dict[str, pd.DataFrame]) -> bool:
     return all(df.empty or bool(df["identical"].all()) for df in checks.values())
+
+
+def notebook() -> list:
+    """The cells of notebooks/99_rollback.ipynb."""
+    from .notebook_cells import PARAMS, code, md
+    return [
+        md("""
+# 99 · Rollback — revert a phase and every later one
+Reverts `target_phase` and every phase after it, newest first, each step in reverse order; each
+revert and its ledger row commit together. Feature flags go off with their phase. For phases that
+took legacy checksums, the legacy tables are compared with their state before the phase: without
+application writes they are identical; after a live transition they differ exactly by the writes
+the application made (through either path — the sync triggers carried them into the legacy tables).
+
+Run with `cqms-migrate rollback --env ENV --phase NAME` (add `--dry-run` to see the plan)."""),
+        code(PARAMS + '\ntarget_phase = "01_foundation"  # this phase and every later one are reverted', "parameters"),
+        code("""
+from cqms_migrate import notebook as nb, rollback
+ctx = nb.open_phase(target_phase, env=env, params_file=params_file, run_id=run_id, confirm=confirm,
+                    dry_run=dry_run, action="rollback")"""),
+        md("## 1. Plan"),
+        code("nb.show(rollback.plan(ctx, target_phase))"),
+        md("## 2. Revert"),
+        code("outcomes, checks = rollback.run(ctx, target_phase)\nnb.show(outcomes)"),
+        md("## 3. Legacy tables compared with their checksums from before the phase"),
+        md("Without concurrent application writes every table must say `identical`. A difference after a live "
+           "rollback is the application's own writes to the legacy tables (phase 1 never writes to them)."),
+        code("for phase_name, table in checks.items():\n    nb.show(table, f'{phase_name}: legacy tables now vs before the phase')\n"
+             "nb.show_list([] if rollback.legacy_identical(checks) else ['a legacy table differs from its pre-phase checksum'], "
+             "'legacy comparison', empty='every legacy table identical to before the phase')"),
+        code("ctx.close('succeeded')"),
+    ]

@@ -31,8 +31,7 @@ from .params import Params, check_confirmation, default_params_file, load_params
 from .paths import PACKAGE_DIR, notebooks_dir, outputs_dir, project_root
 from .trail import previous_manifest, sha256_file, write_manifest
 
-PHASE_FILE = re.compile(r"^(?P<num>\d{2})_(?P<name>[A-Za-z0-9][A-Za-z0-9_]*)\.ipynb$")
-ROLLBACK_NOTEBOOK = "99_rollback.ipynb"
+ROLLBACK_NOTEBOOK = "99_rollback.ipynb"   # rollback.NOTEBOOK
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KERNEL = "python3"
 # the kernel's own start-up chatter (e.g. the loopback "TCP without encryption" warning) is not
@@ -44,42 +43,41 @@ Log = Callable[[str], None]
 
 # -- phases ---------------------------------------------------------------------------------
 def discover_phases(nb_dir: Path | None = None) -> list[Path]:
-    """Phase notebooks (NN_name.ipynb) sorted by NN, 99_* excluded."""
+    """The notebooks of the registered phases (phases.PHASES), in order."""
+    from . import phases
     nb_dir = nb_dir or notebooks_dir()
-    found = []
-    if nb_dir.is_dir():
-        for p in nb_dir.iterdir():
-            m = PHASE_FILE.match(p.name)
-            if m and p.is_file() and m["num"] != "99":
-                found.append((int(m["num"]), p.name, p))
-    return [p for _, _, p in sorted(found)]
+    return [nb_dir / f"{p.name}.ipynb" for p in phases.PHASES]
 
 
-def resolve_phase(name: str, notebooks: list[Path]) -> Path:
-    """'01_foundation', '01', 'foundation' or '01_foundation.ipynb' -> the notebook path."""
-    key = name.strip().removesuffix(".ipynb")
-    for p in notebooks:
-        m = PHASE_FILE.match(p.name)
-        if key in (p.stem, m["num"], m["name"]) or (key.isdigit() and int(key) == int(m["num"])):
-            return p
-    known = ", ".join(p.stem for p in notebooks) or f"none (no NN_name.ipynb in {notebooks_dir()})"
-    raise PhaseOrderError(f"unknown phase {name!r}: known phases are {known}")
+def resolve_phase(name: str, notebooks: list[Path] | None = None) -> Path:
+    """'01_foundation', '01', 'foundation' or '01_foundation.ipynb' -> the phase's notebook."""
+    from . import phases
+    phase = phases.get(name)
+    nb_dir = notebooks[0].parent if notebooks else notebooks_dir()
+    return nb_dir / f"{phase.name}.ipynb"
 
 
 def select_phases(phases: list[str] | None = None, through: str | None = None,
                   nb_dir: Path | None = None) -> list[Path]:
     notebooks = discover_phases(nb_dir)
-    if not notebooks:
-        raise PhaseOrderError(f"no phase notebooks (NN_name.ipynb) found in {nb_dir or notebooks_dir()}")
     if phases and through:
         raise PhaseOrderError("use --phase or --through, not both")
     if through:
         last = resolve_phase(through, notebooks)
-        return notebooks[: notebooks.index(last) + 1]
-    if phases:
+        chosen = notebooks[: notebooks.index(last) + 1]
+    elif phases:
         wanted = {resolve_phase(n, notebooks) for n in phases}
-        return [p for p in notebooks if p in wanted]
-    return notebooks
+        chosen = [p for p in notebooks if p in wanted]
+    else:
+        chosen = notebooks
+    return chosen
+
+
+def _require_notebooks(paths: list[Path]) -> None:
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise PhaseOrderError(f"phase notebook(s) missing: {', '.join(missing)} in {paths[0].parent}; "
+                              "regenerate them with `python tools/build_notebooks.py`")
 
 
 # -- preflight ------------------------------------------------------------------------------
@@ -257,6 +255,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    _require_notebooks([nb for nb, _ in jobs])
     secrets = _secrets(target)
     pfile = _params_path(env, params_file)
     with _env_outputs_lock(env) as env_out:
@@ -430,7 +429,7 @@ def rollback(env: str, phase: str, params_file=None, confirm: str | None = None,
     params = load_params(env, params_file)
     check_confirmation(params, confirm)
     nb = notebooks_dir() / ROLLBACK_NOTEBOOK
-    target_phase = resolve_phase(phase, discover_phases()).stem
+    target_phase = resolve_phase(phase).stem
     if not nb.is_file():
         raise PhaseOrderError(f"rollback notebook not found: {nb}")
     run_id = _check_run_id(run_id)

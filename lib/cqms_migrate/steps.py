@@ -92,13 +92,20 @@ class Step:
 
     # every transaction of the step runs under locks.with_lock_retries
     lock_retried: bool = True
+    # a step whose deploy runs its own transactions may still revert in one (None: as deploy)
+    revert_in_one_transaction: bool | None = None
+
+    @property
+    def revert_transactional(self) -> bool:
+        return self.transactional if self.revert_in_one_transaction is None else self.revert_in_one_transaction
 
     def execution_units(self, ctx: "PhaseContext", action: str) -> list[tuple[str, bool]]:
         """What runs, as (SQL text, in a transaction?) per transaction, the executor's own
         settings included: what lint checks."""
         rendered = self.render_deploy(ctx) if action == "deploy" else self.render_revert(ctx)
         pre = ";\n".join(lock_settings(ctx.params.lock_retries[0][0], ctx.params.statement_timeout_s)) + ";\n"
-        if self.transactional or not rendered.separate:
+        one = self.transactional if action == "deploy" else self.revert_transactional
+        if one or not rendered.separate:
             return [(pre + rendered.text, True)] if rendered.statements else []
         return [(pre + s.strip().rstrip(";") + ";\n", True) for s in rendered.statements if s.strip()]
 
@@ -225,7 +232,7 @@ class Executor:
         started = time.time()
         started_db = ctx.ledger.now()
         try:
-            if step.transactional:
+            if step.revert_transactional:
                 def work(conn):
                     conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
                     rows = step.revert(ctx, conn)

@@ -1,53 +1,37 @@
-"""The phases, in order. Each phase folder holds its whole story: the Python module that
-lists its steps, and deploy/ verify/ revert/ SQL named after each step."""
+"""The registry of phases, in order: what the runner, the rollback, the notebook generator,
+lint and the CLI read. Each phase folder (pNN_name/) holds its whole story; base.py holds the
+contract it implements (see docs/design.md, "Adding a phase")."""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from .base import Phase, deploy, deploy_selected, outcomes_frame, plan_frame, revert, unknown  # noqa: F401
+from .p00_preflight import Preflight
+from .p01_foundation import Foundation
+from .p02_audit_unification import AuditUnification
 
-import pandas as pd
+PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification()]
 
-from ..errors import PhaseOrderError
-from ..steps import Executor, Step, StepOutcome
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..context import PhaseContext
-
-PHASES_DIR = Path(__file__).resolve().parent
+__all__ = ["PHASES", "Phase", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
+           "plan_frame", "revert", "run_figures", "summary_lines"]
 
 
-@dataclass
-class Phase:
-    name: str          # '01_foundation' — also the notebook's file name
-    title: str
-    module: str        # python module under cqms_migrate.phases holding steps()
-    flag: str | None = None
-    figures: tuple[str, ...] = ()   # metrics (cqms_migration.metrics) the run summary shows
-
-    def _mod(self):
-        return importlib.import_module(f"cqms_migrate.phases.{self.module}")
-
-    def steps(self, ctx: "PhaseContext") -> list[Step]:
-        steps = self._mod().steps(ctx)
-        for i, s in enumerate(steps, start=1):
-            s.ordinal = i
-        return steps
-
-    @property
-    def directory(self) -> Path:
-        return PHASES_DIR / self.module
+def names() -> list[str]:
+    return [p.name for p in PHASES]
 
 
-PHASES: list[Phase] = [
-    Phase("00_preflight", "Preflight: inventory, data quality, go/no-go", "p00_preflight"),
-    Phase("01_foundation", "Foundation: reference tables, employees, compat views", "p01_foundation",
-          flag="USE_UNIFIED_EMPLOYEES_TABLE"),
-    Phase("02_audit_unification", "Audit unification: one audits table, synced, reconciled, reversible",
-          "p02_audit_unification", flag="USE_UNIFIED_AUDITS_TABLE", figures=("backfill_throughput",)),
-]
+def get(name: str) -> Phase:
+    """'01_foundation', '01', '1', 'foundation' or '01_foundation.ipynb' -> the phase."""
+    key = name.strip().removesuffix(".ipynb")
+    for p in PHASES:
+        num, _, short = p.name.partition("_")
+        if key in (p.name, num, short) or (key.isdigit() and int(key) == int(num)):
+            return p
+    raise unknown(name, names())
+
+
+def later_phases(name: str) -> list[Phase]:
+    idx = names().index(get(name).name)
+    return PHASES[idx + 1:]
 
 
 def run_figures(conn, run_id: str, phase_name: str) -> dict:
@@ -55,7 +39,7 @@ def run_figures(conn, run_id: str, phase_name: str) -> dict:
     manifest and the run summary."""
     try:
         ph = get(phase_name)
-    except PhaseOrderError:
+    except Exception:  # noqa: BLE001 - not a phase (the rollback notebook)
         return {}
     if not ph.figures or not conn.execute("SELECT to_regclass('cqms_migration.metrics') IS NOT NULL").fetchone()[0]:
         return {}
@@ -81,53 +65,3 @@ def summary_lines(figures: dict) -> list[str]:
                    f"p5 {bt.get('p5_batch_rows_per_s')} rows/s, slow {bt.get('slow_batches')}, "
                    f"throttled {bt.get('throttled')}")
     return out
-
-
-def get(name: str) -> Phase:
-    for p in PHASES:
-        if name in (p.name, p.name[:2], p.name[3:]):
-            return p
-    raise PhaseOrderError(f"unknown phase {name!r}: known phases are {', '.join(p.name for p in PHASES)}")
-
-
-def later_phases(name: str) -> list[Phase]:
-    idx = [p.name for p in PHASES].index(get(name).name)
-    return PHASES[idx + 1:]
-
-
-def plan_frame(ctx: "PhaseContext", steps: list[Step]) -> pd.DataFrame:
-    applied = set(ctx.ledger.applied_steps(ctx.phase)) if ctx.has_ledger else set()
-    return pd.DataFrame(
-        [{"#": s.ordinal, "step": s.name, "applied": s.name in applied, "what it does": s.summary} for s in steps]
-    ).set_index("#")
-
-
-def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"step": o.step, "action": o.action, "status": o.status, "rows": o.rows, "seconds": round(o.seconds, 2),
-          "lock attempts": o.attempts, "note": o.message if o.status != "planned" else "(SQL rendered)"}
-         for o in outcomes]
-    )
-
-
-def deploy(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
-    ex = Executor(ctx)
-    return [ex.deploy(s) for s in steps]
-
-
-def deploy_selected(ctx: "PhaseContext", steps: list[Step], names) -> pd.DataFrame:
-    """Deploy the steps named in ``names`` (in the phase's order) and tabulate the outcomes."""
-    return outcomes_frame(deploy(ctx, [s for s in steps if s.name in names]))
-
-
-def cutover(ctx: "PhaseContext", validation, steps: list[Step], names) -> pd.DataFrame:
-    """The cutover gate: raises if the phase's validation failed (the flag stays off), otherwise
-    deploys the cutover steps. ``validation`` is None in a dry run."""
-    if validation is not None:
-        validation.raise_if_failed()
-    return deploy_selected(ctx, steps, names)
-
-
-def revert(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
-    ex = Executor(ctx)
-    return [ex.revert(s) for s in reversed(steps)]

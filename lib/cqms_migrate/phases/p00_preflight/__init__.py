@@ -14,6 +14,7 @@ from ... import inventory as inv_mod
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
+from ..base import Phase
 
 PHASE = "00_preflight"
 MIN_SERVER_VERSION_NUM = 150000
@@ -24,8 +25,22 @@ SETTINGS = ["server_version", "max_connections", "shared_buffers", "work_mem", "
             "max_wal_size", "TimeZone"]
 
 
+class Preflight(Phase):
+    """Read-only: no step; its notebook is the whole phase."""
+
+    name = PHASE
+    title = "Preflight: inventory, data quality, go/no-go"
+
+    def notebook(self) -> list:
+        from .notebook import cells
+        return cells()
+
+
+PHASE_OBJECT = Preflight()
+
+
 def steps(ctx):  # read-only phase
-    return []
+    return PHASE_OBJECT.steps(ctx)
 
 
 def server_settings(conn: psycopg.Connection) -> pd.DataFrame:

@@ -24,10 +24,13 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ... import inventory, quality
+from ... import quality
+from ...common_steps import FlagStep, SnapshotLegacy, legacy_unchanged
+from ...common_steps import saved_checksums as _saved_checksums
 from ...db import end_read
 from ...errors import CheckFailed
-from ...steps import Rendered, SqlStep, Step
+from ...steps import Rendered, SqlStep, Step, compose
+from ..base import Phase
 
 PHASE = "01_foundation"
 FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
@@ -35,76 +38,28 @@ HERE = Path(__file__).resolve().parent
 
 
 @dataclass
-class SnapshotLegacy(Step):
-    """Checksums of every legacy table, taken before anything else; the revert compares them."""
-
-    def _tables(self, ctx) -> list[str]:
-        return inventory.discover(ctx.conn, with_counts=False).legacy_table_names()
-
-    def render_deploy(self, ctx) -> Rendered:
-        tables = self._tables(ctx)
-        return Rendered([f"-- checksum of public.{t} into cqms_migration.legacy_checksums" for t in tables])
-
-    def deploy(self, ctx, conn) -> int:
-        tables = self._tables(ctx)
-        conn.execute("DELETE FROM cqms_migration.legacy_checksums WHERE phase = %s", (self.phase,))
-        for t in tables:
-            rows, checksum = inventory.table_checksum(conn, t)
-            conn.execute(
-                "INSERT INTO cqms_migration.legacy_checksums (phase, table_name, row_count, checksum) VALUES (%s,%s,%s,%s)",
-                (self.phase, t, rows, checksum))
-        return len(tables)
-
-    def render_revert(self, ctx) -> Rendered:
-        return Rendered(["-- compare legacy checksums, then forget them"])
-
-    def revert(self, ctx, conn) -> int:
-        # the comparison itself is shown by legacy_unchanged(); the snapshot is kept until then
-        conn.execute("DELETE FROM cqms_migration.legacy_checksums WHERE phase = %s", (self.phase,))
-        return 0
-
-
-@dataclass
 class LoadReferenceData(SqlStep):
-    """Roles and the role mapping come from params; rendered as literal SQL so the ledger
-    records exactly what ran."""
+    """Roles and the role mapping come from params (templates/, filled with literals: the ledger
+    records exactly what ran), then the reference rows from the legacy values (deploy/)."""
 
     def render_deploy(self, ctx) -> Rendered:
         conn, p = ctx.conn, ctx.params
-        stmts = []
-        for r in p.roles:
-            stmts.append(sql.SQL(
-                "INSERT INTO public.roles (name, code, level, permissions, is_system_role) VALUES ({}, {}, {}, {}::jsonb, true)"
-            ).format(sql.Literal(r.name), sql.Literal(r.code), sql.Literal(r.level),
-                     sql.Literal('{"access_level": "%s"}' % r.access_level)).as_string(conn))
+        stmts = [compose(conn, template("insert_role").format(
+            name=sql.Literal(r.name), code=sql.Literal(r.code), level=sql.Literal(r.level),
+            access_level=sql.Literal(r.access_level))) for r in p.roles]
         mapping = dict(p.role_mapping)
         for r in p.roles:  # every role's own name and code map to it too
             mapping.setdefault(" ".join(r.name.split()).lower(), r.code)
             mapping.setdefault(r.code.lower(), r.code)
         mapping["*default*"] = p.default_role
-        for legacy, code in sorted(mapping.items()):
-            stmts.append(sql.SQL("INSERT INTO cqms_migration.p01_role_mapping (legacy_role, role_code) VALUES ({}, {})")
-                         .format(sql.Literal(legacy), sql.Literal(code)).as_string(conn))
+        stmts += [compose(conn, template("insert_role_mapping").format(legacy_role=sql.Literal(legacy),
+                                                                       role_code=sql.Literal(code)))
+                  for legacy, code in sorted(mapping.items())]
         return Rendered(stmts + super().render_deploy(ctx).statements)
 
 
-@dataclass
-class FlagStep(Step):
-    flag: str = FLAG
-
-    def render_deploy(self, ctx) -> Rendered:
-        return Rendered([f"UPDATE cqms_migration.feature_flags SET enabled = true WHERE flag = '{self.flag}'"])
-
-    def render_revert(self, ctx) -> Rendered:
-        return Rendered([f"UPDATE cqms_migration.feature_flags SET enabled = false WHERE flag = '{self.flag}'"])
-
-    def deploy(self, ctx, conn) -> int:
-        ctx.ledger.set_flag(self.flag, True, conn)
-        return 1
-
-    def revert(self, ctx, conn) -> int:
-        ctx.ledger.set_flag(self.flag, False, conn)
-        return 1
+def template(name: str) -> sql.SQL:
+    return sql.SQL((HERE / "templates" / f"{name}.sql").read_text())
 
 
 def _sql(name: str, summary: str, cls=SqlStep) -> SqlStep:
@@ -116,7 +71,7 @@ BUILD_STEPS = ["snapshot_legacy", "create_reference_tables", "create_employees",
 CUTOVER_STEPS = ["enable_feature_flag"]
 
 
-def steps(ctx) -> list[Step]:
+def plan(ctx) -> list[Step]:
     return [
         SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
         _sql("create_reference_tables", "roles, departments, teams, channels, countries"),
@@ -126,7 +81,7 @@ def steps(ctx) -> list[Step]:
         _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
         _sql("create_compat_views", "users_compat and people_compat (security_invoker)"),
         _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
-        FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)"),
+        FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
     ]
 
 
@@ -262,29 +217,6 @@ def validate(conn: psycopg.Connection) -> Validation:
     return Validation(reconciliation, pd.DataFrame(checks), quarantine, hierarchy)
 
 
-def legacy_unchanged(conn: psycopg.Connection, checksums: pd.DataFrame) -> pd.DataFrame:
-    """Compare the legacy tables now with checksums taken before the phase."""
-    rows = []
-    for _, r in checksums.iterrows():
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                              (sql.Identifier("public", r["table_name"]).as_string(conn),)).fetchone()[0]
-        count, checksum = inventory.table_checksum(conn, r["table_name"]) if exists else (None, None)
-        rows.append({"table": r["table_name"], "rows before": r["row_count"], "rows now": count,
-                     "identical": checksum == r["checksum"] and count == r["row_count"]})
-    end_read(conn)
-    return pd.DataFrame(rows)
-
-
-def saved_checksums(conn: psycopg.Connection, phase: str = PHASE) -> pd.DataFrame:
-    if not conn.execute("SELECT to_regclass('cqms_migration.legacy_checksums') IS NOT NULL").fetchone()[0]:
-        return pd.DataFrame(columns=["table_name", "row_count", "checksum"])
-    cur = conn.execute("SELECT table_name, row_count, checksum FROM cqms_migration.legacy_checksums WHERE phase = %s "
-                       "ORDER BY table_name", (phase,))
-    df = pd.DataFrame(cur.fetchall(), columns=["table_name", "row_count", "checksum"])
-    end_read(conn)
-    return df
-
-
 # ---------------------------------------------------------------------------------------
 # benchmark: the legacy lookup (users by email + people by email + merge in Python)
 # vs one query on employees — measured in the same run
@@ -341,27 +273,6 @@ def lookup_benchmark(conn: psycopg.Connection, samples: int = 300, seed: int = 7
 # what the notebook calls (dry-run aware)
 # ---------------------------------------------------------------------------------------
 
-def deploy_build(ctx) -> pd.DataFrame:
-    from .. import deploy_selected
-    return deploy_selected(ctx, steps(ctx), BUILD_STEPS)
-
-
-def validation(ctx) -> Validation | None:
-    if ctx.dry_run:
-        ctx.log("dry run: nothing was built, so nothing to validate")
-        return None
-    v = validate(ctx.conn)
-    ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
-    ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
-    return v
-
-
-def cutover(ctx, v: Validation | None) -> pd.DataFrame:
-    """Turn the flag on only when validation passed (raises otherwise)."""
-    from .. import cutover as gate
-    return gate(ctx, v, steps(ctx), CUTOVER_STEPS)
-
-
 def quality_before_after(ctx, before: dict) -> pd.DataFrame:
     after = None if ctx.dry_run else quality.employee_profile(ctx.conn)
     if after is not None:
@@ -379,12 +290,47 @@ def benchmark(ctx) -> pd.DataFrame:
     return df
 
 
-# rollback hooks: the rollback compares legacy checksums taken before the phase
-def before_revert(ctx):
-    return saved_checksums(ctx.conn)
+def saved_checksums(conn, phase: str = PHASE) -> pd.DataFrame:
+    """The legacy checksums taken before a phase (this one by default)."""
+    return _saved_checksums(conn, phase)
 
 
-def after_revert(ctx, state) -> pd.DataFrame:
-    if ctx.dry_run or state is None or state.empty:
-        return pd.DataFrame()
-    return legacy_unchanged(ctx.conn, state)
+# ---------------------------------------------------------------------------------------
+# the phase
+# ---------------------------------------------------------------------------------------
+
+class Foundation(Phase):
+    name = PHASE
+    title = "Foundation: reference tables, employees, compat views"
+    flag = FLAG
+    build = tuple(BUILD_STEPS)
+    cutover_steps = tuple(CUTOVER_STEPS)
+
+    def plan(self, ctx) -> list[Step]:
+        return plan(ctx)
+
+    def validate(self, ctx) -> Validation:
+        v = validate(ctx.conn)
+        ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
+        ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
+        return v
+
+    def before_revert(self, ctx):
+        return saved_checksums(ctx.conn, PHASE)
+
+    def after_revert(self, ctx, state) -> pd.DataFrame:
+        if ctx.dry_run or state is None or state.empty:
+            return pd.DataFrame()
+        return legacy_unchanged(ctx.conn, state)
+
+    def notebook(self) -> list:
+        from .notebook import cells
+        return cells()
+
+
+PHASE_OBJECT = Foundation()
+
+
+def steps(ctx) -> list[Step]:
+    """The phase's steps with their ordinals (the phase object's plan)."""
+    return PHASE_OBJECT.steps(ctx)

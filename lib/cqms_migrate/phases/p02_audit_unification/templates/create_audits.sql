@@ -7,7 +7,7 @@
 --  * provenance: id = the legacy row's id, legacy_table names its table; legacy_values keeps the
 --    legacy text the unified model normalises, for the compat views;
 --  * partitioning (params partition_audits) makes the primary key (id, interaction_date).
--- Markers /*@...@*/ are replaced by the renderer according to the partitioning mode.
+-- The placeholders are filled according to the partitioning mode (params partition_audits).
 CREATE TABLE public.audits (
   id uuid NOT NULL DEFAULT gen_random_uuid(),
   legacy_table text,
@@ -36,9 +36,9 @@ CREATE TABLE public.audits (
   significant_errors_count integer DEFAULT 0,
   minor_errors_count integer DEFAULT 0,
   total_errors_count integer DEFAULT 0,
-  parameter_scores jsonb NOT NULL DEFAULT '{}'::jsonb,
-  parameter_feedback jsonb DEFAULT '{}'::jsonb,
-  parameter_comments jsonb DEFAULT '{}'::jsonb,
+  parameter_scores jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+  parameter_feedback jsonb DEFAULT '{{}}'::jsonb,
+  parameter_comments jsonb DEFAULT '{{}}'::jsonb,
   status text DEFAULT 'draft' CHECK (status IN ('draft', 'in_progress', 'submitted', 'validated', 'rejected', 'archived')),
   validation_status text CHECK (validation_status IN ('pending', 'approved', 'rejected', 'needs_revision')),
   acknowledgement_status text CHECK (acknowledgement_status IN ('pending', 'acknowledged', 'disputed', 'not_required')),
@@ -69,27 +69,27 @@ CREATE TABLE public.audits (
   ai_confidence_score numeric(3,2),
   ai_review_required boolean DEFAULT false,
   version integer DEFAULT 1 NOT NULL,
-  parent_audit_id uuid /*@PARENT_FK@*/,
+  parent_audit_id uuid {parent_fk},
   revision_reason text,
-  metadata jsonb DEFAULT '{}'::jsonb,
+  metadata jsonb DEFAULT '{{}}'::jsonb,
   tags text[],
   legacy_values jsonb,
   created_at timestamptz DEFAULT now() NOT NULL,
   updated_at timestamptz DEFAULT now() NOT NULL,
   deleted_at timestamptz,
-  CONSTRAINT audits_pkey /*@PRIMARY_KEY@*/,
+  CONSTRAINT audits_pkey {primary_key},
   CONSTRAINT valid_score CHECK (total_score >= 0),
   CONSTRAINT valid_percentage CHECK (percentage_score IS NULL OR percentage_score >= 0),
   CONSTRAINT valid_duration CHECK (audit_duration IS NULL OR audit_duration >= 0),
   CONSTRAINT valid_dates CHECK (audit_end_time IS NULL OR audit_start_time IS NULL OR audit_end_time >= audit_start_time),
   CONSTRAINT no_self_audit CHECK (employee_id != auditor_id)
-) /*@PARTITION_BY@*/;
+) {partition_by};
 
-/*@PARTITIONS@*/
+{partitions}
 
 -- lookups by id that every sync and backfill statement makes (the primary key serves them when
 -- the table is not partitioned; partitioned, the key is (id, interaction_date))
-/*@ID_LOOKUP@*/
+{id_lookup}
 -- deleting an audit checks parent_audit_id references: without this index every delete
 -- (sync trigger, application) would scan the whole table
 CREATE INDEX idx_audits_parent_audit_id ON public.audits (parent_audit_id);
@@ -106,7 +106,7 @@ CREATE TABLE public.audit_errors (
   feedback text[],
   comment text,
   created_at timestamptz DEFAULT now() NOT NULL,
-  CONSTRAINT audit_errors_audit_fkey FOREIGN KEY /*@ERRORS_FK@*/ ON DELETE CASCADE
+  CONSTRAINT audit_errors_audit_fkey FOREIGN KEY {errors_fk} ON DELETE CASCADE
 );
 CREATE INDEX idx_audit_errors_audit_id ON public.audit_errors (audit_id);
 CREATE INDEX idx_audit_errors_parameter ON public.audit_errors (scorecard_parameter_id);

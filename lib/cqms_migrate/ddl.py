@@ -1,0 +1,149 @@
+"""DDL helpers phases share: concurrent index builds, on a table or on every partition of one.
+
+CREATE INDEX CONCURRENTLY refuses a transaction, so these statements run in autocommit under
+the lock-retry table of params: on a lock timeout the invalid index the failed build left is
+dropped and the build retried with the next, longer lock_timeout; each statement has a statement
+timeout (params.index_statement_timeout_s). An index that already exists is skipped (IF NOT
+EXISTS), an invalid one left by a killed run is rebuilt. Statements come from a phase's .sql file
+of plain `CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON <table> <definition>;` lines.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from .common_steps import template
+from .db import end_read
+from .errors import LockTimeoutExhausted
+from .steps import Rendered, Step, compose
+
+_INDEX = re.compile(r"^CREATE INDEX CONCURRENTLY IF NOT EXISTS (\w+) ON public\.(\w+) (.+)$", re.S)
+
+
+def read_indexes(path: Path) -> list[tuple[str, str, str]]:
+    """(name, table, definition) of each statement of an index file."""
+    from .lint import split_statements
+    out = []
+    for stmt in split_statements(path.read_text()):
+        code = "\n".join(ln for ln in stmt.splitlines() if not ln.strip().startswith("--")).strip()
+        m = _INDEX.match(code)
+        if not m:
+            raise ValueError(f"{path.name}: not a `CREATE INDEX CONCURRENTLY IF NOT EXISTS name ON public.t ...`: {code[:80]}")
+        out.append((m.group(1), m.group(2), m.group(3).strip()))
+    return out
+
+
+@dataclass
+class ConcurrentIndexes(Step):
+    """Builds the indexes of ``index_file``; ``partitions(ctx)`` names the partitions when the
+    table is partitioned (then: ON ONLY the parent, concurrently per partition, ATTACH)."""
+
+    index_file: Path = field(default_factory=Path)
+    transactional: bool = False
+
+    def partitions(self, ctx) -> list[str]:
+        return []
+
+    def _session(self, ctx, lock_timeout_ms: int) -> sql.Composable:
+        return template("index_session").format(lock_timeout=sql.Literal(f"{int(lock_timeout_ms)}ms"),
+                                                statement_timeout=sql.Literal(f"{int(ctx.params.index_statement_timeout_s)}s"))
+
+    def _builds(self, ctx) -> list[sql.Composable]:
+        parts = self.partitions(ctx)
+        out: list[sql.Composable] = []
+        for name, table, definition in read_indexes(self.index_file):
+            d = sql.SQL(definition)   # our own file's text, never data
+            if not parts:
+                out.append(template("index_partition").format(name=sql.Identifier(name),
+                                                              table=sql.Identifier("public", table), definition=d))
+                continue
+            out.append(template("index_parent").format(name=sql.Identifier(name), table=sql.Identifier("public", table),
+                                                       definition=d))
+            for p in parts:
+                child = f"{name[:40]}_{p.removeprefix(table + '_')}"
+                out.append(template("index_partition").format(name=sql.Identifier(child),
+                                                              table=sql.Identifier("public", p), definition=d))
+                out.append(template("index_attach").format(parent=sql.Identifier("public", name),
+                                                           child=sql.Identifier("public", child)))
+        return out
+
+    def _drops(self, ctx) -> list[sql.Composable]:
+        # a partitioned index cannot be dropped concurrently: dropping the parent's drops the
+        # partitions' (a short lock on each, under the lock-retry table)
+        how = sql.SQL("" if self.partitions(ctx) else "CONCURRENTLY")
+        return [template("index_drop").format(concurrently=how, name=sql.Identifier("public", name))
+                for name, _, _ in read_indexes(self.index_file)]
+
+    def render_deploy(self, ctx) -> Rendered:
+        # each statement commits on its own; this is the first attempt, with the first lock_timeout
+        return Rendered([compose(ctx.conn, s) for s in [self._session(ctx, ctx.params.lock_retries[0][0]),
+                                                         *self._builds(ctx)]], separate=True)
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([compose(ctx.conn, s) for s in [self._session(ctx, ctx.params.lock_retries[0][0]),
+                                                         *self._drops(ctx)]], separate=True)
+
+    def execution_units(self, ctx, action: str) -> list[tuple[str, bool]]:
+        # autocommit: one session, its SETs apply to every statement after them
+        rendered = self.render_deploy(ctx) if action == "deploy" else self.render_revert(ctx)
+        return [(rendered.text, False)]
+
+    def deploy(self, ctx, conn) -> int:
+        return self._run(ctx, conn, self._builds(ctx), "indexes", progress=ctx.progress)
+
+    def revert(self, ctx, conn) -> int:
+        self._run(ctx, conn, self._drops(ctx), "drop indexes")
+        return 0
+
+    def _invalid(self, conn) -> list[str]:
+        tables = sorted({t for _, t, _ in read_indexes(self.index_file)})
+        return [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "LEFT JOIN pg_inherits h ON h.inhrelid = t.oid LEFT JOIN pg_class parent ON parent.oid = h.inhparent "
+            "WHERE n.nspname = 'public' AND NOT i.indisvalid AND t.relkind = 'r' "
+            "  AND (t.relname = ANY(%s) OR parent.relname = ANY(%s))", (tables, tables)).fetchall()]
+
+    def _run(self, ctx, conn: psycopg.Connection, statements: list[sql.Composable], what: str,
+             progress: bool = False) -> int:
+        from tqdm import tqdm
+        end_read(conn)
+        conn.autocommit = True
+        try:
+            for stmt in tqdm(statements, desc=what, unit="stmt", mininterval=1.0, disable=not progress):
+                text = compose(conn, stmt)
+                if " ATTACH PARTITION " in text and conn.execute(
+                        "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE c.relname = %s)", (text.rsplit(".", 1)[1].strip('"'),)).fetchone()[0]:
+                    continue
+                for n, (timeout_ms, sleep_s) in enumerate(ctx.params.lock_retries, start=1):
+                    conn.execute(self._session(ctx, timeout_ms))
+                    try:
+                        conn.execute(stmt)
+                        break
+                    except psycopg.errors.LockNotAvailable:
+                        for name in self._invalid(conn):   # what the failed concurrent build left
+                            conn.execute(template("index_drop").format(concurrently=sql.SQL("CONCURRENTLY"),
+                                                                       name=sql.Identifier("public", name)))
+                        if n == len(ctx.params.lock_retries):
+                            raise LockTimeoutExhausted(
+                                f"{self.phase}/{self.name}: `{text[:80]}` could not get its lock in {n} attempts; "
+                                "find the blocker in pg_stat_activity / pg_locks and re-run (built indexes are kept)"
+                            ) from None
+                        ctx.log(f"{self.name}: lock not granted within {timeout_ms} ms (attempt {n}); "
+                                f"retrying in {sleep_s}s")
+                        time.sleep(sleep_s)
+            # an interrupted concurrent build (a killed runner) leaves an INVALID index: rebuild it
+            for name in self._invalid(conn):
+                conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier("public", name)))
+            conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
+        finally:
+            conn.autocommit = False
+        return len(statements)

@@ -1,0 +1,133 @@
+"""The phase contract. A phase is one folder (``phases/pNN_name/``) that defines one subclass of
+:class:`Phase` and its SQL; the registry (``phases.PHASES``) lists one instance of each, in order,
+and is what the runner, the rollback, the notebook generator, lint and the CLI read.
+
+A phase declares:
+  name, title            '02_audit_unification' (also its notebook's file name) and a title
+  flag                   the feature flag its cutover turns on (None: none)
+  requires               phases (name, steps) that must be applied first
+  build, cutover         the names of its build steps and of its cutover steps, in order
+  figures                the metrics the run summary shows
+and implements:
+  plan(ctx)              its steps, in order (Step objects; ordinals are assigned here)
+  validate(ctx)          the validation the cutover gate reads (None: nothing to validate)
+  before_revert / after_revert   what the rollback checks around reverting it
+  notebook()             the cells of its notebook (tools/build_notebooks.py writes them)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from ..errors import CqmsError, PhaseOrderError
+from ..steps import Executor, Step, StepOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..context import PhaseContext
+
+
+class Phase:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    flag: ClassVar[str | None] = None
+    requires: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
+    build: ClassVar[tuple[str, ...]] = ()
+    cutover_steps: ClassVar[tuple[str, ...]] = ()
+    figures: ClassVar[tuple[str, ...]] = ()
+
+    # -- the plan ----------------------------------------------------------------------------
+    def plan(self, ctx: "PhaseContext") -> list[Step]:
+        """The phase's steps, in order."""
+        return []
+
+    def steps(self, ctx: "PhaseContext") -> list[Step]:
+        """The plan with ordinals 1..n (the ledger's and the plan table's order)."""
+        steps = self.plan(ctx)
+        names = [s.name for s in steps]
+        if len(set(names)) != len(names):
+            raise CqmsError(f"phase {self.name}: two steps share a name: {names}")
+        missing = [n for n in (*self.build, *self.cutover_steps) if n not in names]
+        if missing:
+            raise CqmsError(f"phase {self.name}: build/cutover name steps it does not plan: {missing}")
+        for i, s in enumerate(steps, start=1):
+            s.ordinal = i
+        return steps
+
+    @property
+    def directory(self) -> Path:
+        import importlib
+        return Path(importlib.import_module(type(self).__module__).__file__).resolve().parent
+
+    # -- what the notebook calls (dry-run aware) ------------------------------------------------
+    def require_applied(self, ctx: "PhaseContext") -> None:
+        for phase_name, step_names in self.requires:
+            ctx.require_phase(phase_name, list(step_names))
+
+    def deploy_build(self, ctx: "PhaseContext") -> pd.DataFrame:
+        self.require_applied(ctx)
+        return deploy_selected(ctx, self.steps(ctx), self.build)
+
+    def validate(self, ctx: "PhaseContext") -> Any:
+        return None
+
+    def validation(self, ctx: "PhaseContext") -> Any:
+        if ctx.dry_run:
+            ctx.log("dry run: nothing was built, so nothing to validate")
+            return None
+        return self.validate(ctx)
+
+    def cutover(self, ctx: "PhaseContext", validation: Any) -> pd.DataFrame:
+        """The cutover gate: raises if the validation failed (the flag stays off), otherwise
+        deploys the cutover steps. ``validation`` is None in a dry run."""
+        if validation is not None:
+            validation.raise_if_failed()
+        return deploy_selected(ctx, self.steps(ctx), self.cutover_steps)
+
+    # -- rollback hooks ---------------------------------------------------------------------
+    def before_revert(self, ctx: "PhaseContext") -> Any:
+        return None
+
+    def after_revert(self, ctx: "PhaseContext", state: Any) -> pd.DataFrame:
+        return pd.DataFrame()
+
+    # -- its notebook ------------------------------------------------------------------------
+    def notebook(self) -> list:
+        raise NotImplementedError(f"phase {self.name} has no notebook")
+
+
+# -- executing steps ---------------------------------------------------------------------------
+def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"step": o.step, "action": o.action, "status": o.status, "rows": o.rows, "seconds": round(o.seconds, 2),
+          "lock attempts": o.attempts, "note": o.message if o.status != "planned" else "(SQL rendered)"}
+         for o in outcomes]
+    )
+
+
+def deploy(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
+    ex = Executor(ctx)
+    return [ex.deploy(s) for s in steps]
+
+
+def deploy_selected(ctx: "PhaseContext", steps: list[Step], names) -> pd.DataFrame:
+    """Deploy the steps named in ``names`` (in the phase's order) and tabulate the outcomes."""
+    return outcomes_frame(deploy(ctx, [s for s in steps if s.name in names]))
+
+
+def revert(ctx: "PhaseContext", steps: list[Step]) -> list[StepOutcome]:
+    ex = Executor(ctx)
+    return [ex.revert(s) for s in reversed(steps)]
+
+
+def plan_frame(ctx: "PhaseContext", steps: list[Step]) -> pd.DataFrame:
+    applied = set(ctx.ledger.applied_steps(ctx.phase)) if ctx.has_ledger else set()
+    return pd.DataFrame(
+        [{"#": s.ordinal, "step": s.name, "applied": s.name in applied, "what it does": s.summary} for s in steps]
+    ).set_index("#")
+
+
+def unknown(name: str, known: list[str]) -> PhaseOrderError:
+    return PhaseOrderError(f"unknown phase {name!r}: known phases are {', '.join(known)}")

@@ -1,0 +1,168 @@
+"""The mapping of a legacy audit row to an audits row, for one dynamic table: the shaped SELECT
+(templates/shaped_select.sql) that the backfill, the forward sync trigger and the benchmark's
+baseline all use, so they cannot disagree; and the backfill's batch statements. Everything is
+composed with psycopg.sql from templates (identifiers never formatted into strings).
+
+A legacy row maps to exactly one of: an audits row (id = legacy id, legacy_table = its table)
+or a quarantine row (the whole original row as JSONB, with the first reason that applies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from psycopg import sql
+
+from ...inventory import AuditTable
+
+PHASE = "02_audit_unification"
+
+# legacy columns whose text the unified model normalises away: kept verbatim in
+# audits.legacy_values so the compat view returns the legacy row exactly until it changes
+LEGACY_TEXT = ["employee_email", "employee_name", "auditor_email", "auditor_name", "channel", "passing_status"]
+
+VALIDATION_STATUSES = ("pending", "approved", "rejected", "needs_revision")
+ACK_STATUSES = ("pending", "acknowledged", "disputed", "not_required")
+
+# audits columns written from a legacy row, in order
+AUDIT_COLUMNS = [
+    "id", "legacy_table", "legacy_id", "employee_id", "auditor_id", "scorecard_id", "interaction_id",
+    "interaction_date", "interaction_type", "channel_id", "transcript", "total_score", "max_possible_score",
+    "passing_status", "passing_threshold", "critical_errors_count", "total_errors_count", "parameter_scores",
+    "status", "validation_status", "acknowledgement_status", "audit_start_time", "audit_end_time",
+    "audit_duration", "submitted_at", "reversal_requested_at", "reversal_approved", "quarter", "week",
+    "created_at", "updated_at", "deleted_at", "legacy_values",
+]
+
+
+def short_name(table: str) -> str:
+    """A safe, stable suffix for per-table objects (functions, triggers, jobs)."""
+    return hashlib.md5(table.encode()).hexdigest()[:12]
+
+
+def col(t: AuditTable, name: str, alias: str = "t") -> sql.Composable:
+    """t.<name> when the legacy table has the column, else a typed NULL."""
+    if name in t.columns:
+        return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
+    return sql.SQL("NULL::{}").format(sql.SQL(dict(_COMMON_TYPES).get(name, "text")))
+
+
+_COMMON_TYPES = [("id", "uuid"), ("interaction_date", "date"), ("average_score", "numeric"),
+                 ("critical_errors", "integer"), ("total_errors_count", "integer"), ("audit_duration", "integer"),
+                 ("submitted_at", "timestamptz"), ("audit_start_time", "timestamptz"),
+                 ("audit_end_time", "timestamptz"), ("reversal_requested_at", "timestamptz"),
+                 ("reversal_approved", "boolean"), ("created_at", "timestamptz"), ("updated_at", "timestamptz")]
+
+
+def extra_columns(t: AuditTable) -> list[str]:
+    """Parameter columns and columns with no parameter: all kept in parameter_scores."""
+    return t.param_columns + t.columns_without_parameter
+
+
+def _parameter_scores(t: AuditTable) -> sql.Composable:
+    cols = extra_columns(t)
+    if not cols:
+        return sql.SQL("'{}'::jsonb")
+    chunks = []
+    for i in range(0, len(cols), 40):  # jsonb_build_object takes at most 100 arguments
+        pairs = sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(c), sql.Identifier(c)) for c in cols[i:i + 40])
+        chunks.append(sql.SQL("jsonb_build_object({})").format(pairs))
+    return sql.SQL(" || ").join(chunks)
+
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Session settings of every backfill batch (and of the baselines it is compared with):
+#  * jit off: compiling these wide statements costs more than it saves at batch sizes
+#    (measured: a 6.5k-row batch 1.30 s with JIT, 0.41 s without);
+#  * enable_seqscan off: every lookup in a batch is a per-row LATERAL probe; with odd cost
+#    settings or statistics the planner could probe a table by scanning it once per row (seen
+#    with random_page_cost = 40). Off, each probe uses its index; the one scan each statement
+#    needs (the TID range of the legacy table) is not a sequential scan.
+#  * enable_tidscan on: the batches read the legacy table by TID ranges; a server with TID scans
+#    off would read the whole table per batch (found by an independent attack on issue 7).
+BATCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL enable_seqscan = off", "SET LOCAL enable_tidscan = on")
+
+
+def template(name: str) -> sql.SQL:
+    """A per-table SQL template (templates/<name>.sql), filled through psycopg.sql.format."""
+    return sql.SQL((TEMPLATES / f"{name}.sql").read_text())
+
+
+def _legacy_values(t: AuditTable) -> sql.Composable:
+    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), col(t, c)) for c in LEGACY_TEXT)
+    return sql.SQL("jsonb_build_object({}) || jsonb_build_object('version', 1)").format(pairs)
+
+
+def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
+    """SELECT the audits columns + reason + already_migrated + the whole source row for every
+    row of ``source`` (alias t). See templates/shaped_select.sql."""
+    legacy = {c: col(t, c) for c in ("id", "interaction_id", "interaction_date", "transcript", "average_score",
+                                     "critical_errors", "total_errors_count", "submitted_at", "validation_status",
+                                     "acknowledgement_status", "audit_start_time", "audit_end_time",
+                                     "audit_duration", "reversal_requested_at", "reversal_approved", "created_at",
+                                     "updated_at", "employee_email", "auditor_email", "passing_status", "channel")}
+    return template("shaped_select").format(
+        table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
+        parameter_scores=_parameter_scores(t), legacy_values=_legacy_values(t), source=source, **legacy)
+
+
+def _audit_cols() -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in AUDIT_COLUMNS)
+
+
+def _shaped_cols(prefix: str = "s") -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(prefix), sql.Identifier(c)) for c in AUDIT_COLUMNS)
+
+
+def parameter_map(t: AuditTable) -> sql.Composable:
+    """{field_id: {id, type, penalty}} of the table's scorecard parameters (a scalar subquery)."""
+    return sql.SQL("({})").format(template("parameter_map").format(
+        scorecard_id=sql.Literal(t.scorecard_id), fields=sql.Literal(t.param_columns)))
+
+
+def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False) -> sql.Composable | None:
+    """audit_errors rows for the audits ``source`` yields (alias n: id, interaction_date,
+    parameter_scores); None when the table has no parameter column. ``returning``: as a
+    data-modifying CTE (RETURNING 1), else a plain statement (the trigger's body)."""
+    if not t.param_columns:
+        return None
+    return template("errors_insert").format(source=source, parameter_map=parameter_map(t),
+                                            returning=sql.SQL("RETURNING 1" if returning else ""))
+
+
+def _tid(page: int) -> sql.Literal:
+    return sql.Literal(f"({int(page)},0)")
+
+
+def backfill_claim(t: AuditTable, from_page: int, to_page: int) -> sql.Composable:
+    """Statement 1 of a backfill batch: claim the rows of heap pages [from_page, to_page).
+    Page bounds are literals, never query parameters: a legacy identifier may contain '%'."""
+    return template("backfill_claim").format(table=sql.Identifier("public", t.table_name),
+                                             table_name=sql.Literal(t.table_name), phase=sql.Literal(PHASE),
+                                             from_tid=_tid(from_page), to_tid=_tid(to_page))
+
+
+def backfill_move(t: AuditTable, from_page: int, to_page: int) -> sql.Composable:
+    """Statement 2 of a backfill batch: shape and write the rows statement 1 claimed. Both run
+    in one transaction with the checkpoint (batching.Engine)."""
+    source = template("backfill_source").format(table=sql.Identifier("public", t.table_name),
+                                                table_name=sql.Literal(t.table_name),
+                                                from_tid=_tid(from_page), to_tid=_tid(to_page))
+    return _move(t, source)
+
+
+def backfill_unbatched(t: AuditTable) -> sql.Composable:
+    """The same shaping and writes as a batch, for a whole table in one statement without
+    claims: the benchmark's and the notebook's baseline ("one INSERT ... SELECT per table")."""
+    return _move(t, sql.Identifier("public", t.table_name))
+
+
+def _move(t: AuditTable, source: sql.Composable) -> sql.Composable:
+    errors = errors_insert(t, sql.SQL("new_audits n"), returning=True)
+    return template("backfill_move").format(
+        shaped=shaped_select(t, source), columns=_audit_cols(), shaped_columns=_shaped_cols(),
+        errors=errors if errors is not None else sql.SQL("SELECT 0"), phase=sql.Literal(PHASE))
+
+

@@ -1,0 +1,1 @@
+SELECT {email} AS email, {name} AS name FROM batch

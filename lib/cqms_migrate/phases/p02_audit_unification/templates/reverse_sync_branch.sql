@@ -1,0 +1,9 @@
+    IF rec.legacy_table = {table_name} THEN
+      IF TG_OP = 'DELETE' OR rec.deleted_at IS NOT NULL THEN
+        DELETE FROM {table} WHERE id = rec.id;
+      ELSE
+        INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} WHERE id = rec.id
+        ON CONFLICT (id) DO UPDATE SET {updates};
+      END IF;
+      RETURN NULL;
+    END IF;

@@ -1,0 +1,61 @@
+-- Forward sync of one legacy table: every INSERT/UPDATE/DELETE is reflected in audits (or the
+-- quarantine) in the writer's transaction; a DELETE soft-deletes. The row is shaped once (one
+-- pass of the mapping's index probes), then written from the record.
+DECLARE
+  v_row record;
+BEGIN
+  IF pg_trigger_depth() > 1 THEN
+    RETURN NULL;
+  END IF;
+  -- a row without an id (a table without a primary key) cannot be migrated: it is quarantined,
+  -- keyed by its content, and leaves the quarantine when it changes or goes
+  IF TG_OP <> 'INSERT' AND OLD.id IS NULL THEN
+    DELETE FROM cqms_migration.quarantine
+    WHERE phase = {phase} AND source_table = {table_name} AND source_key = 'null-id:' || md5(OLD::text);
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.id IS NULL THEN
+    INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
+    VALUES ({phase}, {table_name}, 'null-id:' || md5(NEW::text), 'null_id', 'the legacy row has no id', to_jsonb(NEW),
+            'sync-trigger')
+    ON CONFLICT (phase, source_table, source_key) DO NOTHING;
+  END IF;
+  -- claim the row(s): waits for a backfill batch holding the claim, then this newer version wins
+  IF TG_OP <> 'INSERT' AND OLD.id IS NOT NULL THEN
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, OLD.id, 'trigger')
+    ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.id IS NOT NULL THEN
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, NEW.id, 'trigger')
+    ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
+  END IF;
+  IF TG_OP = 'DELETE' OR NEW.id IS NULL THEN
+    IF OLD.id IS NULL OR (TG_OP = 'UPDATE' AND OLD.id IS NOT DISTINCT FROM NEW.id) THEN
+      RETURN NULL;
+    END IF;
+    UPDATE public.audits SET deleted_at = now() WHERE id = OLD.id AND legacy_table = {table_name} AND deleted_at IS NULL;
+    DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id THEN
+    DELETE FROM public.audits WHERE id = OLD.id AND legacy_table = {table_name};
+    DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
+  END IF;
+  SELECT * INTO v_row FROM ({shaped}) z;
+  IF v_row.reason IS NULL THEN
+    DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = NEW.id::text;
+    DELETE FROM public.audit_errors WHERE audit_id = NEW.id;
+    UPDATE public.audits a SET {assignments}, legacy_values = v_row.legacy_values || jsonb_build_object('version', a.version + 1)
+      WHERE a.id = v_row.id;
+    IF NOT FOUND THEN
+      INSERT INTO public.audits ({columns}) VALUES ({values});
+    END IF;
+    {errors};
+  ELSE
+    DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {table_name};
+    INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row, run_id)
+    VALUES ({phase}, v_row.legacy_table, v_row.legacy_id::text, v_row.reason, to_jsonb(v_row.source_row), 'sync-trigger')
+    ON CONFLICT (phase, source_table, source_key)
+      DO UPDATE SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, quarantined_at = clock_timestamp();
+  END IF;
+  RETURN NULL;
+END

@@ -1,0 +1,95 @@
+"""Phase 2's validation: per legacy table, rows = migrated + quarantined exactly; the compat
+view's checksum equals the checksum of the legacy rows it stands for; EXCEPT ALL both ways is
+empty; no constraint left NOT VALID; every backfill job finished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from ... import inventory
+from ...db import end_read
+from ...errors import CheckFailed
+from .compat import compat_view_name
+from .mapping import PHASE
+
+
+@dataclass
+class Validation:
+    reconciliation: pd.DataFrame
+    checks: pd.DataFrame
+    quarantine: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all()) \
+            and bool(self.reconciliation["checksum equal"].all())
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            bad = list(self.checks.loc[~self.checks["ok"], "check"])
+            bad += [f"{t} does not reconcile" for t in self.reconciliation.index[
+                ~(self.reconciliation["reconciles"] & self.reconciliation["checksum equal"])]]
+            raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
+
+
+def _row_hash_sum(conn, relation: sql.Composable, where: sql.Composable = sql.SQL("true")) -> tuple[int, str]:
+    return conn.execute(sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text "
+        "FROM {} t WHERE {}").format(relation, where)).fetchone()
+
+
+def validate(conn: psycopg.Connection, tables: list[inventory.AuditTable]) -> Validation:
+    rows, checks = [], []
+    for t in tables:
+        legacy = sql.Identifier("public", t.table_name)
+        view = sql.Identifier("public", compat_view_name(t.table_name))
+        # a row without an id is quarantined under a content key (null-id:<md5>): never compared
+        not_quarantined = sql.SQL("t.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine q "
+                                  "WHERE q.phase = {} AND q.source_table = {} AND q.source_key = t.id::text)").format(
+            sql.Literal(PHASE), sql.Literal(t.table_name))
+        n_legacy = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(legacy)).fetchone()[0]
+        n_migrated = conn.execute("SELECT count(*) FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL",
+                                  (t.table_name,)).fetchone()[0]
+        n_quarantined = conn.execute("SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND source_table = %s",
+                                     (PHASE, t.table_name)).fetchone()[0]
+        legacy_sum = _row_hash_sum(conn, legacy, not_quarantined)
+        compat_sum = _row_hash_sum(conn, view)
+        missing = conn.execute(sql.SQL("SELECT count(*) FROM (SELECT * FROM {} t WHERE {} EXCEPT ALL SELECT * FROM {}) x")
+                               .format(legacy, not_quarantined, view)).fetchone()[0]
+        extra = conn.execute(sql.SQL("SELECT count(*) FROM (SELECT * FROM {} EXCEPT ALL SELECT * FROM {}) x")
+                             .format(view, legacy)).fetchone()[0]
+        rows.append({"legacy table": t.table_name, "scorecard": t.scorecard_name, "legacy rows": n_legacy,
+                     "migrated": n_migrated, "quarantined": n_quarantined,
+                     "reconciles": n_legacy == n_migrated + n_quarantined,
+                     "checksum equal": legacy_sum == compat_sum, "legacy EXCEPT compat": missing,
+                     "compat EXCEPT legacy": extra})
+    recon = pd.DataFrame(rows).set_index("legacy table") if rows else pd.DataFrame(
+        columns=["reconciles", "checksum equal"])
+
+    def check(name, bad):
+        checks.append({"check": name, "violations": int(bad), "ok": bad == 0})
+
+    for r in rows:
+        check(f"{r['legacy table']}: compat view returns every migrated legacy row", r["legacy EXCEPT compat"])
+        check(f"{r['legacy table']}: compat view returns no row the legacy table lacks", r["compat EXCEPT legacy"])
+    over = conn.execute("SELECT count(*) FROM public.audits a JOIN public.scorecards s ON s.id = a.scorecard_id "
+                        "WHERE a.percentage_score > 100 AND NOT coalesce(s.allow_over_100, false)").fetchone()[0]
+    check("scores over 100 only on allow_over_100 scorecards", over)
+    not_valid = conn.execute("SELECT count(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                             "WHERE t.relname IN ('audits', 'audit_errors') AND NOT c.convalidated").fetchone()[0]
+    check("no constraint left NOT VALID", not_valid)
+    orphan_errors = conn.execute("SELECT count(*) FROM public.audit_errors e WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM public.audits a WHERE a.id = e.audit_id)").fetchone()[0]
+    check("every audit_errors row belongs to an audit", orphan_errors)
+    unfinished = conn.execute("SELECT count(*) FROM cqms_migration.checkpoints WHERE job LIKE 'p02_backfill:%%' "
+                              "AND NOT finished").fetchone()[0]
+    check("every backfill job finished", unfinished)
+    quarantine = pd.DataFrame(conn.execute(
+        "SELECT reason, count(*) AS rows, count(DISTINCT source_table) AS tables FROM cqms_migration.quarantine "
+        "WHERE phase = %s GROUP BY 1 ORDER BY 2 DESC", (PHASE,)).fetchall(), columns=["reason", "rows", "tables"])
+    end_read(conn)
+    return Validation(recon, pd.DataFrame(checks), quarantine)

@@ -1,0 +1,1 @@
+DELETE FROM cqms_migration.legacy_checksums WHERE phase = {phase}
