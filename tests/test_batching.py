@@ -186,3 +186,92 @@ def test_sessions_waiting_for_locks_throttle_and_shrink_the_batch_then_max_wait_
         shrink = d[(d["decision"] == "resize") & d["reason"].str.startswith("sessions wait")]
         assert len(shrink) >= 1 and shrink["detail"].iloc[0]["to"] == 200
         assert report.rows_read == t.row_count
+
+
+def test_a_table_rewritten_mid_job_restarts_from_page_zero_and_loses_nothing(legacy_db, tmp_path):
+    """VACUUM FULL between two batches moves every row: the next batch sees the new relfilenode,
+    is rolled back, and the job starts over from page 0 (found by an independent attack)."""
+    pfile = write_params(tmp_path, batch_size=40, batch_min_rows=10, batch_max_rows=60)
+    _prepare(pfile)
+    with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
+        t = _biggest(ctx)
+        with legacy_db.connect(autocommit=True) as c:   # holes at the start: the rewrite moves rows
+            c.execute(sql.SQL("DELETE FROM {} WHERE id IN (SELECT id FROM {} ORDER BY ctid LIMIT 100)")
+                      .format(ident(t.table_name), ident(t.table_name)))
+        job = p2.HeapPageBackfill(ctx, t)
+        original, seen = job.run_batch, []
+
+        def rewrite_after_two(conn, position, rows):
+            if len(seen) == 2:
+                with legacy_db.connect(autocommit=True) as c:
+                    c.execute(sql.SQL("VACUUM FULL {}").format(ident(t.table_name)))
+            seen.append(position["page"])
+            return original(conn, position, rows)
+        job.run_batch = rewrite_after_two
+        Engine(ctx).run(job)
+        d = ctx.ledger.decisions(PHASE)
+        assert "restart" in set(d["decision"]), d
+        assert "was rewritten" in d[d["decision"] == "restart"]["reason"].iloc[0]
+        final = ctx.ledger.checkpoint(job.name)
+        assert final.finished and final.position["page"] == final.position["end_page"]
+    with legacy_db.connect() as c:
+        legacy, migrated, quarantined = counts(c, t.table_name)
+        assert legacy == migrated + quarantined, (legacy, migrated, quarantined)
+
+
+def test_an_application_transaction_holding_rows_makes_the_batch_wait_not_fail(legacy_db, tmp_path):
+    pfile = write_params(tmp_path, batch_size=400, batch_min_rows=10, lock_retries=[[100, 0.05]],
+                         health={"maintenance": True, "lock_waits": False, "lock_wait_ms": 1000,
+                                 "max_replication_lag_s": 30, "recheck_ms": 200, "max_wait_s": 5})
+    _prepare(pfile)
+    with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
+        t = _biggest(ctx)
+        rid = one(ctx.conn, sql.SQL("SELECT id FROM {} ORDER BY ctid LIMIT 1").format(ident(t.table_name)))
+        ctx.conn.commit()
+        update = sql.SQL("UPDATE {} SET average_score = average_score WHERE id = {}").format(
+            ident(t.table_name), sql.Literal(rid)).as_string(ctx.conn)
+        ready = threading.Event()
+        app = threading.Thread(target=_holder, args=(legacy_db.url, [update], 2.0, ready))   # its trigger claims the row
+        app.start()
+        ready.wait(10)
+        report = Engine(ctx).run(p2.HeapPageBackfill(ctx, t))
+        app.join()
+        d = ctx.ledger.decisions(PHASE)
+        assert "wait" in set(d["decision"]), d
+        assert report.rows_read == t.row_count
+    with legacy_db.connect() as c:
+        legacy, migrated, quarantined = counts(c, t.table_name)
+        assert legacy == migrated + quarantined
+
+
+def test_rows_without_an_id_are_quarantined_by_backfill_and_trigger(legacy_db, tmp_path):
+    """A legacy table without a primary key may hold rows with a NULL id: they cannot be migrated,
+    so they are quarantined (reason null_id) — by the backfill, and by the sync trigger for the
+    application's new ones, whose writes keep working."""
+    with legacy_db.connect(autocommit=True) as c:
+        c.execute("CREATE TABLE public.noid_audit (LIKE public.chat_audit)")   # no primary key
+        c.execute("ALTER TABLE public.noid_audit ALTER COLUMN id DROP NOT NULL")
+        c.execute("INSERT INTO public.noid_audit SELECT * FROM public.chat_audit ORDER BY id LIMIT 30")
+        c.execute("INSERT INTO public.noid_audit SELECT * FROM public.chat_audit ORDER BY id OFFSET 30 LIMIT 3")
+        c.execute("UPDATE public.noid_audit SET id = NULL WHERE id IN (SELECT id FROM public.noid_audit ORDER BY id "
+                  "DESC LIMIT 3)")
+        c.execute("UPDATE public.noid_audit SET id = gen_random_uuid() WHERE id IS NOT NULL")
+        c.execute("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version, "
+                  "allow_over_100) SELECT gen_random_uuid(), 'No key', 'noid_audit', 80, true, 1, allow_over_100 "
+                  "FROM public.scorecards WHERE table_name = 'chat_audit'")
+    deploy_p1()
+    with PhaseContext(PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p2.steps(ctx) if s.name in p2.BUILD_STEPS])
+    with legacy_db.connect(autocommit=True) as c:
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE source_table = 'noid_audit' "
+                      "AND reason = 'null_id'") == 3
+        c.execute("INSERT INTO public.noid_audit (id, employee_email, auditor_email) VALUES (NULL, 'x@y.io', 'z@y.io')")
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE source_table = 'noid_audit' "
+                      "AND reason = 'null_id'") == 4
+        c.execute("DELETE FROM public.noid_audit WHERE id IS NULL AND employee_email = 'x@y.io'")
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE source_table = 'noid_audit' "
+                      "AND reason = 'null_id'") == 3
+    with PhaseContext(PHASE, env="local") as ctx:
+        v = p2.validate(ctx.conn, p2.migratable(ctx))
+    assert bool(v.reconciliation.loc["noid_audit", "reconciles"]), v.reconciliation
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)

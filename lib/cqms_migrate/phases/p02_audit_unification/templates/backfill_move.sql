@@ -13,7 +13,8 @@ new_audits AS (
 new_errors AS ({errors}),
 quarantined AS (
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
-  SELECT {phase}, s.legacy_table, s.legacy_id::text, s.reason, NULL, to_jsonb(s.source_row),
+  SELECT {phase}, s.legacy_table, coalesce(s.legacy_id::text, 'null-id:' || md5(s.source_row::text)), s.reason,
+         NULL, to_jsonb(s.source_row),
          current_setting('cqms.run_id', true)
   FROM shaped s WHERE s.reason IS NOT NULL
   ON CONFLICT (phase, source_table, source_key) DO NOTHING

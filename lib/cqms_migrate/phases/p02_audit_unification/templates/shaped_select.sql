@@ -45,6 +45,7 @@ LEFT JOIN LATERAL (SELECT true AS found, x.legacy_table FROM public.audits x WHE
 -- why the row cannot migrate (NULL: it can); an expression-only subquery, flattened by the planner
 CROSS JOIN LATERAL (SELECT
          CASE
+           WHEN {id} IS NULL THEN 'null_id'
            WHEN emp.id IS NULL THEN 'unknown_employee_email'
            WHEN aud.id IS NULL THEN 'unknown_auditor_email'
            WHEN emp.id = aud.id THEN 'self_audit'
