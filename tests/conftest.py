@@ -185,3 +185,41 @@ def _scratch_home(tmp_path: Path) -> Path:
             target.symlink_to(ROOT / name)
     (home / "outputs").mkdir(exist_ok=True)
     return home
+
+
+_phase_templates: dict[tuple[str, str], str] = {}
+
+
+def template_after(server: Server, phase: str, monkeypatch) -> str:
+    """A template database: the seeded legacy data with ``phase`` and every phase before it
+    applied (through the runbook, as the owner), built once per server and phase."""
+    key = (server.kind, phase)
+    if key not in _phase_templates:
+        from cqms_migrate import phases
+        from cqms_migrate.context import PhaseContext
+
+        db = _clone(server, "cqms_template_seeded")
+        with monkeypatch.context() as m:
+            m.setenv("CQMS_DATABASE_URL", db.url)
+            for ph in phases.PHASES[:phases.names().index(phase) + 1]:
+                with PhaseContext(ph.name, env="local", log=lambda msg: None, progress=False) as ctx:
+                    phases.deploy(ctx, ph.steps(ctx))
+        _phase_templates[key] = db.name
+    return _phase_templates[key]
+
+
+@pytest.fixture
+def db_after(server, monkeypatch, tmp_path):
+    """db_after("01_foundation") -> a fresh database cloned at that phase (CQMS_DATABASE_URL set)."""
+    made: list[Database] = []
+
+    def make(phase: str) -> Database:
+        db = _clone(server, template_after(server, phase, monkeypatch))
+        monkeypatch.setenv("CQMS_DATABASE_URL", db.url)
+        monkeypatch.setenv("CQMS_HOME", str(_scratch_home(tmp_path)))
+        monkeypatch.setenv("CQMS_STATE_DIR", str(tmp_path / "state"))
+        made.append(db)
+        return db
+    yield make
+    for db in made:
+        _drop(db)
