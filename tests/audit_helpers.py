@@ -12,6 +12,7 @@ from cqms_migrate.context import PhaseContext
 from cqms_migrate.paths import params_dir
 from cqms_migrate.phases import p01_foundation as p1
 from cqms_migrate.phases import p02_audit_unification as p2
+from helpers import one  # noqa: F401 - re-exported for the phase-2 tests
 
 PHASE = p2.PHASE
 BUILD = p2.BUILD_STEPS
@@ -40,8 +41,6 @@ def validate_now(params_file=None) -> p2.Validation:
         return p2.validate(ctx.conn, p2.migratable(ctx))
 
 
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def ident(name: str) -> sql.Identifier:

@@ -223,3 +223,23 @@ def db_after(server, monkeypatch, tmp_path):
     yield make
     for db in made:
         _drop(db)
+
+
+@pytest.fixture
+def clone(server):
+    """clone(template) -> a fresh database from a template of this server (dropped afterwards)."""
+    made: list[Database] = []
+
+    def make(template: str = "cqms_template_seeded") -> Database:
+        db = _clone(server, template)
+        made.append(db)
+        return db
+    yield make
+    for db in made:
+        _drop(db)
+
+
+@pytest.fixture
+def scratch_home(tmp_path) -> Path:
+    """A CQMS_HOME whose outputs/ is the test's own (notebooks, params, lib linked)."""
+    return _scratch_home(tmp_path)

@@ -304,14 +304,12 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, server, tmp_path, monkeypatch):
-    import conftest
-
+def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, clone, tmp_path, monkeypatch):
     # small batches, so that 3 of them end mid-table however the engine sizes them
     pfile = write_params(tmp_path, batch_size=20, batch_min_rows=10, batch_max_rows=40)
 
     # the reference: an uninterrupted run on another clone of the same template
-    ref = conftest._clone(server, "cqms_template_seeded")
+    ref = clone("cqms_template_seeded")
     try:
         monkeypatch.setenv("CQMS_DATABASE_URL", ref.url)
         deploy_p1()
@@ -321,7 +319,6 @@ def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, server, t
             ref_errors = one(c, ERRORS_FP)
     finally:
         monkeypatch.setenv("CQMS_DATABASE_URL", legacy_db.url)
-        conftest._drop(ref)
 
     deploy_p1()
     monkeypatch.delenv("CQMS_FAULTS", raising=False)

@@ -17,6 +17,7 @@ from cqms_migrate.errors import CheckFailed, LockTimeoutExhausted, RunLocked
 from cqms_migrate.paths import params_dir
 from cqms_migrate.phases import p01_foundation as p1
 from cqms_migrate.steps import Executor, Rendered, Step
+from helpers import one  # noqa: E402
 
 PHASE = "01_foundation"
 EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"
@@ -37,8 +38,6 @@ def revert_all() -> list:
         return phases.revert(ctx, p1.steps(ctx))
 
 
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def relations(conn, schema: str, names: list[str]) -> list[str]:

@@ -18,13 +18,12 @@ from cqms_migrate.errors import CheckFailed
 from cqms_migrate.params import load_params
 from cqms_migrate.paths import params_dir
 from cqms_migrate.phases import p00_preflight as pre
+from helpers import one  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def test_preflight_notebook_records_quality_within_bounds(legacy_db, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from cqms_migrate import phases
 from cqms_migrate.context import PhaseContext
 from cqms_migrate.phases import p01_foundation as p1
+from helpers import one  # noqa: E402
 
 
 @pytest.fixture
@@ -42,8 +43,6 @@ def reset(conn: psycopg.Connection) -> None:
     conn.execute("SELECT set_config('request.jwt.claims', '', false)")
 
 
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def pick(owner, access_level: str, *, with_people: bool = False, exclude=()) -> tuple:

@@ -19,12 +19,11 @@ import conftest
 from cqms_migrate import runner, trail
 from cqms_migrate.errors import DatabaseUnreachable
 from cqms_migrate.paths import outputs_dir, params_dir
+from helpers import one  # noqa: E402
 
 THROUGH = "01_foundation"
 
 
-def one(conn, query, params=None):
-    return conn.execute(query, params).fetchone()[0]
 
 
 def quiet(_msg: str) -> None:

@@ -13,21 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets as _secrets
-import shutil
 import sys
 import traceback
 import warnings
 from pathlib import Path
 
 from . import db
-from .cluster import loopback_url
 from .errors import CqmsError, EmbeddedServerError
-from .paths import outputs_dir, state_dir
+from .paths import outputs_dir
 
 PROG = "cqms-migrate"
-LOCAL_DB = "cqms"
-LOCAL_ROLE = "postgres"
 
 
 def _out(msg: str = "") -> None:
@@ -35,70 +30,27 @@ def _out(msg: str = "") -> None:
 
 
 # -- db --------------------------------------------------------------------------------------
-def _local_root() -> Path:
-    return state_dir() / "local"
-
-
-def _credentials_path() -> Path:
-    return _local_root() / "credentials.json"
-
-
-def _write_credentials(data: dict) -> None:
-    path = _credentials_path()
-    tmp = path.with_name(".credentials.json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def _cluster(server: str | None = None):
-    from .cluster import Cluster
-
-    state = db.embedded_state() or {}
-    return Cluster(_local_root(), server or state.get("server") or "embedded")
-
-
 def cmd_db_start(args) -> int:
-    cluster = _cluster(args.server)
-    was_running = cluster.is_running()
-    if was_running and args.port and cluster.info().port != args.port:
-        _out(f"already running on port {cluster.info().port}; --port {args.port} ignored (db stop first)")
-    info = cluster.start(args.port)
-    state = db.embedded_state() or {}
-    current = state.get("url") and f"@127.0.0.1:{info.port}/" in state["url"]
-    if not (was_running and current):
-        from psycopg import conninfo
-
-        from .supabase import bootstrap
-
-        old_pw = conninfo.conninfo_to_dict(state["url"]).get("password") if state.get("url") else None
-        password = old_pw or _secrets.token_urlsafe(18)
-        bootstrap(info.admin_url(), env="local", dbname=LOCAL_DB, role=LOCAL_ROLE, password=password)
-        _write_credentials({
-            "url": loopback_url(LOCAL_ROLE, password, info.port, LOCAL_DB),
-            "admin_url": info.admin_url(LOCAL_DB),
-            "server": cluster.server,
-        })
-    _out("embedded PostgreSQL " + ("was already running" if was_running else "started"))
+    from . import local_server
+    if args.port and local_server.cluster(args.server).is_running() and \
+            local_server.cluster(args.server).info().port != args.port:
+        _out(f"already running on port {local_server.cluster().info().port}; --port {args.port} ignored (db stop first)")
+    started = local_server.start(args.server, args.port)
+    _out("embedded PostgreSQL " + ("was already running" if started.was_running else "started"))
     return cmd_db_status(args)
 
 
 def cmd_db_stop(args) -> int:
-    cluster = _cluster()
-    if not cluster.is_running():
-        _out("embedded PostgreSQL is not running")
-        return 0
-    cluster.stop()
-    _out("embedded PostgreSQL stopped")
+    from . import local_server
+    _out("embedded PostgreSQL stopped" if local_server.stop() else "embedded PostgreSQL is not running")
     return 0
 
 
 def cmd_db_status(args) -> int:
-    cluster = _cluster()
+    from . import local_server
+    cluster = local_server.cluster()
     info = cluster.info()
-    state = db.embedded_state() or {}
+    state = local_server.credentials() or {}
     running = cluster.is_running()
     rows = [
         ("running", "yes" if running else "no"),
@@ -107,7 +59,7 @@ def cmd_db_status(args) -> int:
         ("port", str(info.port) if info and running else "-"),
         ("database", db.describe_url(state["url"]) if state.get("url") else "-"),
         ("data dir", info.data_dir if info else f"{cluster.data_dir} (not initialised)"),
-        ("credentials", str(_credentials_path()) if state else "-"),
+        ("credentials", str(local_server.credentials_path()) if state else "-"),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -116,22 +68,19 @@ def cmd_db_status(args) -> int:
 
 
 def cmd_db_url(args) -> int:
-    state = db.embedded_state()
+    from . import local_server
+    state = local_server.credentials()
     if not state:
         raise EmbeddedServerError("no embedded server is configured: run `cqms-migrate db start`")
-    if not _cluster().is_running():
+    if not local_server.cluster().is_running():
         print(f"{PROG}: warning: the embedded server is not running (`cqms-migrate db start`)", file=sys.stderr)
     _out(state["admin_url"] if args.admin else state["url"])
     return 0
 
 
 def cmd_db_reset(args) -> int:
-    cluster = _cluster()
-    root = _local_root()
-    if cluster.is_running():
-        cluster.stop()
-    shutil.rmtree(root, ignore_errors=True)
-    _out(f"embedded PostgreSQL stopped and {root} deleted")
+    from . import local_server
+    _out(f"embedded PostgreSQL stopped and {local_server.reset()} deleted")
     return 0
 
 
@@ -194,7 +143,6 @@ def _print_mapping(title: str, mapping: dict) -> None:
 
 def cmd_legacy_seed(args) -> int:
     import psycopg
-    from psycopg import conninfo
 
     from . import supabase
     from .params import load_params
@@ -207,33 +155,12 @@ def cmd_legacy_seed(args) -> int:
     people = d.people if args.people is None else args.people
     seed = d.seed if args.seed is None else args.seed
 
-    owner_url = os.environ.get(params.database_url_env)
-    admin_url = os.environ.get("CQMS_ADMIN_DATABASE_URL")
-    if owner_url or admin_url:
-        if not (owner_url and admin_url):
-            raise EmbeddedServerError(
-                f"legacy seed needs both {params.database_url_env} (owner) and CQMS_ADMIN_DATABASE_URL (admin) "
-                "when either is set; unset both to use the embedded server"
-            )
-    else:
-        state = db.embedded_state()
-        if not state:
-            raise EmbeddedServerError("no embedded server is configured: run `cqms-migrate db start` first")
-        owner_url, admin_url = state["url"], state["admin_url"]
-
+    from . import local_server
+    owner_url, admin_url = local_server.seed_targets(os.environ.get(params.database_url_env),
+                                                     os.environ.get("CQMS_ADMIN_DATABASE_URL"), params.database_url_env)
     if args.replace:
-        owner = conninfo.conninfo_to_dict(owner_url)
-        dbname, role, password = owner.get("dbname"), owner.get("user"), owner.get("password")
-        if not (dbname and role and password):
-            raise EmbeddedServerError("--replace needs the owner URL to name its database, user and password")
-        maintenance = conninfo.make_conninfo(admin_url, dbname="postgres")
-        _out(f"dropping and re-creating database {dbname} ...")
-        try:
-            supabase.drop_database(maintenance, env=args.env, dbname=dbname)
-            supabase.bootstrap(maintenance, env=args.env, dbname=dbname, role=role, password=password)
-        except psycopg.Error as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EmbeddedServerError(f"--replace failed on {db.describe_url(admin_url)}: {db.redact(reason)}") from None
+        _out(f"dropping and re-creating database {db.describe_url(owner_url)} ...")
+        local_server.recreate_database(owner_url, admin_url, args.env)
 
     from .legacy.generator import seed_legacy
 
@@ -334,14 +261,13 @@ def cmd_status(args) -> int:
             with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 60):
                 _out(frame.to_string(index=False))
         _out("")
-        if db.scalar(conn, "SELECT to_regclass('cqms_migration.feature_flags') IS NOT NULL"):
-            cur = conn.execute("SELECT flag, enabled, updated_at FROM cqms_migration.feature_flags ORDER BY flag")
-            flags = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+        flags = ledger.flags_frame(conn)
+        if flags is None:
+            _out("feature flags: none (no cqms_migration.feature_flags yet)")
+        else:
             _out("feature flags:" if len(flags) else "feature flags: none")
             if len(flags):
                 _out(flags.to_string(index=False))
-        else:
-            _out("feature flags: none (no cqms_migration.feature_flags yet)")
     from .trail import env_dir, previous_manifest, read_manifest
 
     tip, _ = previous_manifest(params.env, "")

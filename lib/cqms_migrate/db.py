@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from psycopg import conninfo
 
 from .errors import DatabaseUnreachable, EmbeddedServerError
 from .params import Params
-from .paths import state_dir
 
 _PASSWORD_IN_URL = re.compile(r"(?P<pre>[a-z+]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
 _PASSWORD_KV = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
@@ -47,8 +45,9 @@ class Target:
 
 
 def embedded_state() -> dict | None:
-    path = state_dir() / "local" / "credentials.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The embedded server's credentials (local_server writes them)."""
+    from .local_server import credentials
+    return credentials()
 
 
 SSL_STRENGTH = {"disable": 0, "allow": 1, "prefer": 2, "require": 3, "verify-ca": 4, "verify-full": 5}

@@ -86,12 +86,22 @@ class PhaseOrderError(CqmsError):
 
 
 class NotebookFailed(CqmsError):
-    """A phase notebook raised; the executed notebook was still written."""
+    """A phase notebook raised; the executed notebook was still written. ``manifest``: the run's
+    manifest as it stands (the CLI prints its summary)."""
 
     exit_code = 10
 
+    def __init__(self, message: str, manifest: dict | None = None):
+        super().__init__(message)
+        self.manifest = manifest
+
 
 class TrailTampered(CqmsError):
-    """verify-trail found an output file or manifest that does not match its recorded hash."""
+    """verify-trail found an output file or manifest that does not match its recorded hash.
+    ``problems``: every problem found, the first of which is in the message."""
 
     exit_code = 11
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])

@@ -219,6 +219,23 @@ class Ledger:
         return df
 
 
+def fail_running_runs(conn: psycopg.Connection, run_id: str, message: str) -> None:
+    """Mark the runs of ``run_id`` still 'running' as failed (a notebook that raised never closed its own)."""
+    if not exists(conn):
+        return
+    conn.execute("UPDATE cqms_migration.runs SET status = 'failed', finished_at = clock_timestamp(), message = %s "
+                 "WHERE run_id = %s AND status = 'running'", (message[:500], run_id))
+    conn.commit()
+
+
+def flags_frame(conn: psycopg.Connection) -> pd.DataFrame | None:
+    """The application's feature flags (None before the ledger exists)."""
+    if not conn.execute("SELECT to_regclass('cqms_migration.feature_flags') IS NOT NULL").fetchone()[0]:
+        return None
+    cur = conn.execute("SELECT flag, enabled, updated_at FROM cqms_migration.feature_flags ORDER BY flag")
+    return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+
 def status_frame(conn: psycopg.Connection) -> pd.DataFrame:
     if not exists(conn):
         return pd.DataFrame(columns=["phase", "step", "applied_at", "run_id"])

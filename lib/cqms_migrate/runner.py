@@ -347,7 +347,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                     log(f"x {nb.stem} {entry['status']} after {entry['seconds']:.1f}s")
                     if interrupted is not None:
                         raise interrupted
-                    failure.manifest = manifest  # type: ignore[attr-defined]
+                    failure.manifest = manifest
                     raise failure
                 log(f"ok {nb.stem} {entry['seconds']:.1f}s")
                 write_manifest(out, manifest)
@@ -360,14 +360,12 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
 def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
     """A notebook that raised never reached its ctx.close(): mark its ledger run failed (the
     kernel's exit already released the advisory lock). Best effort: the manifest is the record."""
+    from . import ledger
     err = entry.get("error") or {}
     message = f"{entry['status']} at cell {err.get('exec_count', '?')}: {err.get('ename', '')}: {err.get('evalue', '')}"
     try:
         with db.connection(target) as conn:
-            if conn.execute("SELECT to_regclass('cqms_migration.runs') IS NOT NULL").fetchone()[0]:
-                conn.execute("UPDATE cqms_migration.runs SET status = 'failed', finished_at = clock_timestamp(), "
-                             "message = %s WHERE run_id = %s AND status = 'running'", (message[:500], run_id))
-                conn.commit()
+            ledger.fail_running_runs(conn, run_id, message)
     except CqmsError:
         pass
 

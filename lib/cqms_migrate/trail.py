@@ -205,7 +205,6 @@ def check_trail(env: str, run_id: str | None = None, *, base: str | Path | None 
     problems, runs, files = _scan(env, run_id, base)
     if problems:
         n = len(problems)
-        err = TrailTampered(f"trail of env={env} does not verify ({n} problem{'s' if n > 1 else ''}); first: {problems[0]}")
-        err.problems = problems
-        raise err
+        raise TrailTampered(f"trail of env={env} does not verify ({n} problem{'s' if n > 1 else ''}); "
+                            f"first: {problems[0]}", problems)
     return runs, files
