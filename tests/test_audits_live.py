@@ -406,3 +406,38 @@ def test_placeholder_policy(legacy_db, tmp_path):
         unknown_quarantine_policy = _unknown_quarantined(c)
         assert one(c, "SELECT count(*) FROM public.employees") == employees_before
     assert unknown_with_placeholders < unknown_quarantine_policy
+
+
+def test_writes_made_by_application_triggers_are_synced_both_ways(legacy_db):
+    """The echo guard stops only the runbook's own echo of a row (a transaction-local marker),
+    not every nested trigger: an application trigger that writes a legacy table reaches audits,
+    and after cutover one that writes audits reaches the legacy table."""
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    with legacy_db.connect(autocommit=True) as c:
+        table = "chat_audit"
+        a_id, b_id = [r[0] for r in c.execute(sql.SQL("SELECT l.id FROM {} l JOIN public.audits a ON a.id = l.id "
+                                                      "WHERE a.deleted_at IS NULL ORDER BY l.id LIMIT 2")
+                                              .format(ident(table))).fetchall()]
+        c.execute("CREATE TABLE public.app_events (audit_id uuid, score numeric, via text)")
+        c.execute(sql.SQL("""CREATE FUNCTION public.app_event_applies() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.via = 'legacy' THEN
+                UPDATE public.{t} SET average_score = NEW.score WHERE id = NEW.audit_id;
+              ELSE
+                UPDATE public.audits SET total_score = NEW.score WHERE id = NEW.audit_id;
+              END IF;
+              RETURN NEW;
+            END $$""").format(t=sql.Identifier(table)))
+        c.execute("CREATE TRIGGER app_event_applies AFTER INSERT ON public.app_events FOR EACH ROW "
+                  "EXECUTE FUNCTION public.app_event_applies()")
+        # a trigger (depth 1) writes the legacy table, whose sync trigger runs at depth 2
+        c.execute("INSERT INTO public.app_events VALUES (%s, 41.5, 'legacy')", (a_id,))
+        assert float(one(c, "SELECT total_score FROM public.audits WHERE id = %s", (a_id,))) == 41.5
+        # after cutover, a trigger writes audits, whose reverse sync runs at depth 2
+        c.execute("INSERT INTO public.app_events VALUES (%s, 42.5, 'audits')", (b_id,))
+        assert float(one(c, sql.SQL("SELECT average_score FROM {} WHERE id = %s").format(ident(table)), (b_id,))) == 42.5
+        # and no echo: each write was applied once (one version bump each)
+        assert one(c, "SELECT current_setting('cqms.sync_echo', true)") in (None, "")
+    v = validate_now()
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)

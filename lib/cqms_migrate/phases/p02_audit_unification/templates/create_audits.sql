@@ -116,8 +116,9 @@ LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   IF NEW IS DISTINCT FROM OLD THEN
     NEW.version := OLD.version + 1;
-    -- a write from the sync trigger (depth > 1) carries the legacy row's updated_at: keep it
-    NEW.updated_at := CASE WHEN NEW.updated_at IS DISTINCT FROM OLD.updated_at OR pg_trigger_depth() > 1
+    -- a write from the forward sync carries the legacy row's updated_at: keep it
+    NEW.updated_at := CASE WHEN NEW.updated_at IS DISTINCT FROM OLD.updated_at
+                             OR current_setting('cqms.sync_echo', true) LIKE 'forward:%'
                            THEN NEW.updated_at ELSE now() END;
   END IF;
   RETURN NEW;

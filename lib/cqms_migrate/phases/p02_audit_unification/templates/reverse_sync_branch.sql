@@ -5,5 +5,6 @@
         INSERT INTO {table} ({columns}) SELECT {columns} FROM {view} WHERE id = rec.id
         ON CONFLICT (id) DO UPDATE SET {updates};
       END IF;
+      PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
       RETURN NULL;
     END IF;

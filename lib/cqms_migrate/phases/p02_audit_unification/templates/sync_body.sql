@@ -3,10 +3,15 @@
 -- pass of the mapping's index probes), then written from the record.
 DECLARE
   v_row record;
+  v_id text := coalesce(NEW.id, OLD.id)::text;
+  v_marker text := current_setting('cqms.sync_echo', true);
 BEGIN
-  IF pg_trigger_depth() > 1 THEN
+  -- the reverse sync's own write of this very row: its echo, not a change (any other write,
+  -- from the application or from another trigger at any depth, is synced)
+  IF v_marker = 'reverse:' || {table_name} || ':' || v_id THEN
     RETURN NULL;
   END IF;
+  PERFORM set_config('cqms.sync_echo', 'forward:' || {table_name} || ':' || v_id, true);
   -- a row without an id (a table without a primary key) cannot be migrated: it is quarantined,
   -- keyed by its content, and leaves the quarantine when it changes or goes
   IF TG_OP <> 'INSERT' AND OLD.id IS NULL THEN
@@ -30,10 +35,12 @@ BEGIN
   END IF;
   IF TG_OP = 'DELETE' OR NEW.id IS NULL THEN
     IF OLD.id IS NULL OR (TG_OP = 'UPDATE' AND OLD.id IS NOT DISTINCT FROM NEW.id) THEN
+      PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
       RETURN NULL;
     END IF;
     UPDATE public.audits SET deleted_at = now() WHERE id = OLD.id AND legacy_table = {table_name} AND deleted_at IS NULL;
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
     RETURN NULL;
   END IF;
   IF TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id THEN
@@ -57,5 +64,6 @@ BEGIN
     ON CONFLICT (phase, source_table, source_key)
       DO UPDATE SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, quarantined_at = clock_timestamp();
   END IF;
+  PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;
 END
