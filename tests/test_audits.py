@@ -418,7 +418,7 @@ def test_deploy_revert_deploy_round_trip(legacy_db):
         checksums = p1.saved_checksums(c, PHASE)
         assert len(checksums) == 5 + len(dynamic_tables(c))
         assert exists(c, "public.audits")
-        assert one(c, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cqms\\_p02\\_%'") == len(dynamic_tables(c)) + 2
+        assert one(c, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'cqms\\_p02\\_%'") == len(dynamic_tables(c)) + 3
 
     reverted = revert_p2()
     assert [o.status for o in reverted] == ["reverted"] * 9

@@ -27,6 +27,8 @@ LEDGER_TABLES = ["employee_sources", "employee_email_map", "p01_role_mapping"]
 EMPLOYEES_FINGERPRINT = ("SELECT md5(coalesce(string_agg(concat_ws('|', id, email, role_id IS NOT NULL, supervisor_id, "
                          "quality_mentor_id, auth_user_id, employee_id, name), ',' ORDER BY id), '')) FROM public.employees")
 
+N_STEPS = len(p1.BUILD_STEPS + p1.CUTOVER_STEPS)
+
 
 def deploy_all(**kw) -> list:
     with PhaseContext(PHASE, env="local", **kw) as ctx:
@@ -135,7 +137,7 @@ def test_deploy_validates_and_reconciles_exactly(legacy_db):
           WHERE e.legacy_snapshot -> 'people' ->> 'role' ILIKE 'quality analyst' AND r.code <> 'QUALITY_ANALYST'""") == 0
         assert one(conn, "SELECT count(*) FROM public.roles") == 8
         assert flag(conn) is True
-        assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps WHERE phase = %s", (PHASE,)) == 9
+        assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps WHERE phase = %s", (PHASE,)) == N_STEPS
 
 
 # ------------------------------------------------------------------------------------------
@@ -148,10 +150,10 @@ def test_rerun_is_a_noop(legacy_db):
         applied_before = one(conn, "SELECT count(*) FROM cqms_migration.steps WHERE status = 'applied'")
         fp_before = one(conn, EMPLOYEES_FINGERPRINT)
         sources_before = one(conn, "SELECT count(*) FROM cqms_migration.employee_sources")
-    assert applied_before == 9
+    assert applied_before == N_STEPS
 
     second = deploy_all()
-    assert [o.status for o in second] == ["skipped"] * 9
+    assert [o.status for o in second] == ["skipped"] * N_STEPS
 
     with legacy_db.connect() as conn:
         assert one(conn, "SELECT count(*) FROM cqms_migration.steps WHERE status = 'applied'") == applied_before
@@ -196,7 +198,7 @@ def test_round_trip_deploy_revert_deploy(legacy_db):
         assert one(conn, "SELECT count(*) FROM cqms_migration.applied_steps WHERE phase = %s", (PHASE,)) == 0
         assert one(conn, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s", (PHASE,)) == 0
         assert one(conn, "SELECT count(*) FROM cqms_migration.legacy_checksums WHERE phase = %s", (PHASE,)) == 0
-        assert one(conn, "SELECT count(*) FROM cqms_migration.steps WHERE status = 'reverted'") == 9
+        assert one(conn, "SELECT count(*) FROM cqms_migration.steps WHERE status = 'reverted'") == N_STEPS
 
     again = deploy_all()
     assert {o.status for o in again} == {"applied"}
@@ -259,7 +261,7 @@ def test_compat_views_match_legacy_columns_and_rows(legacy_db):
 
 
 # ------------------------------------------------------------------------------------------
-# (e) after cutover the compat views follow employees
+# (e) after cutover the compat views follow employees (and so do the legacy tables)
 # ------------------------------------------------------------------------------------------
 
 def test_compat_view_follows_employee_changes(legacy_db):
@@ -287,10 +289,13 @@ def test_compat_view_follows_employee_changes(legacy_db):
         assert one(conn, "SELECT version FROM public.employees WHERE id = %s", (emp_id,)) == 2
         rows = conn.execute("SELECT name FROM public.people_compat WHERE email = %s", (email,)).fetchall()
         assert rows == [("Changed",)]
-        # the legacy table is untouched, so that row now differs from people
-        assert one(conn, "SELECT count(*) FROM public.people WHERE email = %s AND name = 'Changed'", (email,)) == 0
+        # the reverse sync wrote the legacy row in the same transaction: people and people_compat
+        # still agree row for row
+        assert one(conn, "SELECT count(*) FROM public.people WHERE email = %s AND name = 'Changed'", (email,)) == 1
         assert one(conn, "SELECT count(*) FROM (SELECT * FROM public.people EXCEPT ALL "
-                         "SELECT * FROM public.people_compat) x") == before + 1
+                         "SELECT * FROM public.people_compat) x") == before
+        assert one(conn, "SELECT count(*) FROM (SELECT * FROM public.people_compat EXCEPT ALL "
+                         "SELECT * FROM public.people) x") == 0
 
         conn.execute("UPDATE public.employees SET name = 'Changed again' WHERE id = %s", (emp_id,))
         assert one(conn, "SELECT version FROM public.employees WHERE id = %s", (emp_id,)) == 3
@@ -393,7 +398,7 @@ def test_lock_retries_exhausted_then_succeeds(legacy_db, tmp_path):
                                 "step = 'create_reference_tables'", (PHASE,)).fetchall() == [("failed",)]
 
         out = phases.deploy(ctx, steps)
-        assert [o.status for o in out] == ["skipped"] + ["applied"] * 8
+        assert [o.status for o in out] == ["skipped"] + ["applied"] * (N_STEPS - 1)
         assert p1.validate(ctx.conn).ok
 
 
@@ -429,11 +434,11 @@ def test_rollback_module_reverts_everything(legacy_db):
         assert list(plan["phase"].drop_duplicates()) == list(reversed(later)) + [PHASE]
         mine = plan[plan["phase"] == PHASE]
         assert list(mine["step"]) == list(reversed(p1.BUILD_STEPS + p1.CUTOVER_STEPS))
-        assert list(mine["will"]) == ["revert"] * 9
+        assert list(mine["will"]) == ["revert"] * N_STEPS
         assert set(plan.loc[plan["phase"] != PHASE, "will"]) <= {"skip (not applied)"}
 
         outcomes, checks = rollback.run(ctx, PHASE)
-        assert list(outcomes.loc[outcomes["status"] != "skipped", "status"]) == ["reverted"] * 9
+        assert list(outcomes.loc[outcomes["status"] != "skipped", "status"]) == ["reverted"] * N_STEPS
         assert list(outcomes.loc[outcomes["status"] == "reverted", "step"]) == list(mine["step"])
         assert len(checks[PHASE]) == 11
         assert all(df.empty for name, df in checks.items() if name != PHASE)

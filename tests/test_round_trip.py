@@ -115,6 +115,8 @@ def test_every_step_deploys_reverts_to_the_same_catalog_and_deploys_again(db_aft
         assert back.status == "reverted", back
         with db.connect() as c:
             s1 = snapshot(c)
-        assert diff(s0, s1) == [], f"{phase_name}/{step_name}: the revert did not restore the catalog or the state"
+        # what the step's revert leaves on purpose (a write fence a later revert removes) aside
+        left = [d for d in diff(s0, s1) if not any(name in d for name in step.revert_leaves)]
+        assert left == [], f"{phase_name}/{step_name}: the revert did not restore the catalog or the state"
         again = phases.deploy(ctx, [step])[0]
         assert again.status == "applied", again

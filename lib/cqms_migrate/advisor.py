@@ -56,7 +56,8 @@ def owned_objects(conn: psycopg.Connection) -> Owned:
     functions = [r[0] for r in conn.execute(
         "SELECT DISTINCT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname IN ('cqms_security', 'cqms_migration') "
-        "   OR (n.nspname = 'public' AND (p.proname IN ('employees_bump_version', 'audits_bump_version') "
+        "   OR (n.nspname = 'public' AND (p.proname IN ('employees_bump_version', 'audits_bump_version', "
+        "                                               'employees_auth_user_gone') "
         "                                 OR p.proname LIKE 'cqms%'))").fetchall()]
     end_read(conn)
     return Owned(tuple(sorted(tables)), tuple(sorted(views)), tuple(sorted(functions)))

@@ -55,6 +55,15 @@ class FlagStep(Step):
     def render_revert(self, ctx) -> Rendered:
         return self._render(ctx, False)
 
+    def after_revert_committed(self, ctx) -> None:
+        # the application reads the flag now and then: give it params.flag_propagation_s to
+        # switch back to the legacy path before the next revert step fences the unified tables
+        wait = ctx.params.flag_propagation_s
+        if wait and not ctx.dry_run:
+            ctx.log(f"{self.flag} is off: waiting {wait:g}s for the application to switch to the legacy tables")
+            import time
+            time.sleep(wait)
+
 
 def table_checksum(conn: psycopg.Connection, table: str) -> tuple[int, str]:
     rows, checksum = conn.execute(template("checksum").format(table=sql.Identifier("public", table))).fetchone()

@@ -128,3 +128,18 @@ def end_read(conn: psycopg.Connection) -> None:
         return
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
         conn.commit()
+
+
+@contextmanager
+def one_snapshot(conn: psycopg.Connection):
+    """Every read inside sees one snapshot (REPEATABLE READ, READ ONLY): a validation that counts
+    legacy rows and migrated rows while the application writes compares one moment, never two.
+    Inside a step's own transaction (which already ran statements) the reads join it."""
+    if getattr(conn, "_num_transactions", 0) or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        end_read(conn)
+    if getattr(conn, "_num_transactions", 0) or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield
+        return
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield

@@ -42,6 +42,7 @@ RULE_WAIVERS: dict[tuple[str, str], str] = {
     ("revert", "ban-drop-table"): "a revert drops the tables its deploy created (never a legacy table)",
     ("revert", "ban-drop-column"): "a revert drops the columns its deploy added",
     ("revert", "ban-drop-function"): "a revert drops the functions its deploy created",
+    ("revert", "ban-drop-type"): "a revert drops the types its deploy created (the phase-1 mapping's row types)",
     ("revert", "ban-drop-view"): "a revert drops the views its deploy created (the compat views)",
     ("revert", "ban-drop-constraint"): "a revert drops the constraints its deploy added",
     ("revert", "ban-drop-schema"): "a revert drops the schema its deploy created (cqms_security, empty by then)",

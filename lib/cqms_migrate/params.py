@@ -62,6 +62,12 @@ class Params(Strict):
     # lock-timeout-and-retry table: [lock_timeout_ms, sleep_s] per attempt (GitLab style)
     lock_retries: list[tuple[int, float]] = [(100, 0.2), (250, 0.5), (500, 1.0), (1000, 2.0), (2000, 4.0)]
     statement_timeout_s: int = Field(default=600, ge=0)
+    # trigger DDL on legacy tables: DROP TRIGGER takes ACCESS EXCLUSIVE and queues every reader
+    # behind it while it waits, so many short attempts (at most ~0.2 s of queueing each)
+    legacy_lock_retries: list[tuple[int, float]] = [(50, 0.5), (100, 1.0), (100, 2.0), (200, 4.0), (200, 8.0),
+                                                    (200, 15.0), (200, 30.0), (200, 30.0)]
+    # after a rollback turns a feature flag off: how long the application takes to see it
+    flag_propagation_s: float = Field(default=5.0, ge=0)
     # a concurrent index build on audits (the GIN over transcripts dominates; minutes at 10M rows)
     index_statement_timeout_s: int = Field(default=3600, ge=1)
 
@@ -101,7 +107,7 @@ class Params(Strict):
 
     legacy_seed: LegacySeed = LegacySeed()
 
-    @field_validator("lock_retries")
+    @field_validator("lock_retries", "legacy_lock_retries")
     @classmethod
     def _retries_nonempty(cls, v):
         if not v:

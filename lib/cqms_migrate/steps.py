@@ -94,6 +94,11 @@ class Step:
     lock_retried: bool = True
     # a step whose deploy runs its own transactions may still revert in one (None: as deploy)
     revert_in_one_transaction: bool | None = None
+    # objects its revert leaves on purpose (a write fence that a later revert removes)
+    revert_leaves: tuple[str, ...] = ()
+
+    def after_revert_committed(self, ctx: "PhaseContext") -> None:
+        """Called once the revert and its ledger row committed (the flag step waits there)."""
 
     @property
     def revert_transactional(self) -> bool:
@@ -109,7 +114,8 @@ class Step:
             return [(pre + rendered.text, True)] if rendered.statements else []
         return [(pre + s.strip().rstrip(";") + ";\n", True) for s in rendered.statements if s.strip()]
 
-    def run_separately(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered, what: str) -> int:
+    def run_separately(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered, what: str,
+                       attempts: list | None = None) -> int:
         """Each statement of ``rendered`` in its own lock-retried transaction (no statement waits
         for a lock while the previous ones' locks are held)."""
         rows = 0
@@ -117,7 +123,7 @@ class Step:
             def work(c, stmt=stmt):
                 cur = c.execute(stmt)
                 return cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0
-            n, _ = with_lock_retries(conn, work, attempts=ctx.params.lock_retries,
+            n, _ = with_lock_retries(conn, work, attempts=attempts or ctx.params.lock_retries,
                                      statement_timeout_s=ctx.params.statement_timeout_s,
                                      what=f"{self.phase}/{self.name} {what} {i}/{len(rendered.statements)}", log=ctx.log)
             rows += n
@@ -251,6 +257,7 @@ class Executor:
         except Exception as e:
             self._record_failure(step, "revert", rendered, started_db, e)
             raise
+        step.after_revert_committed(ctx)
         secs = time.time() - started
         ctx.log(f"{step.name}: reverted ({rows} rows, {secs:.2f}s)")
         return StepOutcome(step.phase, step.name, "revert", "reverted", rows, secs, attempts)

@@ -34,8 +34,12 @@ class PerTableTriggers(Step):
     def render_revert(self, ctx) -> Rendered:
         return Rendered(self.remove(ctx), separate=True)
 
+    # CREATE TRIGGER waits for the table's writers; DROP TRIGGER takes ACCESS EXCLUSIVE, so while
+    # it waits every reader queues behind it: legacy tables get many short attempts
+    # (params.legacy_lock_retries) rather than a few long ones
+
     def deploy(self, ctx, conn) -> int:
-        return self.run_separately(ctx, conn, self.render_deploy(ctx), "table")
+        return self.run_separately(ctx, conn, self.render_deploy(ctx), "table", ctx.params.legacy_lock_retries)
 
     def revert(self, ctx, conn) -> int:
-        return self.run_separately(ctx, conn, self.render_revert(ctx), "table")
+        return self.run_separately(ctx, conn, self.render_revert(ctx), "table", ctx.params.legacy_lock_retries)

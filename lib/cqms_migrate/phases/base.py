@@ -101,7 +101,7 @@ class Phase:
 # -- executing steps ---------------------------------------------------------------------------
 def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"step": o.step, "action": o.action, "status": o.status, "rows": o.rows, "seconds": round(o.seconds, 2),
+        [{"phase": o.phase, "step": o.step, "action": o.action, "status": o.status, "rows": o.rows, "seconds": round(o.seconds, 2),
           "lock attempts": o.attempts, "note": o.message if o.status != "planned" else "(SQL rendered)"}
          for o in outcomes]
     )

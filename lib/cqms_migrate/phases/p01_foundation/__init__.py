@@ -7,9 +7,11 @@ Steps (deploy in order, revert in reverse):
   create_employees         employees, provenance and the legacy email map
   add_circular_keys        departments.manager_id, teams.supervisor_id (after employees exists)
   load_reference_data      roles from params; departments/channels/teams/countries from legacy
-  merge_employees          users + people -> employees; duplicates merged; bad rows quarantined
+  install_sync_triggers    the mapping as functions; users/people writes reach employees live
+  merge_employees          the mapping applied to every email; duplicates merged; bad rows quarantined
   create_compat_views      users_compat, people_compat (security_invoker)
   enable_rls               policies and grants for the Supabase roles
+  install_reverse_sync     employees writes reach users/people (revert: fence, then drop)
   enable_feature_flag      USE_UNIFIED_EMPLOYEES_TABLE on — only after validate() passes
 """
 
@@ -27,9 +29,10 @@ from psycopg import sql
 from ... import quality
 from ...common_steps import FlagStep, SnapshotLegacy, legacy_unchanged
 from ...common_steps import saved_checksums as _saved_checksums
-from ...db import end_read
+from ...db import end_read, one_snapshot
 from ...errors import CheckFailed
 from ...steps import Rendered, SqlStep, Step, compose
+from ...triggers import PerTableTriggers
 from ..base import Phase
 
 PHASE = "01_foundation"
@@ -58,6 +61,38 @@ class LoadReferenceData(SqlStep):
         return Rendered(stmts + super().render_deploy(ctx).statements)
 
 
+@dataclass
+class SyncTriggers(PerTableTriggers):
+    """users + people -> employees, live: the mapping functions (templates/sync_functions.sql),
+    then the statement-level triggers, one legacy table per transaction. Revert: the triggers,
+    one table per transaction, then the functions and whatever the triggers wrote."""
+
+    def install(self, ctx) -> list[str]:
+        functions = (HERE / "templates" / "sync_functions.sql").read_text().strip().rstrip(";")
+        return [functions + ";\n" + self._each(ctx, "sync_triggers", "users"),
+                self._each(ctx, "sync_triggers", "people")]
+
+    def remove(self, ctx) -> list[str]:
+        return [self._each(ctx, "drop_sync_triggers", "people"), self._each(ctx, "drop_sync_triggers", "users"),
+                (HERE / "templates" / "drop_sync_functions.sql").read_text()]
+
+    def render_verify(self, ctx) -> Rendered:
+        return Rendered([(HERE / "templates" / "verify_sync_triggers.sql").read_text()])
+
+    @staticmethod
+    def _each(ctx, name: str, table: str) -> str:
+        return compose(ctx.conn, template(name).format(table=sql.Identifier("public", table)))
+
+
+@dataclass
+class ReverseSync(SqlStep):
+    """employees -> users + people, installed before cutover (deploy/install_reverse_sync.sql).
+    Its revert fences employees (the trigger stays behind the fence); create_employees' revert
+    drops both with the table."""
+
+    revert_leaves: tuple[str, ...] = ("cqms_p01_fence", "p01_fence", "cqms_p01_reverse_sync", "p01_reverse_sync")
+
+
 def template(name: str) -> sql.SQL:
     return sql.SQL((HERE / "templates" / f"{name}.sql").read_text())
 
@@ -67,7 +102,8 @@ def _sql(name: str, summary: str, cls=SqlStep) -> SqlStep:
 
 
 BUILD_STEPS = ["snapshot_legacy", "create_reference_tables", "create_employees", "add_circular_keys",
-               "load_reference_data", "merge_employees", "create_compat_views", "enable_rls"]
+               "load_reference_data", "install_sync_triggers", "merge_employees", "create_compat_views",
+               "enable_rls", "install_reverse_sync"]
 CUTOVER_STEPS = ["enable_feature_flag"]
 
 
@@ -78,9 +114,12 @@ def plan(ctx) -> list[Step]:
         _sql("create_employees", "employees + provenance + legacy email map"),
         _sql("add_circular_keys", "departments.manager_id and teams.supervisor_id foreign keys"),
         _sql("load_reference_data", "roles from params; reference rows from legacy values", LoadReferenceData),
+        SyncTriggers(PHASE, "install_sync_triggers", "users + people -> employees, live (statement triggers)"),
         _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
         _sql("create_compat_views", "users_compat and people_compat (security_invoker)"),
         _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
+        _sql("install_reverse_sync", "employees -> users + people (a rollback after cutover loses nothing)",
+             ReverseSync),
         FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
     ]
 
@@ -113,6 +152,19 @@ class Validation:
 
 
 def validate(conn: psycopg.Connection) -> Validation:
+    """In one snapshot: the application may be writing users, people or employees meanwhile."""
+    with one_snapshot(conn):
+        return _validate(conn)
+
+
+# the columns of employees that have a legacy home, compared with what the mapping says for the
+# current legacy rows (employee_id separately: the first holder of a shared code keeps it)
+MAPPED = """ne, auth_user_id, name, avatar_url, role_id, department_id, designation, channel_id, team_id,
+            country_code, intercom_admin_alias, is_active, last_login_at, login_count, supervisor_ne, mentor_ne,
+            snapshot"""
+
+
+def _validate(conn: psycopg.Connection) -> Validation:
     q = lambda s, p=None: conn.execute(s, p).fetchone()
     recon = []
     for table in ("users", "people"):
@@ -186,6 +238,38 @@ def validate(conn: psycopg.Connection) -> Validation:
                                 "WHERE e.id = s.employee_id AND e.auth_user_id::text = s.source_key)")[0]
     check("every migrated users row is linked to its auth user", users_without_auth_link)
 
+    # employees are what the mapping says for the current legacy rows (the sync kept them so)
+    drift = q(f"""
+      WITH expected AS (
+        SELECT x.ne, x.auth_user_id, x.name, x.avatar_url, x.role_id, x.department_id, x.designation, x.channel_id,
+               x.team_id, x.country_code, x.intercom_admin_alias, x.is_active, x.last_login_at, x.login_count,
+               CASE WHEN x.supervisor_ne <> x.ne AND sup.id IS NOT NULL THEN x.supervisor_ne END AS supervisor_ne,
+               CASE WHEN x.mentor_ne <> x.ne AND qm.id IS NOT NULL THEN x.mentor_ne END AS mentor_ne,
+               x.legacy_snapshot - 'version' AS snapshot
+        FROM cqms_migration.p01_expected(NULL) x
+        LEFT JOIN public.employees sup ON lower(btrim(sup.email)) = x.supervisor_ne AND sup.deleted_at IS NULL
+        LEFT JOIN public.employees qm ON lower(btrim(qm.email)) = x.mentor_ne AND qm.deleted_at IS NULL),
+      actual AS (
+        SELECT lower(btrim(e.email)) AS ne, e.auth_user_id, e.name, e.avatar_url, e.role_id, e.department_id,
+               e.designation, e.channel_id, e.team_id, e.country_code, e.intercom_admin_alias, e.is_active,
+               e.last_login_at, e.login_count, lower(btrim(s.email)) AS supervisor_ne, lower(btrim(m.email)) AS mentor_ne,
+               e.legacy_snapshot - 'version' AS snapshot
+        FROM public.employees e
+        LEFT JOIN public.employees s ON s.id = e.supervisor_id
+        LEFT JOIN public.employees m ON m.id = e.quality_mentor_id
+        WHERE e.deleted_at IS NULL AND e.legacy_snapshot IS NOT NULL AND NOT e.legacy_snapshot ? 'placeholder_phase')
+      SELECT (SELECT count(*) FROM (SELECT {MAPPED} FROM expected EXCEPT ALL SELECT {MAPPED} FROM actual) a),
+             (SELECT count(*) FROM (SELECT {MAPPED} FROM actual EXCEPT ALL SELECT {MAPPED} FROM expected) b),
+             (SELECT count(*) FROM cqms_migration.p01_expected(NULL) x JOIN public.employees e
+                ON lower(btrim(e.email)) = x.ne
+              WHERE e.employee_id IS DISTINCT FROM x.legacy_employee_id AND (e.employee_id IS NOT NULL OR NOT EXISTS (
+                SELECT 1 FROM public.employees h WHERE h.employee_id = x.legacy_employee_id AND h.id <> e.id)))""")
+    check("employees: what the mapping says for the current legacy rows", drift[0],
+          "mapping of users + people now, EXCEPT ALL employees (columns with a legacy home)")
+    check("employees: no employee the current legacy rows do not explain", drift[1],
+          "employees EXCEPT ALL the mapping of users + people now")
+    check("employees: employee_id is the legacy code (or NULL: another employee holds it)", drift[2])
+
     quarantine = pd.DataFrame(conn.execute(
         "SELECT source_table, reason, count(*) AS rows FROM cqms_migration.quarantine WHERE phase = %s "
         "GROUP BY 1, 2 ORDER BY 1, 2", (PHASE,)).fetchall(), columns=["source table", "reason", "rows"])
@@ -213,7 +297,6 @@ def validate(conn: psycopg.Connection) -> Validation:
         JOIN public.employees e USING (id) WHERE e.legacy_snapshot -> 'people' ->> 'employee_id' IS NOT NULL AND e.employee_id IS NULL
     """).fetchall()
     hierarchy = pd.DataFrame(hier, columns=["finding", "employees"]).set_index("finding")
-    end_read(conn)
     return Validation(reconciliation, pd.DataFrame(checks), quarantine, hierarchy)
 
 

@@ -96,12 +96,21 @@ def provenance_function(tables: list[AuditTable], conn) -> sql.Composable:
 
 @dataclass
 class ReverseSync(SqlStep):
-    """audits -> legacy, at cutover: after it, a rollback loses no write made through audits.
-    Rendered from templates; its revert is revert/install_reverse_sync.sql."""
+    """audits -> legacy, at cutover (and audit_errors -> the legacy parameter columns): after it,
+    a rollback loses no write made through audits. Rendered from templates; its revert
+    (revert/install_reverse_sync.sql) fences audits before dropping the write-back triggers."""
+
+    # what the revert deliberately leaves until create_audits' revert drops the tables: the fence
+    # and, behind it, the write-back triggers
+    revert_leaves: tuple[str, ...] = ("cqms_p02_fence", "p02_fence", "cqms_p02_reverse_sync", "cqms_p02_provenance",
+                                      "cqms_p02_errors_write_back", "p02_reverse_sync", "p02_audit_provenance",
+                                      "p02_errors_write_back")
 
     def render_deploy(self, ctx) -> Rendered:
         from . import migratable
         tables = migratable(ctx)
         return Rendered([compose(ctx.conn, provenance_function(tables, ctx.conn)),
                          compose(ctx.conn, reverse_sync_function(tables, ctx.conn)),
+                         compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_errors_write_back"),
+                                                            template("errors_write_back_body"), ctx.conn)),
                          compose(ctx.conn, template("reverse_sync_triggers"))])

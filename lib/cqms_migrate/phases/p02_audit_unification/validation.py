@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ... import inventory
-from ...db import end_read
+from ...db import one_snapshot
 from ...errors import CheckFailed
 from .compat import compat_view_name
 from .mapping import PHASE
@@ -43,6 +43,12 @@ def _row_hash_sum(conn, relation: sql.Composable, where: sql.Composable = sql.SQ
 
 
 def validate(conn: psycopg.Connection, tables: list[inventory.AuditTable]) -> Validation:
+    """In one snapshot: the application may be writing the legacy tables or audits meanwhile."""
+    with one_snapshot(conn):
+        return _validate(conn, tables)
+
+
+def _validate(conn: psycopg.Connection, tables: list[inventory.AuditTable]) -> Validation:
     rows, checks = [], []
     for t in tables:
         legacy = sql.Identifier("public", t.table_name)
@@ -91,5 +97,4 @@ def validate(conn: psycopg.Connection, tables: list[inventory.AuditTable]) -> Va
     quarantine = pd.DataFrame(conn.execute(
         "SELECT reason, count(*) AS rows, count(DISTINCT source_table) AS tables FROM cqms_migration.quarantine "
         "WHERE phase = %s GROUP BY 1 ORDER BY 2 DESC", (PHASE,)).fetchall(), columns=["reason", "rows", "tables"])
-    end_read(conn)
     return Validation(recon, pd.DataFrame(checks), quarantine)

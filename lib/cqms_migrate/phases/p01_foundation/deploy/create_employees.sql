@@ -7,7 +7,10 @@
 --  * version is maintained by a trigger (the seed's optimistic-locking column).
 CREATE TABLE public.employees (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  auth_user_id uuid UNIQUE REFERENCES auth.users(id) ON DELETE CASCADE,
+  -- an auth user's deletion keeps its legacy meaning: legacy users rows cascade away with it,
+  -- people rows stay. So the link is cleared (SET NULL) and an employee who was only a users row
+  -- is soft-deleted (employees_auth_user_gone); audits keep a valid key either way
+  auth_user_id uuid UNIQUE REFERENCES auth.users(id) ON DELETE SET NULL,
   email text NOT NULL,
   employee_id text UNIQUE,
   name text NOT NULL,
@@ -75,14 +78,44 @@ CREATE FUNCTION public.employees_bump_version() RETURNS trigger
 LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   IF NEW IS DISTINCT FROM OLD THEN
-    NEW.version := OLD.version + 1;
-    NEW.updated_at := now();
+    IF coalesce(current_setting('cqms.sync_echo', true), '') LIKE 'forward:%' THEN
+      -- the phase-1 sync: a write that only follows the legacy rows (the snapshot) leaves the
+      -- version alone, so an application's optimistic lock is not broken by a sync; and a synced
+      -- snapshot is current (the compat views return it) unless the employee was changed
+      -- through employees since
+      IF (to_jsonb(NEW) - 'legacy_snapshot' - 'updated_at') <> (to_jsonb(OLD) - 'legacy_snapshot' - 'updated_at') THEN
+        NEW.version := OLD.version + 1;
+        NEW.updated_at := now();
+      ELSE
+        NEW.updated_at := OLD.updated_at;
+      END IF;
+      IF NEW.legacy_snapshot IS NOT NULL AND (NEW.legacy_snapshot - 'version' IS DISTINCT FROM OLD.legacy_snapshot - 'version'
+          OR (OLD.legacy_snapshot ->> 'version')::integer = OLD.version) THEN
+        NEW.legacy_snapshot := jsonb_set(NEW.legacy_snapshot, '{version}', to_jsonb(NEW.version));
+      END IF;
+    ELSE
+      NEW.version := OLD.version + 1;
+      NEW.updated_at := now();
+    END IF;
   END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER employees_bump_version BEFORE UPDATE ON public.employees
   FOR EACH ROW EXECUTE FUNCTION public.employees_bump_version();
 REVOKE ALL ON FUNCTION public.employees_bump_version() FROM PUBLIC, anon, authenticated;
+
+CREATE FUNCTION public.employees_auth_user_gone() RETURNS trigger
+LANGUAGE plpgsql SET search_path = '' AS $$
+BEGIN
+  IF OLD.auth_user_id IS NOT NULL AND NEW.auth_user_id IS NULL AND NEW.deleted_at IS NULL
+     AND NEW.legacy_snapshot IS NOT NULL AND NOT NEW.legacy_snapshot ? 'people' THEN
+    NEW.deleted_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER employees_auth_user_gone BEFORE UPDATE OF auth_user_id ON public.employees
+  FOR EACH ROW EXECUTE FUNCTION public.employees_auth_user_gone();
+REVOKE ALL ON FUNCTION public.employees_auth_user_gone() FROM PUBLIC, anon, authenticated;
 
 -- no moment of exposure (see create_reference_tables): RLS on and the default grants revoked
 -- in the transaction that creates the table
@@ -99,6 +132,7 @@ CREATE TABLE cqms_migration.employee_sources (
   PRIMARY KEY (source_table, source_key)
 );
 CREATE INDEX employee_sources_employee_idx ON cqms_migration.employee_sources (employee_id);
+CREATE INDEX employee_sources_normalized_idx ON cqms_migration.employee_sources ((coalesce(lower(btrim(email_as_written)), '')));
 
 -- every legacy email spelling -> its employee; later phases resolve emails through this
 CREATE TABLE cqms_migration.employee_email_map (

@@ -1,6 +1,7 @@
 -- Reference rows from the legacy values. Roles and the role mapping come from params and are
 -- written just before this (same transaction). Each blank or unknown value maps to an
--- explicit 'Unassigned' row, never to NULL.
+-- explicit 'Unassigned' row, never to NULL. Ids derive from codes (md5 of kind and code), so a
+-- rollback and a re-run give every reference row, and every key pointing at it, the same value.
 INSERT INTO public.countries (code, name, iso_alpha3, region) VALUES
   ('ZZ', 'Unassigned', NULL, NULL),
   ('AE', 'United Arab Emirates', 'ARE', 'Asia'), ('AR', 'Argentina', 'ARG', 'Americas'),
@@ -23,13 +24,14 @@ INSERT INTO public.countries (code, name, iso_alpha3, region) VALUES
   ('UA', 'Ukraine', 'UKR', 'Europe'), ('US', 'United States', 'USA', 'Americas'),
   ('VN', 'Viet Nam', 'VNM', 'Asia'), ('ZA', 'South Africa', 'ZAF', 'Africa');
 
-INSERT INTO public.departments (name, code)
-SELECT 'Unassigned', 'UNASSIGNED'
-UNION ALL
-SELECT mode() WITHIN GROUP (ORDER BY btrim(department)), cqms_migration.ref_code(department)
-FROM public.people
-WHERE cqms_migration.ref_code(department) <> 'UNASSIGNED'
-GROUP BY cqms_migration.ref_code(department);
+INSERT INTO public.departments (id, name, code)
+SELECT md5('cqms-department:' || d.code)::uuid, d.name, d.code FROM (
+  SELECT 'Unassigned' AS name, 'UNASSIGNED' AS code
+  UNION ALL
+  SELECT mode() WITHIN GROUP (ORDER BY btrim(department)), cqms_migration.ref_code(department)
+  FROM public.people
+  WHERE cqms_migration.ref_code(department) <> 'UNASSIGNED'
+  GROUP BY cqms_migration.ref_code(department)) d;
 
 WITH legacy_channels AS (
   SELECT btrim(channel) AS spelling FROM public.people
@@ -37,18 +39,19 @@ WITH legacy_channels AS (
   SELECT btrim(ch) FROM public.scorecards s,
     LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.channels) = 'array' THEN s.channels ELSE '[]' END) ch
 )
-INSERT INTO public.channels (name, code, display_order)
-SELECT 'Unassigned', 'UNASSIGNED', 1000
-UNION ALL
-SELECT mode() WITHIN GROUP (ORDER BY spelling), cqms_migration.ref_code(spelling),
-       row_number() OVER (ORDER BY cqms_migration.ref_code(spelling))::int
-FROM legacy_channels
-WHERE cqms_migration.ref_code(spelling) <> 'UNASSIGNED'
-GROUP BY cqms_migration.ref_code(spelling);
+INSERT INTO public.channels (id, name, code, display_order)
+SELECT md5('cqms-channel:' || c.code)::uuid, c.name, c.code, c.display_order FROM (
+  SELECT 'Unassigned' AS name, 'UNASSIGNED' AS code, 1000 AS display_order
+  UNION ALL
+  SELECT mode() WITHIN GROUP (ORDER BY spelling), cqms_migration.ref_code(spelling),
+         row_number() OVER (ORDER BY cqms_migration.ref_code(spelling))::int
+  FROM legacy_channels
+  WHERE cqms_migration.ref_code(spelling) <> 'UNASSIGNED'
+  GROUP BY cqms_migration.ref_code(spelling)) c;
 
 -- a team is (team name, channel); teams of blank name go to the 'Unassigned' team
-INSERT INTO public.teams (name, code, channel_id)
-SELECT min(t.name), t.code, t.channel_id
+INSERT INTO public.teams (id, name, code, channel_id)
+SELECT md5('cqms-team:' || t.code)::uuid, min(t.name), t.code, t.channel_id
 FROM (
   SELECT CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END AS name,
          cqms_migration.ref_code(p.team) || '@' || c.code AS code,

@@ -1,23 +1,25 @@
--- Every users and people row accounted for, exactly; raises otherwise.
+-- Every users and people row accounted for, exactly, in one statement (one snapshot: the
+-- application may be writing); raises otherwise.
 DO $$
 DECLARE
-  legacy_people bigint := (SELECT count(*) FROM public.people);
-  legacy_users bigint := (SELECT count(*) FROM public.users);
-  src_people bigint := (SELECT count(*) FROM cqms_migration.employee_sources WHERE source_table = 'people');
-  src_users bigint := (SELECT count(*) FROM cqms_migration.employee_sources WHERE source_table = 'users');
-  q_people bigint := (SELECT count(*) FROM cqms_migration.quarantine WHERE phase = '01_foundation' AND source_table = 'people');
-  q_users bigint := (SELECT count(*) FROM cqms_migration.quarantine WHERE phase = '01_foundation' AND source_table = 'users');
+  c record;
 BEGIN
-  IF legacy_people <> src_people + q_people THEN
-    RAISE EXCEPTION 'people rows do not reconcile: % legacy <> % migrated/merged + % quarantined', legacy_people, src_people, q_people;
+  SELECT (SELECT count(*) FROM public.people) AS legacy_people,
+         (SELECT count(*) FROM public.users) AS legacy_users,
+         (SELECT count(*) FROM cqms_migration.employee_sources WHERE source_table = 'people') AS src_people,
+         (SELECT count(*) FROM cqms_migration.employee_sources WHERE source_table = 'users') AS src_users,
+         (SELECT count(*) FROM cqms_migration.quarantine WHERE phase = '01_foundation' AND source_table = 'people') AS q_people,
+         (SELECT count(*) FROM cqms_migration.quarantine WHERE phase = '01_foundation' AND source_table = 'users') AS q_users,
+         (SELECT count(*) FROM public.employees WHERE deleted_at IS NULL AND legacy_snapshot IS NOT NULL) AS employees,
+         (SELECT count(DISTINCT employee_id) FROM cqms_migration.employee_sources) AS sourced
+  INTO c;
+  IF c.legacy_people <> c.src_people + c.q_people THEN
+    RAISE EXCEPTION 'people rows do not reconcile: % legacy <> % migrated/merged + % quarantined', c.legacy_people, c.src_people, c.q_people;
   END IF;
-  IF legacy_users <> src_users + q_users THEN
-    RAISE EXCEPTION 'users rows do not reconcile: % legacy <> % migrated/merged + % quarantined', legacy_users, src_users, q_users;
+  IF c.legacy_users <> c.src_users + c.q_users THEN
+    RAISE EXCEPTION 'users rows do not reconcile: % legacy <> % migrated/merged + % quarantined', c.legacy_users, c.src_users, c.q_users;
   END IF;
-  IF (SELECT count(*) FROM public.employees) <> (SELECT count(*) FROM cqms_migration.employee_sources WHERE disposition = 'migrated' AND source_table = 'people')
-       + (SELECT count(*) FROM cqms_migration.employee_sources s WHERE s.disposition = 'migrated' AND s.source_table = 'users'
-          AND NOT EXISTS (SELECT 1 FROM cqms_migration.employee_sources p WHERE p.source_table = 'people'
-                          AND p.disposition = 'migrated' AND p.employee_id = s.employee_id)) THEN
-    RAISE EXCEPTION 'employees count does not match the migrated source rows';
+  IF c.employees <> c.sourced THEN
+    RAISE EXCEPTION 'employees (%) do not match the employees the source rows name (%)', c.employees, c.sourced;
   END IF;
 END $$;

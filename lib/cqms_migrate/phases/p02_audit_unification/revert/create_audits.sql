@@ -3,3 +3,7 @@ DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
 DROP TABLE IF EXISTS public.audit_errors;
 DROP TABLE IF EXISTS public.audits;
 DROP FUNCTION IF EXISTS public.audits_bump_version();
+DROP FUNCTION IF EXISTS cqms_migration.p02_fence();
+DROP FUNCTION IF EXISTS cqms_migration.p02_errors_write_back();
+DROP FUNCTION IF EXISTS cqms_migration.p02_reverse_sync();
+DROP FUNCTION IF EXISTS cqms_migration.p02_audit_provenance();

@@ -1,0 +1,148 @@
+-- After cutover the application writes employees: every write reaches users and people in the
+-- writer's transaction, so a rollback loses nothing. The legacy rows are written under the
+-- marker 'reverse:employees:<id>' (the forward sync skips them); then the snapshot and the
+-- provenance follow them (p01_apply p_refresh_only): the compat views keep returning the legacy
+-- rows exactly.
+-- What goes where (the inverse of the mapping; columns with no legacy home stay in employees):
+--   people: the row the employee was built from (its snapshot); only the columns whose source
+--           changed are written; a new employee, or one that was only a users row and gains a
+--           people value, gets a people row
+--   users:  the auth user's row (by id); a new employee with an auth user gets one
+--   a deletion (or soft deletion) removes the employee's users and people rows
+-- Any fence a previous rollback left goes first (a re-run of the cutover lifts it; its function
+-- stays until create_employees' revert).
+DROP TRIGGER IF EXISTS cqms_p01_fence ON public.employees;
+
+CREATE OR REPLACE FUNCTION cqms_migration.p01_reverse_sync() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+DECLARE
+  v_marker text := current_setting('cqms.sync_echo', true);
+  v_old_ne text;
+  v_new_ne text;
+  v_people_ctid tid;
+  v_role text; v_department text; v_channel text; v_team text; v_sup text; v_qm text;
+  v_people_change boolean;
+BEGIN
+  IF coalesce(v_marker, '') LIKE 'forward:%' OR coalesce(v_marker, '') = 'runbook:revert' THEN
+    RETURN NULL;  -- the forward sync's own write, or the rollback's
+  END IF;
+  IF coalesce(NEW.legacy_snapshot, OLD.legacy_snapshot) ? 'placeholder_phase' THEN
+    RETURN NULL;  -- a later phase's placeholder for an unknown email: never a person in users or people
+  END IF;
+  IF TG_OP <> 'INSERT' THEN
+    v_old_ne := lower(btrim(OLD.email));
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    v_new_ne := lower(btrim(NEW.email));
+  END IF;
+  -- the same per-email locks as the forward sync
+  INSERT INTO cqms_migration.p01_email_locks (ne)
+  SELECT x FROM unnest(ARRAY[v_old_ne, v_new_ne]) x WHERE x IS NOT NULL ON CONFLICT DO NOTHING;
+  PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne IN (v_old_ne, v_new_ne) ORDER BY l.ne FOR UPDATE;
+  PERFORM set_config('cqms.sync_echo', 'reverse:employees:' || coalesce(NEW.id, OLD.id)::text, true);
+
+  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) THEN
+    DELETE FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne;
+    DELETE FROM public.users u WHERE u.id = OLD.auth_user_id OR coalesce(lower(btrim(u.email)), '') = v_old_ne;
+    PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne], true);
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+    RETURN NULL;
+  END IF;
+  IF NEW.deleted_at IS NOT NULL THEN
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+    RETURN NULL;  -- a change to a deleted employee: no legacy row stands for it
+  END IF;
+
+  SELECT r.name INTO v_role FROM public.roles r WHERE r.id = NEW.role_id;
+  SELECT nullif(d.name, 'Unassigned') INTO v_department FROM public.departments d WHERE d.id = NEW.department_id;
+  SELECT nullif(c.name, 'Unassigned') INTO v_channel FROM public.channels c WHERE c.id = NEW.channel_id;
+  SELECT nullif(t.name, 'Unassigned') INTO v_team FROM public.teams t WHERE t.id = NEW.team_id;
+  SELECT s.email INTO v_sup FROM public.employees s WHERE s.id = NEW.supervisor_id;
+  SELECT s.email INTO v_qm FROM public.employees s WHERE s.id = NEW.quality_mentor_id;
+
+  IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL THEN
+    IF OLD.legacy_snapshot ? 'people' THEN
+      SELECT p.ctid INTO v_people_ctid FROM public.people p
+      WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne AND to_jsonb(p) = OLD.legacy_snapshot -> 'people' LIMIT 1;
+    END IF;
+    v_people_change := (OLD.email, OLD.name, OLD.role_id, OLD.department_id, OLD.designation, OLD.employee_id,
+                        OLD.channel_id, OLD.team_id, OLD.supervisor_id, OLD.quality_mentor_id, OLD.country_code,
+                        OLD.is_active, OLD.last_login_at, OLD.login_count, OLD.avatar_url, OLD.intercom_admin_alias)
+                       IS DISTINCT FROM
+                       (NEW.email, NEW.name, NEW.role_id, NEW.department_id, NEW.designation, NEW.employee_id,
+                        NEW.channel_id, NEW.team_id, NEW.supervisor_id, NEW.quality_mentor_id, NEW.country_code,
+                        NEW.is_active, NEW.last_login_at, NEW.login_count, NEW.avatar_url, NEW.intercom_admin_alias);
+    IF v_people_ctid IS NOT NULL AND v_people_change THEN
+      UPDATE public.people p SET
+        email = CASE WHEN OLD.email IS DISTINCT FROM NEW.email THEN NEW.email ELSE p.email END,
+        name = CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN NEW.name ELSE p.name END,
+        role = CASE WHEN OLD.role_id IS DISTINCT FROM NEW.role_id THEN v_role ELSE p.role END,
+        department = CASE WHEN OLD.department_id IS DISTINCT FROM NEW.department_id THEN v_department ELSE p.department END,
+        designation = CASE WHEN OLD.designation IS DISTINCT FROM NEW.designation THEN NEW.designation ELSE p.designation END,
+        employee_id = CASE WHEN OLD.employee_id IS DISTINCT FROM NEW.employee_id THEN NEW.employee_id ELSE p.employee_id END,
+        channel = CASE WHEN OLD.channel_id IS DISTINCT FROM NEW.channel_id THEN v_channel ELSE p.channel END,
+        team = CASE WHEN OLD.team_id IS DISTINCT FROM NEW.team_id OR OLD.channel_id IS DISTINCT FROM NEW.channel_id
+                    THEN v_team ELSE p.team END,
+        team_supervisor = CASE WHEN OLD.supervisor_id IS DISTINCT FROM NEW.supervisor_id THEN v_sup ELSE p.team_supervisor END,
+        quality_mentor = CASE WHEN OLD.quality_mentor_id IS DISTINCT FROM NEW.quality_mentor_id THEN v_qm ELSE p.quality_mentor END,
+        country = CASE WHEN OLD.country_code IS DISTINCT FROM NEW.country_code THEN nullif(NEW.country_code, 'ZZ') ELSE p.country END,
+        is_active = CASE WHEN OLD.is_active IS DISTINCT FROM NEW.is_active THEN NEW.is_active ELSE p.is_active END,
+        last_login = CASE WHEN OLD.last_login_at IS DISTINCT FROM NEW.last_login_at THEN NEW.last_login_at ELSE p.last_login END,
+        login_count = CASE WHEN OLD.login_count IS DISTINCT FROM NEW.login_count THEN NEW.login_count ELSE p.login_count END,
+        avatar_url = CASE WHEN OLD.avatar_url IS DISTINCT FROM NEW.avatar_url THEN NEW.avatar_url ELSE p.avatar_url END,
+        intercom_admin_alias = CASE WHEN OLD.intercom_admin_alias IS DISTINCT FROM NEW.intercom_admin_alias
+                                    THEN NEW.intercom_admin_alias ELSE p.intercom_admin_alias END
+      WHERE p.ctid = v_people_ctid;
+    ELSIF v_people_change AND (OLD.legacy_snapshot ? 'people' OR OLD.legacy_snapshot IS NULL
+          OR (OLD.role_id, OLD.department_id, OLD.designation, OLD.employee_id, OLD.channel_id, OLD.team_id,
+              OLD.supervisor_id, OLD.quality_mentor_id, OLD.country_code, OLD.is_active, OLD.intercom_admin_alias)
+             IS DISTINCT FROM
+             (NEW.role_id, NEW.department_id, NEW.designation, NEW.employee_id, NEW.channel_id, NEW.team_id,
+              NEW.supervisor_id, NEW.quality_mentor_id, NEW.country_code, NEW.is_active, NEW.intercom_admin_alias)) THEN
+      -- no people row stands for the employee yet (or its row is not where the snapshot says):
+      -- the employee becomes one, whole
+      v_people_change := NULL;
+    END IF;
+    IF OLD.auth_user_id IS NOT NULL AND NEW.auth_user_id IS NOT DISTINCT FROM OLD.auth_user_id THEN
+      UPDATE public.users u SET
+        email = CASE WHEN OLD.email IS DISTINCT FROM NEW.email THEN NEW.email ELSE u.email END,
+        full_name = CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN NEW.name ELSE u.full_name END,
+        avatar_url = CASE WHEN OLD.avatar_url IS DISTINCT FROM NEW.avatar_url THEN NEW.avatar_url ELSE u.avatar_url END,
+        last_sign_in_at = CASE WHEN OLD.last_login_at IS DISTINCT FROM NEW.last_login_at THEN NEW.last_login_at ELSE u.last_sign_in_at END,
+        sign_in_count = CASE WHEN OLD.login_count IS DISTINCT FROM NEW.login_count THEN NEW.login_count ELSE u.sign_in_count END,
+        device_info = CASE WHEN OLD.device_info IS DISTINCT FROM NEW.device_info THEN NEW.device_info ELSE u.device_info END,
+        notification_preferences = CASE WHEN OLD.notification_preferences IS DISTINCT FROM NEW.notification_preferences
+                                        THEN NEW.notification_preferences ELSE u.notification_preferences END,
+        updated_at = now()
+      WHERE u.id = NEW.auth_user_id
+        AND (OLD.email, OLD.name, OLD.avatar_url, OLD.last_login_at, OLD.login_count, OLD.device_info, OLD.notification_preferences)
+            IS DISTINCT FROM
+            (NEW.email, NEW.name, NEW.avatar_url, NEW.last_login_at, NEW.login_count, NEW.device_info, NEW.notification_preferences);
+    END IF;
+  END IF;
+
+  -- a new (or restored) employee, or one that needs a people row now
+  IF TG_OP = 'INSERT' OR OLD.deleted_at IS NOT NULL OR v_people_change IS NULL THEN
+    INSERT INTO public.people (email, name, role, department, designation, employee_id, channel, team,
+                               team_supervisor, quality_mentor, country, is_active, last_login, login_count,
+                               avatar_url, intercom_admin_alias)
+    VALUES (NEW.email, NEW.name, v_role, v_department, NEW.designation, NEW.employee_id, v_channel, v_team,
+            v_sup, v_qm, nullif(NEW.country_code, 'ZZ'), NEW.is_active, NEW.last_login_at, NEW.login_count,
+            NEW.avatar_url, NEW.intercom_admin_alias);
+  END IF;
+  IF NEW.auth_user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.users u WHERE u.id = NEW.auth_user_id) THEN
+    INSERT INTO public.users (id, email, full_name, avatar_url, last_sign_in_at, sign_in_count, device_info,
+                              notification_preferences, created_at, updated_at)
+    VALUES (NEW.auth_user_id, NEW.email, NEW.name, NEW.avatar_url, NEW.last_login_at, NEW.login_count,
+            NEW.device_info, NEW.notification_preferences, NEW.created_at, NEW.updated_at);
+  END IF;
+  -- the snapshot and the provenance follow the legacy rows just written (the forward sync skips
+  -- writes under this marker)
+  PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne, v_new_ne], true);
+  PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+  RETURN NULL;
+END $fn$;
+REVOKE ALL ON FUNCTION cqms_migration.p01_reverse_sync() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER cqms_p01_reverse_sync AFTER INSERT OR UPDATE OR DELETE ON public.employees
+  FOR EACH ROW EXECUTE FUNCTION cqms_migration.p01_reverse_sync();

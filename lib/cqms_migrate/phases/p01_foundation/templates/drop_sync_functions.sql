@@ -1,0 +1,15 @@
+-- the rollback's own write passes the rollback fence (revert/install_reverse_sync.sql)
+SELECT set_config('cqms.sync_echo', 'runbook:revert', true);
+-- after the triggers are gone: what they wrote since merge_employees was reverted goes too (the
+-- state before this step had no employee), then the functions
+DELETE FROM cqms_migration.employee_email_map;
+DELETE FROM cqms_migration.employee_sources;
+DELETE FROM public.employees;
+DELETE FROM cqms_migration.quarantine WHERE phase = '01_foundation';
+DROP FUNCTION IF EXISTS cqms_migration.p01_forward_sync();
+DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
+DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
+DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);
+DROP TYPE IF EXISTS cqms_migration.p01_person;
+DROP TYPE IF EXISTS cqms_migration.p01_source;
+DROP TABLE IF EXISTS cqms_migration.p01_email_locks

@@ -1,0 +1,352 @@
+-- Phase 1 live: the users + people -> employees mapping as functions of the current legacy rows,
+-- applied to the emails a legacy write touched (forward sync, in the writer's transaction) or to
+-- every email (merge_employees). One definition of the mapping: the merge, the triggers and the
+-- validation all read it. Keys:
+--   ne  the normalized email, coalesce(lower(btrim(email)), '') — the join key of users and people
+-- Duplicate precedence (docs/decisions.md):
+--   people: is_active first, then latest last_login, then highest login_count, then a spelling
+--           that is already normalized, then the row's md5 (a stable tiebreak);
+--   users:  latest last_sign_in_at, then normalized spelling, then id.
+
+-- one row lock per normalized email: applies to the same emails run one after the other and see
+-- each other's committed rows; a full merge takes the table (row locks take no lock-table slot,
+-- so a bulk legacy statement cannot exhaust max_locks_per_transaction)
+CREATE TABLE cqms_migration.p01_email_locks (ne text PRIMARY KEY);
+
+CREATE TYPE cqms_migration.p01_source AS (
+  source_table text, source_key text, ne text, email text, problem text, rank bigint, original_row jsonb);
+
+CREATE TYPE cqms_migration.p01_person AS (
+  ne text, auth_user_id uuid, email text, legacy_employee_id text, name text, avatar_url text,
+  role_id uuid, department_id uuid, designation text, channel_id uuid, team_id uuid, country_code text,
+  supervisor_ne text, mentor_ne text, intercom_admin_alias text, is_active boolean,
+  last_login_at timestamptz, login_count integer, notification_preferences jsonb, device_info jsonb,
+  created_at timestamptz, updated_at timestamptz, legacy_snapshot jsonb, access_level text, precedence bigint);
+
+-- every users and people row of the given emails (NULL: all), with its source key, its problem
+-- (it is quarantined) or its rank among the rows of its email (1: the row the employee is built from)
+CREATE FUNCTION cqms_migration.p01_sources(p_nes text[]) RETURNS SETOF cqms_migration.p01_source
+LANGUAGE sql STABLE SET search_path = '' AS $$
+  WITH pe AS (
+    SELECT to_jsonb(p) AS original_row, md5(p::text) AS h, p.email, coalesce(lower(btrim(p.email)), '') AS ne,
+           p.is_active, p.last_login, p.login_count,
+           CASE WHEN p.email IS NULL OR btrim(p.email) = '' THEN 'missing_email'
+                WHEN btrim(p.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
+           END AS problem
+    FROM public.people p
+    WHERE p_nes IS NULL OR coalesce(lower(btrim(p.email)), '') = ANY (p_nes)
+  ), pk AS (
+    SELECT pe.*, pe.h || ':' || row_number() OVER (PARTITION BY pe.h) AS source_key FROM pe
+  ), us AS (
+    SELECT to_jsonb(u) AS original_row, u.id::text AS source_key, u.id, u.email,
+           coalesce(lower(btrim(u.email)), '') AS ne, u.last_sign_in_at,
+           CASE WHEN u.email IS NULL OR btrim(u.email) = '' THEN 'missing_email'
+                WHEN btrim(u.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
+           END AS problem
+    FROM public.users u
+    WHERE p_nes IS NULL OR coalesce(lower(btrim(u.email)), '') = ANY (p_nes)
+  )
+  SELECT 'people', pk.source_key, pk.ne, pk.email, pk.problem,
+         CASE WHEN pk.problem IS NULL THEN row_number() OVER (
+           PARTITION BY pk.ne, pk.problem IS NULL
+           ORDER BY pk.is_active DESC NULLS LAST, pk.last_login DESC NULLS LAST, pk.login_count DESC NULLS LAST,
+                    (pk.email = pk.ne) DESC, pk.source_key) END,
+         pk.original_row
+  FROM pk
+  UNION ALL
+  SELECT 'users', us.source_key, us.ne, us.email, us.problem,
+         CASE WHEN us.problem IS NULL THEN row_number() OVER (
+           PARTITION BY us.ne, us.problem IS NULL ORDER BY us.last_sign_in_at DESC NULLS LAST, (us.email = us.ne) DESC, us.id) END,
+         us.original_row
+  FROM us
+$$;
+
+-- what the mapping says the employee of each given email is (NULL: every email), from the rows
+-- that rank first in users and in people. supervisor_ne / mentor_ne are resolved to ids by
+-- p01_apply; precedence orders holders of one legacy employee_id (the first keeps it)
+CREATE FUNCTION cqms_migration.p01_expected(p_nes text[]) RETURNS SETOF cqms_migration.p01_person
+LANGUAGE sql STABLE SET search_path = '' AS $$
+  WITH s AS (SELECT * FROM cqms_migration.p01_sources(p_nes) WHERE problem IS NULL AND rank = 1),
+  per AS (
+    SELECT coalesce(u.ne, p.ne) AS ne, u.original_row AS u, p.original_row AS pr
+    FROM (SELECT * FROM s WHERE s.source_table = 'users') u
+    FULL JOIN (SELECT * FROM s WHERE s.source_table = 'people') p ON p.ne = u.ne
+  )
+  SELECT per.ne,
+         (per.u ->> 'id')::uuid,
+         coalesce(btrim(per.u ->> 'email'), btrim(per.pr ->> 'email')),
+         per.pr ->> 'employee_id',
+         coalesce(nullif(btrim(per.pr ->> 'name'), ''), nullif(btrim(per.u ->> 'full_name'), ''), split_part(per.ne, '@', 1)),
+         coalesce(per.u ->> 'avatar_url', per.pr ->> 'avatar_url'),
+         r.id,
+         d.id,
+         per.pr ->> 'designation',
+         c.id,
+         t.id,
+         cqms_migration.country_code(per.pr ->> 'country'),
+         lower(btrim(per.pr ->> 'team_supervisor')),
+         lower(btrim(per.pr ->> 'quality_mentor')),
+         per.pr ->> 'intercom_admin_alias',
+         coalesce((per.pr ->> 'is_active')::boolean, true),
+         greatest((per.u ->> 'last_sign_in_at')::timestamptz, (per.pr ->> 'last_login')::timestamptz),
+         greatest(coalesce((per.u ->> 'sign_in_count')::int, 0), coalesce((per.pr ->> 'login_count')::int, 0)),
+         coalesce(nullif(per.u -> 'notification_preferences', 'null'::jsonb), '{"email": true, "push": true, "in_app": true,
+           "categories": {"system": true, "task": true, "message": true, "reminder": true}}'::jsonb),
+         coalesce(nullif(per.u -> 'device_info', 'null'::jsonb), '{}'::jsonb),
+         (per.u ->> 'created_at')::timestamptz,
+         (per.u ->> 'updated_at')::timestamptz,
+         jsonb_build_object('version', 1)
+           || CASE WHEN per.pr IS NOT NULL THEN jsonb_build_object('people', per.pr) ELSE '{}'::jsonb END
+           || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u - 'id') ELSE '{}'::jsonb END,
+         coalesce(r.permissions ->> 'access_level', 'standard'),
+         row_number() OVER (ORDER BY coalesce((per.pr ->> 'is_active')::boolean, true) DESC,
+                            greatest((per.u ->> 'last_sign_in_at')::timestamptz, (per.pr ->> 'last_login')::timestamptz) DESC NULLS LAST,
+                            per.ne)
+  FROM per
+  LEFT JOIN cqms_migration.p01_role_mapping m
+         ON m.legacy_role = lower(regexp_replace(btrim(per.pr ->> 'role'), '\s+', ' ', 'g'))
+  JOIN public.roles r ON r.code = coalesce(m.role_code, (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
+                                                           WHERE dm.legacy_role = '*default*'))
+  JOIN public.departments d ON d.code = cqms_migration.ref_code(per.pr ->> 'department')
+  JOIN public.channels c ON c.code = cqms_migration.ref_code(per.pr ->> 'channel')
+  JOIN public.teams t ON t.code = cqms_migration.ref_code(per.pr ->> 'team') || '@' || c.code
+$$;
+
+-- Make employees (and the provenance, the email map and the quarantine) what the mapping says for
+-- the given emails (NULL: all). p_refresh_only: the legacy rows were just written from the
+-- employee (reverse sync), so only the snapshot and the provenance follow them. Ids are stable:
+-- an existing employee keeps its id; an email change (the only employee of an email that lost
+-- all its rows, paired with the one new email of the same write, or with its auth user) keeps it
+-- too; a new employee gets its users id when free, else an id derived from the email.
+-- Writes carry the row marker 'forward:employees' (cqms.sync_echo): the reverse sync skips them.
+CREATE FUNCTION cqms_migration.p01_apply(p_nes text[], p_refresh_only boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+DECLARE
+  v_marker text := current_setting('cqms.sync_echo', true);
+  v_nes text[];
+  v_src cqms_migration.p01_source[];
+  v_exp cqms_migration.p01_person[];
+  v_n bigint;
+BEGIN
+  IF p_nes IS NULL THEN
+    LOCK TABLE cqms_migration.p01_email_locks IN EXCLUSIVE MODE;
+  ELSE
+    SELECT array_agg(DISTINCT x ORDER BY x) INTO v_nes FROM unnest(p_nes) x WHERE x IS NOT NULL;
+    IF v_nes IS NULL THEN
+      RETURN 0;
+    END IF;
+    INSERT INTO cqms_migration.p01_email_locks (ne) SELECT unnest(v_nes) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne = ANY (v_nes) ORDER BY l.ne FOR UPDATE;
+  END IF;
+  PERFORM set_config('cqms.sync_echo', 'forward:employees', true);
+
+  -- reference rows for legacy values first seen now (ids derive from codes, as in load_reference_data)
+  IF p_nes IS NOT NULL THEN
+    INSERT INTO public.departments (id, name, code)
+    SELECT DISTINCT ON (cqms_migration.ref_code(p.department))
+           md5('cqms-department:' || cqms_migration.ref_code(p.department))::uuid, btrim(p.department),
+           cqms_migration.ref_code(p.department)
+    FROM public.people p
+    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes) AND cqms_migration.ref_code(p.department) <> 'UNASSIGNED'
+      AND NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code(p.department))
+    ON CONFLICT DO NOTHING;
+    INSERT INTO public.channels (id, name, code, display_order)
+    SELECT DISTINCT ON (cqms_migration.ref_code(p.channel))
+           md5('cqms-channel:' || cqms_migration.ref_code(p.channel))::uuid, btrim(p.channel),
+           cqms_migration.ref_code(p.channel),
+           (SELECT coalesce(max(c.display_order) FILTER (WHERE c.code <> 'UNASSIGNED'), 0) + 1 FROM public.channels c)
+    FROM public.people p
+    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes) AND cqms_migration.ref_code(p.channel) <> 'UNASSIGNED'
+      AND NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code(p.channel))
+    ON CONFLICT DO NOTHING;
+    INSERT INTO public.teams (id, name, code, channel_id)
+    SELECT DISTINCT ON (cqms_migration.ref_code(p.team) || '@' || c.code)
+           md5('cqms-team:' || cqms_migration.ref_code(p.team) || '@' || c.code)::uuid,
+           CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END,
+           cqms_migration.ref_code(p.team) || '@' || c.code, c.id
+    FROM public.people p
+    JOIN public.channels c ON c.code = cqms_migration.ref_code(p.channel)
+    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes)
+      AND NOT EXISTS (SELECT 1 FROM public.teams t WHERE t.code = cqms_migration.ref_code(p.team) || '@' || c.code)
+    ON CONFLICT DO NOTHING;
+  END IF;
+
+  SELECT array_agg(s) INTO v_src FROM cqms_migration.p01_sources(v_nes) s;
+  SELECT array_agg(x) INTO v_exp FROM cqms_migration.p01_expected(v_nes) x;
+
+  -- email changes keep the employee (and every key pointing at it)
+  IF NOT p_refresh_only THEN
+  WITH appear AS (
+    SELECT x.ne, x.email, x.auth_user_id FROM unnest(v_exp) x
+    WHERE NOT EXISTS (SELECT 1 FROM public.employees e WHERE lower(btrim(e.email)) = x.ne)),
+  vanish AS (
+    SELECT e.id, e.auth_user_id FROM public.employees e
+    WHERE v_nes IS NOT NULL AND lower(btrim(e.email)) = ANY (v_nes) AND e.legacy_snapshot IS NOT NULL
+      AND NOT e.legacy_snapshot ? 'placeholder_phase'
+      AND NOT EXISTS (SELECT 1 FROM unnest(v_exp) x WHERE x.ne = lower(btrim(e.email)))),
+  pairs AS (
+    SELECT v.id, a.email FROM vanish v JOIN appear a ON a.auth_user_id = v.auth_user_id
+    UNION
+    SELECT v.id, a.email FROM vanish v, appear a
+    WHERE (SELECT count(*) FROM vanish) = 1 AND (SELECT count(*) FROM appear) = 1
+      AND (a.auth_user_id IS NULL OR v.auth_user_id IS NULL OR a.auth_user_id = v.auth_user_id))
+  UPDATE public.employees e SET email = p.email FROM pairs p
+  WHERE e.id = p.id AND (SELECT count(*) FROM pairs) = 1;
+
+  -- an auth user whose users row now carries another email moves to that email's employee
+  UPDATE public.employees e SET auth_user_id = NULL
+  FROM unnest(v_exp) x
+  WHERE e.auth_user_id = x.auth_user_id AND lower(btrim(e.email)) <> x.ne;
+  END IF;
+
+  WITH resolved AS (
+    SELECT x.*, coalesce(cur.id,
+                         CASE WHEN x.auth_user_id IS NOT NULL AND NOT EXISTS (
+                                SELECT 1 FROM public.employees o WHERE o.id = x.auth_user_id) THEN x.auth_user_id END,
+                         md5('cqms-employee:' || x.ne)::uuid) AS id,
+           cur.id IS NOT NULL AS existing
+    FROM unnest(v_exp) x
+    LEFT JOIN public.employees cur ON lower(btrim(cur.email)) = x.ne
+  ), keyed AS (
+    -- employee_id is UNIQUE: the first holder by precedence keeps a shared legacy code, and an
+    -- employee of another email that holds it already keeps it
+    SELECT r.*, CASE WHEN row_number() OVER (PARTITION BY r.legacy_employee_id ORDER BY r.precedence) = 1
+                       AND NOT EXISTS (SELECT 1 FROM public.employees h WHERE h.employee_id = r.legacy_employee_id
+                                       AND h.id <> r.id)
+                     THEN r.legacy_employee_id END AS employee_id
+    FROM resolved r
+  ), linked AS (
+    -- supervisor and mentor by email: an employee of this apply, else an existing one
+    -- (self-references and unknown or departed emails -> NULL)
+    SELECT k.*,
+           coalesce((SELECT o.id FROM resolved o WHERE o.ne = k.supervisor_ne AND o.ne <> k.ne),
+                    (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = k.supervisor_ne AND s.id <> k.id
+                       AND s.deleted_at IS NULL AND v_nes IS NOT NULL AND NOT lower(btrim(s.email)) = ANY (v_nes))) AS supervisor_id,
+           coalesce((SELECT o.id FROM resolved o WHERE o.ne = k.mentor_ne AND o.ne <> k.ne),
+                    (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = k.mentor_ne AND s.id <> k.id
+                       AND s.deleted_at IS NULL AND v_nes IS NOT NULL AND NOT lower(btrim(s.email)) = ANY (v_nes))) AS quality_mentor_id
+    FROM keyed k
+  )
+  INSERT INTO public.employees AS e (
+    id, auth_user_id, email, employee_id, name, avatar_url, role_id, department_id, designation,
+    channel_id, team_id, supervisor_id, quality_mentor_id, country_code, intercom_admin_alias, is_active,
+    access_level, last_login_at, login_count, notification_preferences, device_info, created_at, updated_at,
+    legacy_snapshot)
+  SELECT k.id, k.auth_user_id, k.email, k.employee_id, k.name, k.avatar_url, k.role_id, k.department_id,
+         k.designation, k.channel_id, k.team_id, k.supervisor_id, k.quality_mentor_id, k.country_code,
+         k.intercom_admin_alias, k.is_active, k.access_level, k.last_login_at, k.login_count,
+         k.notification_preferences, k.device_info, coalesce(k.created_at, now()), coalesce(k.updated_at, now()),
+         k.legacy_snapshot
+  FROM linked k
+  WHERE NOT p_refresh_only OR k.existing
+  ON CONFLICT (id) DO UPDATE SET
+    auth_user_id = CASE WHEN p_refresh_only THEN e.auth_user_id ELSE EXCLUDED.auth_user_id END,
+    email = CASE WHEN p_refresh_only THEN e.email ELSE EXCLUDED.email END,
+    employee_id = CASE WHEN p_refresh_only OR EXCLUDED.employee_id IS NULL AND e.employee_id IS NOT NULL
+                         AND e.employee_id IS NOT DISTINCT FROM (EXCLUDED.legacy_snapshot -> 'people' ->> 'employee_id')
+                       THEN e.employee_id ELSE EXCLUDED.employee_id END,
+    name = CASE WHEN p_refresh_only THEN e.name ELSE EXCLUDED.name END,
+    avatar_url = CASE WHEN p_refresh_only THEN e.avatar_url ELSE EXCLUDED.avatar_url END,
+    role_id = CASE WHEN p_refresh_only THEN e.role_id ELSE EXCLUDED.role_id END,
+    department_id = CASE WHEN p_refresh_only THEN e.department_id ELSE EXCLUDED.department_id END,
+    designation = CASE WHEN p_refresh_only THEN e.designation ELSE EXCLUDED.designation END,
+    channel_id = CASE WHEN p_refresh_only THEN e.channel_id ELSE EXCLUDED.channel_id END,
+    team_id = CASE WHEN p_refresh_only THEN e.team_id ELSE EXCLUDED.team_id END,
+    supervisor_id = CASE WHEN p_refresh_only THEN e.supervisor_id ELSE EXCLUDED.supervisor_id END,
+    quality_mentor_id = CASE WHEN p_refresh_only THEN e.quality_mentor_id ELSE EXCLUDED.quality_mentor_id END,
+    country_code = CASE WHEN p_refresh_only THEN e.country_code ELSE EXCLUDED.country_code END,
+    intercom_admin_alias = CASE WHEN p_refresh_only THEN e.intercom_admin_alias ELSE EXCLUDED.intercom_admin_alias END,
+    is_active = CASE WHEN p_refresh_only THEN e.is_active ELSE EXCLUDED.is_active END,
+    access_level = CASE WHEN p_refresh_only THEN e.access_level ELSE EXCLUDED.access_level END,
+    last_login_at = CASE WHEN p_refresh_only THEN e.last_login_at ELSE EXCLUDED.last_login_at END,
+    login_count = CASE WHEN p_refresh_only THEN e.login_count ELSE EXCLUDED.login_count END,
+    notification_preferences = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
+                                    THEN e.notification_preferences ELSE EXCLUDED.notification_preferences END,
+    device_info = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
+                       THEN e.device_info ELSE EXCLUDED.device_info END,
+    legacy_snapshot = EXCLUDED.legacy_snapshot,  -- its version: employees_bump_version
+    deleted_at = CASE WHEN p_refresh_only THEN e.deleted_at END;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+
+  -- everyone else whose supervisor or mentor is one of these emails (it appeared, or it left)
+  UPDATE public.employees e SET
+    supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))
+                       AND s.id <> e.id AND s.deleted_at IS NULL),
+    quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor'))
+                           AND s.id <> e.id AND s.deleted_at IS NULL)
+  WHERE NOT p_refresh_only AND v_nes IS NOT NULL AND e.legacy_snapshot ? 'people'
+    AND NOT lower(btrim(e.email)) = ANY (v_nes)
+    AND (lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) = ANY (v_nes)
+         OR lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')) = ANY (v_nes))
+    AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))
+         AND s.id <> e.id AND s.deleted_at IS NULL),
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor'))
+         AND s.id <> e.id AND s.deleted_at IS NULL));
+
+  -- an employee whose legacy rows are all gone is soft-deleted (audits keep a valid key)
+  UPDATE public.employees e SET deleted_at = now()
+  WHERE NOT p_refresh_only AND e.deleted_at IS NULL AND e.legacy_snapshot IS NOT NULL
+    AND NOT e.legacy_snapshot ? 'placeholder_phase'
+    AND (v_nes IS NULL OR lower(btrim(e.email)) = ANY (v_nes))
+    AND NOT EXISTS (SELECT 1 FROM unnest(v_exp) x WHERE x.ne = lower(btrim(e.email)));
+
+  -- provenance, email map and quarantine of these emails, rebuilt from the current rows
+  DELETE FROM cqms_migration.employee_email_map m WHERE v_nes IS NULL OR m.normalized_email = ANY (v_nes);
+  DELETE FROM cqms_migration.employee_sources s
+  WHERE v_nes IS NULL OR coalesce(lower(btrim(s.email_as_written)), '') = ANY (v_nes);
+  DELETE FROM cqms_migration.quarantine q
+  WHERE q.phase = '01_foundation' AND q.source_table IN ('users', 'people')
+    AND (v_nes IS NULL OR coalesce(lower(btrim(q.original_row ->> 'email')), '') = ANY (v_nes));
+
+  INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
+  SELECT '01_foundation', s.source_table, s.source_key, s.problem,
+         format('email %L fails the employees email format check', s.email), s.original_row,
+         current_setting('cqms.run_id', true)
+  FROM unnest(v_src) s WHERE s.problem IS NOT NULL;
+
+  INSERT INTO cqms_migration.employee_sources (source_table, source_key, employee_id, disposition, email_as_written)
+  SELECT s.source_table, s.source_key, e.id, CASE WHEN s.rank = 1 THEN 'migrated' ELSE 'merged_duplicate' END, s.email
+  FROM unnest(v_src) s JOIN public.employees e ON lower(btrim(e.email)) = s.ne
+  WHERE s.problem IS NULL;
+
+  INSERT INTO cqms_migration.employee_email_map (email, normalized_email, employee_id, source)
+  SELECT s.email_as_written, lower(btrim(s.email_as_written)), min(s.employee_id::text)::uuid,
+         CASE WHEN bool_or(s.source_table = 'users') AND bool_or(s.source_table = 'people') THEN 'both'
+              WHEN bool_or(s.source_table = 'users') THEN 'users' ELSE 'people' END
+  FROM cqms_migration.employee_sources s
+  WHERE v_nes IS NULL OR lower(btrim(s.email_as_written)) = ANY (v_nes)
+  GROUP BY s.email_as_written;
+
+  PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+  RETURN v_n;
+END $fn$;
+
+-- the forward sync: one statement-level trigger per event on users and on people, reading the
+-- transition tables (one apply per statement, whatever its row count)
+CREATE FUNCTION cqms_migration.p01_forward_sync() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+DECLARE
+  v_nes text[];
+BEGIN
+  IF coalesce(current_setting('cqms.sync_echo', true), '') LIKE 'reverse:employees:%' THEN
+    RETURN NULL;  -- the reverse sync writing the legacy rows; it applies the refresh itself
+  END IF;
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM cqms_migration.p01_apply(NULL);
+    RETURN NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    SELECT array_agg(DISTINCT coalesce(lower(btrim(n.email)), '')) INTO v_nes FROM new_rows n;
+  ELSIF TG_OP = 'DELETE' THEN
+    SELECT array_agg(DISTINCT coalesce(lower(btrim(o.email)), '')) INTO v_nes FROM old_rows o;
+  ELSE
+    SELECT array_agg(DISTINCT x) INTO v_nes FROM (
+      SELECT coalesce(lower(btrim(n.email)), '') FROM new_rows n
+      UNION SELECT coalesce(lower(btrim(o.email)), '') FROM old_rows o) s(x);
+  END IF;
+  PERFORM cqms_migration.p01_apply(v_nes);
+  RETURN NULL;
+END $fn$;
+
+REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync() FROM PUBLIC;

@@ -1,0 +1,170 @@
+"""Zero loss while the application writes (issue 10): a rollback that fences the unified table
+after the flag is off, writes made through audit_errors, auth user deletions with their legacy
+meaning, reference keys that survive a rollback and re-run."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import psycopg
+from psycopg import sql
+
+from cqms_migrate import phases, rollback
+from cqms_migrate.context import PhaseContext
+from cqms_migrate.phases import p01_foundation as p1
+from cqms_migrate.phases import p02_audit_unification as p2
+from audit_helpers import deploy_p1, deploy_p2, ident, one, validate_now
+
+FLAG = "USE_UNIFIED_AUDITS_TABLE"
+
+
+class FlagFollowingWriter(threading.Thread):
+    """The application after cutover, as the seed's adapters behave: before each write it reads
+    the flag; on, it writes through audits; off, through the legacy table. Every committed write
+    is remembered (row -> value), every error counted."""
+
+    def __init__(self, url: str, table: str, ids: list, seed: int = 3):
+        super().__init__(daemon=True)
+        self.url, self.table, self.ids = url, table, ids
+        self.rng = random.Random(seed)
+        self.stop = threading.Event()
+        self.committed: dict = {}
+        self.paths = {"audits": 0, "legacy": 0}
+        self.errors: list[str] = []
+
+    def run(self):
+        with psycopg.connect(self.url, autocommit=True) as c:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                rid = self.rng.choice(self.ids)
+                value = round(1 + n * 0.001, 3)
+                on = c.execute("SELECT enabled FROM cqms_migration.feature_flags WHERE flag = %s", (FLAG,)).fetchone()[0]
+                try:
+                    if on:
+                        c.execute("UPDATE public.audits SET total_score = %s WHERE id = %s", (value, rid))
+                        self.paths["audits"] += 1
+                    else:
+                        c.execute(sql.SQL("UPDATE {} SET average_score = %s WHERE id = %s").format(ident(self.table)),
+                                  (value, rid))
+                        self.paths["legacy"] += 1
+                    self.committed[rid] = value
+                except psycopg.Error as e:
+                    self.errors.append(f"{type(e).__name__}: {str(e).strip()} | {e.diag.message_detail}")
+                time.sleep(0.002)
+
+
+def test_a_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db):
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    table = "chat_audit"
+    with legacy_db.connect() as c:
+        ids = [r[0] for r in c.execute("SELECT id FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL "
+                                       "ORDER BY id LIMIT 200", (table,)).fetchall()]
+    writer = FlagFollowingWriter(legacy_db.url, table, ids)
+    writer.start()
+    time.sleep(0.5)
+    try:
+        with PhaseContext(p2.PHASE, env="local", action="rollback") as ctx:
+            outcomes, checks = rollback.run(ctx, p2.PHASE)
+        assert set(outcomes["status"]) == {"reverted"}
+        time.sleep(0.3)
+    finally:
+        writer.stop.set()
+        writer.join(30)
+    assert writer.errors == [], writer.errors[:5]
+    assert writer.paths["audits"] > 20 and writer.paths["legacy"] > 20, writer.paths
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT to_regclass('public.audits') IS NULL")
+        got = dict(c.execute(sql.SQL("SELECT id, average_score FROM {} WHERE id = ANY(%s)").format(ident(table)),
+                             (list(writer.committed),)).fetchall())
+    lost = {k: v for k, v in writer.committed.items() if float(got.get(k, -1)) != v}
+    assert lost == {}, f"{len(lost)} of {len(writer.committed)} committed writes are not in {table}"
+
+
+def test_after_the_fence_a_late_writer_gets_an_error_not_a_lost_write(legacy_db):
+    """A writer that ignores the flag: once install_reverse_sync is reverted, audits refuses it."""
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    with PhaseContext(p2.PHASE, env="local", action="rollback") as ctx:
+        steps = {s.name: s for s in p2.steps(ctx)}
+        phases.revert(ctx, [steps["install_reverse_sync"], steps["enable_feature_flag"]])
+    with legacy_db.connect(autocommit=True) as c:
+        rid = one(c, "SELECT id FROM public.audits WHERE deleted_at IS NULL ORDER BY id LIMIT 1")
+        try:
+            c.execute("UPDATE public.audits SET total_score = 1 WHERE id = %s", (rid,))
+            raise AssertionError("the fenced table took a write")
+        except psycopg.errors.ReadOnlySqlTransaction as e:
+            assert "rolls back" in str(e)
+    # a re-deploy of the cutover lifts the fence
+    deploy_p2(names=p2.CUTOVER_STEPS)
+    with legacy_db.connect(autocommit=True) as c:
+        assert c.execute("UPDATE public.audits SET total_score = 1 WHERE id = %s", (rid,)).rowcount == 1
+
+
+def test_changes_to_audit_errors_reach_the_legacy_parameter_columns(legacy_db):
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    with legacy_db.connect(autocommit=True) as c:
+        aid, table, field, count = c.execute(
+            "SELECT e.audit_id, a.legacy_table, e.field_id, e.error_count FROM public.audit_errors e "
+            "JOIN public.audits a ON a.id = e.audit_id WHERE a.legacy_table = 'chat_audit' ORDER BY e.id LIMIT 1").fetchone()
+        column = sql.Identifier(field)
+        assert one(c, sql.SQL("SELECT {} FROM {} WHERE id = %s").format(column, ident(table)), (aid,)) == count
+        c.execute("UPDATE public.audit_errors SET error_count = %s WHERE audit_id = %s AND field_id = %s",
+                  (count + 4, aid, field))
+        assert one(c, sql.SQL("SELECT {} FROM {} WHERE id = %s").format(column, ident(table)), (aid,)) == count + 4
+        c.execute("DELETE FROM public.audit_errors WHERE audit_id = %s AND field_id = %s", (aid, field))
+        assert one(c, sql.SQL("SELECT {} FROM {} WHERE id = %s").format(column, ident(table)), (aid,)) == 0
+        # a legacy write rewrites the audit's errors without echoing back
+        c.execute(sql.SQL("UPDATE {} SET {} = 2 WHERE id = %s").format(ident(table), column), (aid,))
+        assert one(c, "SELECT error_count FROM public.audit_errors WHERE audit_id = %s AND field_id = %s",
+                   (aid, field)) == 2
+        assert one(c, sql.SQL("SELECT {} FROM {} WHERE id = %s").format(column, ident(table)), (aid,)) == 2
+    v = validate_now()
+    assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
+
+
+def test_an_auth_user_deletion_keeps_its_legacy_meaning(legacy_db):
+    """Legacy: deleting an auth user cascades to its users row; its people row stays; audits (by
+    email) are untouched. Unified: the employee loses its login but stays (or, if it was only a
+    users row, is soft-deleted); audits keep a valid key; the compat views equal the legacy tables."""
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    with legacy_db.connect() as c:
+        both = one(c, "SELECT e.id FROM public.employees e WHERE e.auth_user_id IS NOT NULL "
+                      "AND e.legacy_snapshot ? 'people' AND e.legacy_snapshot ? 'users' AND EXISTS "
+                      "(SELECT 1 FROM public.audits a WHERE a.employee_id = e.id) ORDER BY e.id LIMIT 1")
+        only_user = one(c, "SELECT e.id FROM public.employees e WHERE e.auth_user_id IS NOT NULL "
+                           "AND NOT e.legacy_snapshot ? 'people' ORDER BY e.id LIMIT 1")
+        users_before = one(c, "SELECT count(*) FROM public.users")
+    with legacy_db.admin(autocommit=True) as a:
+        for emp in (both, only_user):
+            a.execute("DELETE FROM auth.users WHERE id = (SELECT auth_user_id FROM public.employees WHERE id = %s)",
+                      (emp,))
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT count(*) FROM public.users") == users_before - 2
+        assert c.execute("SELECT auth_user_id, deleted_at IS NULL FROM public.employees WHERE id = %s",
+                         (both,)).fetchone() == (None, True)
+        assert c.execute("SELECT auth_user_id, deleted_at IS NOT NULL FROM public.employees WHERE id = %s",
+                         (only_user,)).fetchone() == (None, True)
+        assert one(c, "SELECT count(*) FROM (SELECT * FROM public.users_compat EXCEPT ALL SELECT * FROM public.users) x") == 0
+    v = p1.validate(psycopg.connect(legacy_db.url))
+    assert v.ok, v.checks[~v.checks["ok"]]
+
+
+def test_reference_keys_survive_a_rollback_and_a_rerun(legacy_db):
+    keys = "SELECT string_agg(k, ',' ORDER BY k) FROM (SELECT 'r' || id || code AS k FROM public.roles UNION ALL " \
+           "SELECT 'd' || id || code FROM public.departments UNION ALL SELECT 'c' || id || code FROM public.channels " \
+           "UNION ALL SELECT 't' || id || code FROM public.teams UNION ALL " \
+           "SELECT 'e' || id || role_id || department_id || channel_id || team_id FROM public.employees) x"
+    deploy_p1()
+    with legacy_db.connect() as c:
+        first = one(c, keys)
+    with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
+        rollback.run(ctx, p1.PHASE)
+    deploy_p1()
+    with legacy_db.connect() as c:
+        assert one(c, keys) == first

@@ -1,0 +1,283 @@
+"""Phase 1 live in both directions (issue 10): users and people writes reach employees in the
+writer's transaction (the merge rules re-applied to each email touched), writes through employees
+reach users and people after the build, validation holds while the application writes, and a
+rollback under a flag-following writer loses nothing."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+
+import psycopg
+
+from cqms_migrate import phases, rollback
+from cqms_migrate.context import PhaseContext
+from cqms_migrate.phases import p01_foundation as p1
+from audit_helpers import deploy_p1
+from helpers import one
+
+FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
+
+# legacy rows the compat views do not stand for (merged duplicates, quarantined) aside, each
+# compat view returns exactly the legacy table, both ways
+COMPAT_EQUAL = """
+  WITH explained AS (SELECT source_key FROM cqms_migration.employee_sources WHERE source_table = 'people'
+                       AND disposition = 'merged_duplicate'
+                     UNION ALL SELECT source_key FROM cqms_migration.quarantine WHERE phase = '01_foundation'
+                       AND source_table = 'people'),
+       keyed AS (SELECT p, md5(p::text) || ':' || row_number() OVER (PARTITION BY md5(p::text)) AS k FROM public.people p)
+  SELECT (SELECT count(*) FROM (SELECT (keyed.p).* FROM keyed WHERE k NOT IN (SELECT source_key FROM explained)
+                                EXCEPT ALL SELECT * FROM public.people_compat) a)
+       + (SELECT count(*) FROM (SELECT * FROM public.people_compat EXCEPT ALL SELECT * FROM public.people) b)
+       + (SELECT count(*) FROM (SELECT * FROM public.users_compat EXCEPT ALL SELECT * FROM public.users) c)
+       + (SELECT count(*) FROM (SELECT * FROM public.users u WHERE u.id::text NOT IN (
+            SELECT source_key FROM cqms_migration.employee_sources WHERE source_table = 'users'
+              AND disposition = 'merged_duplicate'
+            UNION ALL SELECT source_key FROM cqms_migration.quarantine WHERE phase = '01_foundation'
+              AND source_table = 'users') EXCEPT ALL SELECT * FROM public.users_compat) d)"""
+
+
+def assert_valid(url: str) -> None:
+    with psycopg.connect(url) as c:
+        v = p1.validate(c)
+        assert v.ok, (v.checks[~v.checks["ok"]].to_dict("records"), v.reconciliation)
+        assert one(c, COMPAT_EQUAL) == 0
+
+
+def add_auth_user(admin, email: str) -> uuid.UUID:
+    uid = uuid.uuid4()
+    admin.execute("INSERT INTO auth.users (id, email) VALUES (%s, %s)", (uid, email))
+    return uid
+
+
+def employee(c, email: str):
+    return c.execute("SELECT id, name, designation, deleted_at IS NOT NULL, auth_user_id, version FROM public.employees "
+                     "WHERE lower(btrim(email)) = lower(btrim(%s))", (email,)).fetchone()
+
+
+def test_legacy_writes_reach_employees_at_once(legacy_db):
+    deploy_p1()
+    with legacy_db.connect(autocommit=True) as c, legacy_db.admin(autocommit=True) as a:
+        email, eid = c.execute(
+            "SELECT p.email, e.id FROM public.people p JOIN public.employees e ON lower(btrim(e.email)) = lower(btrim(p.email)) "
+            "WHERE (SELECT count(*) FROM public.people q WHERE lower(btrim(q.email)) = lower(btrim(p.email))) = 1 "
+            "AND NOT EXISTS (SELECT 1 FROM public.users u WHERE lower(btrim(u.email)) = lower(btrim(p.email))) "
+            "ORDER BY p.email LIMIT 1").fetchone()
+        # an edit, a role change to a role spelled another way
+        c.execute("UPDATE public.people SET name = 'Renamed Person', role = '  team   LEAD ', department = 'Brand New Dept' "
+                  "WHERE email = %s", (email,))
+        row = c.execute("SELECT e.name, r.code, d.name FROM public.employees e JOIN public.roles r ON r.id = e.role_id "
+                        "JOIN public.departments d ON d.id = e.department_id WHERE e.id = %s", (eid,)).fetchone()
+        assert row[0] == "Renamed Person" and row[2] == "Brand New Dept", row
+        # a new hire in people, then their login (auth user + users row, another spelling)
+        c.execute("INSERT INTO public.people (email, name, role, department, channel, team, is_active) "
+                  "VALUES ('New.Hire@Example.com', 'New Hire', 'Agent', 'Support', 'Chat', 'Night Owls', true)")
+        hire = employee(c, "new.hire@example.com")
+        assert hire is not None and hire[1] == "New Hire" and hire[4] is None
+        uid = add_auth_user(a, "new.hire@example.com")
+        c.execute("INSERT INTO public.users (id, email, full_name) VALUES (%s, ' new.hire@example.com', 'N. Hire')", (uid,))
+        after = employee(c, "new.hire@example.com")
+        assert after[0] == hire[0] and after[4] == uid, "the new hire keeps their id and gains the login"
+        # an email change keeps the employee (and every key pointing at it)
+        c.execute("UPDATE public.people SET email = 'changed.address@example.com' WHERE email = %s", (email,))
+        assert employee(c, "changed.address@example.com")[0] == eid
+        assert employee(c, email) is None
+        # a duplicate with higher precedence takes over the employee's values, not its id
+        c.execute("INSERT INTO public.people (email, name, is_active, last_login, department, channel, team) VALUES "
+                  "('CHANGED.address@example.com', 'Newer Spelling', true, now() + interval '1 day', 'Support', 'Chat', 'Night Owls')")
+        assert employee(c, "changed.address@example.com")[:2] == (eid, "Newer Spelling")
+        # every row of an email gone: the employee is soft-deleted, not removed
+        c.execute("DELETE FROM public.people WHERE lower(btrim(email)) = 'changed.address@example.com'")
+        assert employee(c, "changed.address@example.com")[3] is True
+        # an invalid email is quarantined at once; fixed, it becomes an employee
+        c.execute("INSERT INTO public.people (email, name) VALUES ('not-an-email', 'Broken Row')")
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = '01_foundation' "
+                      "AND original_row ->> 'email' = 'not-an-email'") == 1
+        c.execute("UPDATE public.people SET email = 'fixed.row@example.com' WHERE email = 'not-an-email'")
+        assert employee(c, "fixed.row@example.com") is not None
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE original_row ->> 'email' = 'not-an-email'") == 0
+    assert_valid(legacy_db.url)
+
+
+def test_writes_through_employees_reach_users_and_people(legacy_db):
+    deploy_p1()
+    with legacy_db.connect(autocommit=True) as c, legacy_db.admin(autocommit=True) as a:
+        eid, email, version = c.execute(
+            "SELECT e.id, e.email, e.version FROM public.employees e WHERE e.legacy_snapshot ? 'people' "
+            "AND e.legacy_snapshot ? 'users' ORDER BY e.id LIMIT 1").fetchone()
+        role = one(c, "SELECT id FROM public.roles WHERE code <> (SELECT r.code FROM public.roles r JOIN public.employees e "
+                      "ON e.role_id = r.id WHERE e.id = %s) ORDER BY code LIMIT 1", (eid,))
+        c.execute("UPDATE public.employees SET name = 'Through Employees', designation = 'Lead', role_id = %s "
+                  "WHERE id = %s", (role, eid))
+        assert one(c, "SELECT version FROM public.employees WHERE id = %s", (eid,)) == version + 1, \
+            "one write through employees is one version, whatever the sync did"
+        assert c.execute("SELECT name, designation, role = (SELECT name FROM public.roles WHERE id = %s) FROM public.people "
+                         "WHERE lower(btrim(email)) = lower(btrim(%s)) ORDER BY is_active DESC NULLS LAST LIMIT 1",
+                         (role, email)).fetchone() == ("Through Employees", "Lead", True)
+        assert one(c, "SELECT full_name FROM public.users WHERE lower(btrim(email)) = lower(btrim(%s))", (email,)) \
+            == "Through Employees"
+        # a new employee through the new path, with a login
+        uid = add_auth_user(a, "direct.hire@example.com")
+        c.execute("INSERT INTO public.employees (email, name, role_id, auth_user_id, designation) "
+                  "VALUES ('direct.hire@example.com', 'Direct Hire', %s, %s, 'Agent')", (role, uid))
+        assert one(c, "SELECT name FROM public.people WHERE email = 'direct.hire@example.com'") == "Direct Hire"
+        assert one(c, "SELECT id FROM public.users WHERE email = 'direct.hire@example.com'") == uid
+        # an email change through employees: both legacy rows follow
+        c.execute("UPDATE public.employees SET email = 'direct.hire2@example.com' WHERE auth_user_id = %s", (uid,))
+        assert one(c, "SELECT count(*) FROM public.people WHERE email = 'direct.hire2@example.com'") == 1
+        assert one(c, "SELECT email FROM public.users WHERE id = %s", (uid,)) == "direct.hire2@example.com"
+        # a soft deletion removes the legacy rows
+        c.execute("UPDATE public.employees SET deleted_at = now() WHERE auth_user_id = %s", (uid,))
+        assert one(c, "SELECT count(*) FROM public.people WHERE email = 'direct.hire2@example.com'") == 0
+        assert one(c, "SELECT count(*) FROM public.users WHERE id = %s", (uid,)) == 0
+    assert_valid(legacy_db.url)
+
+
+class Traffic(threading.Thread):
+    """Login-style updates and new hires on users and people, from another connection, while the
+    runbook runs. Every committed new hire is remembered; every error counted."""
+
+    def __init__(self, url: str, seed: int = 5):
+        super().__init__(daemon=True)
+        self.url, self.rng = url, random.Random(seed)
+        self.stop = threading.Event()
+        self.hires: list[str] = []
+        self.errors: list[str] = []
+        self.writes = 0
+
+    def run(self):
+        with psycopg.connect(self.url, autocommit=True) as c:
+            users = [r[0] for r in c.execute("SELECT id FROM public.users").fetchall()]
+            people = [r[0] for r in c.execute("SELECT DISTINCT email FROM public.people WHERE email IS NOT NULL").fetchall()]
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                try:
+                    kind = n % 4
+                    if kind == 0:
+                        c.execute("UPDATE public.users SET last_sign_in_at = now(), sign_in_count = coalesce(sign_in_count, 0) + 1 "
+                                  "WHERE id = %s", (self.rng.choice(users),))
+                    elif kind == 1:
+                        c.execute("UPDATE public.people SET last_login = now(), login_count = coalesce(login_count, 0) + 1 "
+                                  "WHERE email = %s", (self.rng.choice(people),))
+                    elif kind == 2:
+                        email = f"hire.{n}.{self.rng.randrange(10**6)}@example.com"
+                        c.execute("INSERT INTO public.people (email, name, role, department, channel, team, is_active) "
+                                  "VALUES (%s, 'Hire', 'Agent', 'Support', 'Chat', 'Day Team', true)", (email,))
+                        self.hires.append(email)
+                    else:
+                        c.execute("UPDATE public.people SET designation = %s WHERE email = %s",
+                                  (f"d{n}", self.rng.choice(people)))
+                    self.writes += 1
+                except psycopg.Error as e:
+                    self.errors.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}")
+                time.sleep(0.003)
+
+
+def test_phase1_builds_and_validates_while_people_log_in(legacy_db):
+    """The runbook builds phase 1 under login traffic and new hires; validation holds during and
+    after; every committed new hire is an employee."""
+    traffic = Traffic(legacy_db.url)
+    traffic.start()
+    try:
+        time.sleep(0.3)
+        deploy_p1()
+        assert_valid(legacy_db.url)  # while the traffic runs
+        time.sleep(0.5)
+    finally:
+        traffic.stop.set()
+        traffic.join(30)
+    assert traffic.errors == [], traffic.errors[:5]
+    assert traffic.writes > 100 and len(traffic.hires) > 20, (traffic.writes, len(traffic.hires))
+    with legacy_db.connect() as c:
+        missing = [h for h in traffic.hires if employee(c, h) is None]
+        assert missing == [], f"{len(missing)} committed new hires are not employees"
+    assert_valid(legacy_db.url)
+
+
+class FlagFollowingWriter(threading.Thread):
+    """The application around a phase-1 cutover: before each write it reads the flag; on, it
+    writes employees.designation; off, people.designation. Every committed write remembered."""
+
+    def __init__(self, url: str, emails: list[str], seed: int = 9):
+        super().__init__(daemon=True)
+        self.url, self.emails, self.rng = url, emails, random.Random(seed)
+        self.stop = threading.Event()
+        self.committed: dict = {}
+        self.paths = {"employees": 0, "people": 0}
+        self.errors: list[str] = []
+
+    def run(self):
+        with psycopg.connect(self.url, autocommit=True) as c:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                email = self.rng.choice(self.emails)
+                value = f"w{n}"
+                on = c.execute("SELECT enabled FROM cqms_migration.feature_flags WHERE flag = %s", (FLAG,)).fetchone()[0]
+                try:
+                    if on:
+                        c.execute("UPDATE public.employees SET designation = %s WHERE email = %s", (value, email))
+                        self.paths["employees"] += 1
+                    else:
+                        c.execute("UPDATE public.people SET designation = %s WHERE email = %s", (value, email))
+                        self.paths["people"] += 1
+                    self.committed[email] = value
+                except psycopg.Error as e:
+                    self.errors.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}")
+                time.sleep(0.002)
+
+
+def test_a_phase1_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db):
+    deploy_p1()
+    with legacy_db.connect() as c:
+        emails = [r[0] for r in c.execute(
+            "SELECT e.email FROM public.employees e WHERE e.deleted_at IS NULL AND e.legacy_snapshot ? 'people' "
+            "AND e.email = e.legacy_snapshot -> 'people' ->> 'email' AND (SELECT count(*) FROM public.people p "
+            "WHERE lower(btrim(p.email)) = lower(btrim(e.email))) = 1 ORDER BY e.id LIMIT 100").fetchall()]
+    writer = FlagFollowingWriter(legacy_db.url, emails)
+    writer.start()
+    time.sleep(0.5)
+    try:
+        with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
+            outcomes, _ = rollback.run(ctx, p1.PHASE)
+        assert set(outcomes.loc[outcomes["phase"] == p1.PHASE, "status"]) == {"reverted"}
+        time.sleep(0.3)
+    finally:
+        writer.stop.set()
+        writer.join(30)
+    assert writer.errors == [], writer.errors[:5]
+    assert writer.paths["employees"] > 20 and writer.paths["people"] > 20, writer.paths
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT to_regclass('public.employees') IS NULL")
+        got = dict(c.execute("SELECT email, designation FROM public.people WHERE email = ANY(%s)",
+                             (list(writer.committed),)).fetchall())
+    lost = {k: v for k, v in writer.committed.items() if got.get(k) != v}
+    assert lost == {}, f"{len(lost)} of {len(writer.committed)} committed writes are not in people"
+
+
+def test_after_the_phase1_fence_a_late_writer_gets_an_error(legacy_db):
+    deploy_p1()
+    with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
+        steps = {s.name: s for s in p1.steps(ctx)}
+        phases.revert(ctx, [steps["enable_feature_flag"], steps["install_reverse_sync"]])
+    with legacy_db.connect(autocommit=True) as c:
+        eid = one(c, "SELECT id FROM public.employees WHERE deleted_at IS NULL ORDER BY id LIMIT 1")
+        try:
+            c.execute("UPDATE public.employees SET designation = 'late' WHERE id = %s", (eid,))
+            raise AssertionError("the fenced table took a write")
+        except psycopg.errors.ReadOnlySqlTransaction as e:
+            assert "rolls back" in str(e)
+        # a legacy write still reaches employees through the fence
+        email = one(c, "SELECT email FROM public.people WHERE email IS NOT NULL AND btrim(email) <> '' "
+                       "AND lower(btrim(email)) = (SELECT lower(btrim(email)) FROM public.employees WHERE id = %s)", (eid,))
+        if email:
+            c.execute("UPDATE public.people SET designation = 'via legacy' WHERE email = %s", (email,))
+    # the rest of the rollback finishes
+    with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
+        outcomes, _ = rollback.run(ctx, p1.PHASE)
+    assert "failed" not in set(outcomes["status"])
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT to_regclass('public.employees') IS NULL")
