@@ -125,7 +125,7 @@ def test_writes_during_backfill_arrive(legacy_db, tmp_path):
     deploy_p1()
     with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
         steps = {s.name: s for s in p2.steps(ctx)}
-        for name in ("snapshot_legacy", "create_audits", "install_sync_triggers"):
+        for name in BUILD[:BUILD.index("install_sync_triggers") + 1]:
             assert phases.deploy(ctx, [steps[name]])[0].status == "applied"
         with legacy_db.connect() as c:
             tables = [t for t in dynamic_tables(c) if counts(c, t)[0] > 0][:4]
@@ -146,8 +146,8 @@ def test_writes_during_backfill_arrive(legacy_db, tmp_path):
         assert out[0].status == "applied"
         during = sum(1 for x in writer.op_times if t0 <= x <= t1)
         assert during >= 50, f"only {during} writes overlapped the backfill ({t1 - t0:.2f}s)"
-        rest = phases.deploy(ctx, [steps[n] for n in BUILD[4:]])
-        assert [o.status for o in rest] == ["applied"] * len(BUILD[4:])
+        rest = phases.deploy(ctx, [steps[n] for n in BUILD[BUILD.index("backfill") + 1:]])
+        assert [o.status for o in rest] == ["applied"] * len(BUILD[BUILD.index("backfill") + 1:])
 
     v = validate_now(pfile)
     assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
@@ -204,7 +204,7 @@ def test_backfill_meets_a_row_an_open_transaction_has_just_changed(legacy_db, tm
         c.execute(sql.SQL("VACUUM {}").format(t))
     with PhaseContext(PHASE, env="local", params_file=pfile) as ctx:
         steps = {s.name: s for s in p2.steps(ctx)}
-        phases.deploy(ctx, [steps[n] for n in ("snapshot_legacy", "create_audits", "install_sync_triggers")])
+        phases.deploy(ctx, [steps[n] for n in BUILD[:BUILD.index("install_sync_triggers") + 1]])
         backfill_pid = one(ctx.conn, "SELECT pg_backend_pid()")
         ctx.conn.commit()
         app = legacy_db.connect()
@@ -232,7 +232,7 @@ def test_backfill_meets_a_row_an_open_transaction_has_just_changed(legacy_db, tm
         finally:
             app.close()
         assert out[0].status == "applied"
-        phases.deploy(ctx, [steps[n] for n in BUILD[4:]])
+        phases.deploy(ctx, [steps[n] for n in BUILD[BUILD.index("backfill") + 1:]])
     v = validate_now(pfile)
     assert v.ok, (v.checks[~v.checks["ok"]], v.reconciliation)
     with legacy_db.connect() as c:

@@ -172,7 +172,8 @@ class Traffic(threading.Thread):
                                   (f"d{n}", self.rng.choice(people)))
                     self.writes += 1
                 except psycopg.Error as e:
-                    self.errors.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}")
+                    self.errors.append(f"{type(e).__name__}: {str(e).strip()} {e.diag.message_detail or ''} "
+                                       f"{e.diag.context or ''}")
                 time.sleep(0.003)
 
 

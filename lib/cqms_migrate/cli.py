@@ -268,6 +268,15 @@ def cmd_status(args) -> int:
             _out("feature flags:" if len(flags) else "feature flags: none")
             if len(flags):
                 _out(flags.to_string(index=False))
+        from . import drift
+        if ledger.exists(conn):
+            changes = drift.report(conn)
+            _out("")
+            _out("legacy schema drift since phase 02 adopted the tables:" if len(changes) else
+                 "legacy schema drift: none")
+            if len(changes):
+                with pd.option_context("display.width", 250, "display.max_colwidth", 90):
+                    _out(changes.to_string(index=False))
     from .trail import env_dir, previous_manifest, read_manifest
 
     tip, _ = previous_manifest(params.env, "")

@@ -100,9 +100,10 @@ class Ledger:
 
     def mark_applied(self, conn, step: "Step", rendered: "Rendered", started_at, rows: int) -> None:
         conn.execute(
-            "INSERT INTO cqms_migration.applied_steps (phase, step, ordinal, run_id, sql_sha256) VALUES (%s,%s,%s,%s,%s)",
+            "INSERT INTO cqms_migration.applied_steps (phase, step, ordinal, run_id, sql_sha256) VALUES (%s,%s,%s,%s,%s) "
+            "ON CONFLICT (phase, step) DO UPDATE SET run_id = EXCLUDED.run_id, sql_sha256 = EXCLUDED.sql_sha256",
             (step.phase, step.name, step.ordinal, self.run_id, rendered.sha256),
-        )
+        )  # a conflict: a step re-applied because the legacy shape changed (Step.stale)
         self._history(conn, step, "deploy", "applied", rendered, started_at, rows, None)
 
     def mark_reverted(self, conn, step: "Step", rendered: "Rendered", started_at, rows: int) -> None:

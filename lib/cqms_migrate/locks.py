@@ -3,7 +3,8 @@
 Every transaction that takes a strong lock runs through ``with_lock_retries``: each attempt
 sets ``lock_timeout`` locally; on SQLSTATE 55P03 (lock_not_available) the attempt rolls back,
 sleeps, and tries with the next, longer timeout (GitLab's with_lock_retries). The application
-therefore never queues behind us for longer than the current attempt's timeout.
+therefore never queues behind us for longer than the current attempt's timeout, and no attempt
+waits longer than half the server's deadlock_timeout (``deadlock_safe_ms``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ def lock_settings(timeout_ms: int, statement_timeout_s: int) -> list[str]:
     return [f"SET LOCAL lock_timeout = '{int(timeout_ms)}ms'", f"SET LOCAL statement_timeout = '{int(statement_timeout_s)}s'"]
 
 
+def deadlock_safe_ms(conn: psycopg.Connection) -> int:
+    """The longest lock wait that keeps the application safe from our deadlocks: half the
+    server's deadlock_timeout. A runbook transaction that holds one lock and waits for another
+    an application transaction holds, while that one waits for ours, is a deadlock; the server
+    aborts whichever waiter checks first, after deadlock_timeout. Giving up sooner makes the
+    runbook the one that yields (and retries), never the application (seen in issue 10: a
+    1000 ms attempt on enable_rls deadlocked a login's sync). Cached per connection."""
+    cached = getattr(conn, "_cqms_deadlock_safe_ms", None)
+    if cached is None:
+        ms = conn.execute("SELECT setting::int FROM pg_settings WHERE name = 'deadlock_timeout'").fetchone()[0]
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS and not conn.autocommit:
+            conn.commit()
+        cached = max(20, int(ms) // 2)
+        try:
+            conn._cqms_deadlock_safe_ms = cached
+        except AttributeError:  # pragma: no cover - a connection class without attributes
+            pass
+    return cached
+
+
 def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connection], T], *,
                       attempts: list[tuple[int, float]], statement_timeout_s: int = 0,
                       what: str = "statement", log: Callable[[str], None] | None = None) -> tuple[T, int]:
@@ -40,7 +61,9 @@ def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connecti
         # leave the work uncommitted: close it first
         conn.commit()
     last: Exception | None = None
-    for n, (timeout_ms, sleep_s) in enumerate(attempts, start=1):
+    cap = deadlock_safe_ms(conn)
+    for n, (asked_ms, sleep_s) in enumerate(attempts, start=1):
+        timeout_ms = min(int(asked_ms), cap)
         try:
             with conn.transaction():
                 for setting in lock_settings(timeout_ms, statement_timeout_s):
@@ -55,7 +78,7 @@ def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connecti
             time.sleep(sleep_s)
     raise LockTimeoutExhausted(
         f"{what}: could not get its lock in {len(attempts)} attempts (last lock_timeout "
-        f"{attempts[-1][0]} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
+        f"{min(int(attempts[-1][0]), cap)} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
         "in pg_stat_activity / pg_locks and retry, or raise lock_retries in params"
     )
 

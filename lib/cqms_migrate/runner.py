@@ -96,6 +96,20 @@ def probe(params: Params, *, suffix: str = "runner") -> tuple[db.Target, str]:
     return target, version
 
 
+def legacy_drift(params: Params, target: db.Target, log: Log) -> list[str]:
+    """Drift in the legacy schema since phase 02 adopted it (drift.py), logged before a run and
+    recorded in its manifest: the operator sees it before any phase starts."""
+    from . import drift
+    conn = db.connect(target, application_name=f"{params.application_name}:drift", autocommit=True)
+    try:
+        lines = drift.summary_lines(drift.report(conn))
+    finally:
+        conn.close()
+    for line in lines:
+        log(line)
+    return lines
+
+
 def preflight(env: str, params_file=None, confirm: str | None = None):
     """Validate params and confirmation, resolve the target and test the connection.
 
@@ -416,9 +430,10 @@ def run(env: str, params_file=None, phases: list[str] | None = None, through: st
     jobs = [(nb, {}) for nb in select_phases(phases, through)]
     run_id = _check_run_id(run_id)
     target, version = probe(params)
+    drift_lines = legacy_drift(params, target, log)
     return _execute(action="run", env=env, params=params, target=target, server_version=version,
                     params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run,
-                    jobs=jobs, log=log)
+                    jobs=jobs, log=log, extra={"legacy_drift": drift_lines})
 
 
 def rollback(env: str, phase: str, params_file=None, confirm: str | None = None, dry_run: bool = False,
@@ -432,6 +447,8 @@ def rollback(env: str, phase: str, params_file=None, confirm: str | None = None,
         raise PhaseOrderError(f"rollback notebook not found: {nb}")
     run_id = _check_run_id(run_id)
     target, version = probe(params)
+    drift_lines = legacy_drift(params, target, log)
     return _execute(action="rollback", env=env, params=params, target=target, server_version=version,
                     params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run,
-                    jobs=[(nb, {"target_phase": target_phase})], log=log, extra={"target_phase": target_phase})
+                    jobs=[(nb, {"target_phase": target_phase})], log=log,
+                    extra={"target_phase": target_phase, "legacy_drift": drift_lines})

@@ -100,6 +100,12 @@ class Step:
     def after_revert_committed(self, ctx: "PhaseContext") -> None:
         """Called once the revert and its ledger row committed (the flag step waits there)."""
 
+    def stale(self, ctx: "PhaseContext") -> str | None:
+        """Why an applied step must be applied again (None: it need not): a step built from the
+        legacy shape says so when that shape changed (a new scorecard table, a column added,
+        dropped or retyped). Its deploy then renders and applies only what changed."""
+        return None
+
     @property
     def revert_transactional(self) -> bool:
         return self.transactional if self.revert_in_one_transaction is None else self.revert_in_one_transaction
@@ -190,8 +196,11 @@ class Executor:
     def deploy(self, step: Step) -> StepOutcome:
         ctx = self.ctx
         if self.is_applied(step):
-            ctx.log(f"{step.name}: already applied, skipping")
-            return StepOutcome(step.phase, step.name, "deploy", "skipped", message="already applied")
+            reason = step.stale(ctx)
+            if not reason:
+                ctx.log(f"{step.name}: already applied, skipping")
+                return StepOutcome(step.phase, step.name, "deploy", "skipped", message="already applied")
+            ctx.log(f"{step.name}: applied, but the legacy shape changed ({reason}): applying again")
         rendered = step.render_deploy(ctx)
         if ctx.dry_run:
             ctx.log(f"{step.name}: would deploy (sha256 {rendered.sha256[:12]}):\n{rendered.text}")

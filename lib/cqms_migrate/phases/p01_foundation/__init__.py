@@ -7,10 +7,10 @@ Steps (deploy in order, revert in reverse):
   create_employees         employees, provenance and the legacy email map
   add_circular_keys        departments.manager_id, teams.supervisor_id (after employees exists)
   load_reference_data      roles from params; departments/channels/teams/countries from legacy
+  enable_rls               policies and grants for the Supabase roles (before anything writes the tables)
   install_sync_triggers    the mapping as functions; users/people writes reach employees live
   merge_employees          the mapping applied to every email; duplicates merged; bad rows quarantined
   create_compat_views      users_compat, people_compat (security_invoker)
-  enable_rls               policies and grants for the Supabase roles
   install_reverse_sync     employees writes reach users/people (revert: fence, then drop)
   enable_feature_flag      USE_UNIFIED_EMPLOYEES_TABLE on — only after validate() passes
 """
@@ -102,8 +102,8 @@ def _sql(name: str, summary: str, cls=SqlStep) -> SqlStep:
 
 
 BUILD_STEPS = ["snapshot_legacy", "create_reference_tables", "create_employees", "add_circular_keys",
-               "load_reference_data", "install_sync_triggers", "merge_employees", "create_compat_views",
-               "enable_rls", "install_reverse_sync"]
+               "load_reference_data", "enable_rls", "install_sync_triggers", "merge_employees",
+               "create_compat_views", "install_reverse_sync"]
 CUTOVER_STEPS = ["enable_feature_flag"]
 
 
@@ -114,10 +114,12 @@ def plan(ctx) -> list[Step]:
         _sql("create_employees", "employees + provenance + legacy email map"),
         _sql("add_circular_keys", "departments.manager_id and teams.supervisor_id foreign keys"),
         _sql("load_reference_data", "roles from params; reference rows from legacy values", LoadReferenceData),
+        # policies before the sync: CREATE POLICY locks tables the sync writes; while nothing writes
+        # them yet it waits for no one
+        _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
         SyncTriggers(PHASE, "install_sync_triggers", "users + people -> employees, live (statement triggers)"),
         _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
         _sql("create_compat_views", "users_compat and people_compat (security_invoker)"),
-        _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
         _sql("install_reverse_sync", "employees -> users + people (a rollback after cutover loses nothing)",
              ReverseSync),
         FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),

@@ -15,11 +15,11 @@ The folder, by concern:
 Steps (deploy in order, revert in reverse):
   snapshot_legacy        checksum every legacy table
   create_audits          audits (+ yearly partitions if params say so), audit_errors, status map
+  enable_rls             policies and grants on audits / audit_errors (before anything writes them)
   install_sync_triggers  legacy -> audits triggers, one legacy table per transaction
   backfill               heap-page batches on the batch engine, resumable
   create_indexes         the seed's indexes, built CONCURRENTLY after the load
   create_compat_views    <table>_compat for every dynamic table (security_invoker)
-  enable_rls             policies and grants on audits / audit_errors
   install_reverse_sync   audits -> legacy triggers (after validation: cutover)
   enable_feature_flag    USE_UNIFIED_AUDITS_TABLE on (after validation)
 """
@@ -50,8 +50,8 @@ __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", 
 FLAG = "USE_UNIFIED_AUDITS_TABLE"
 HERE = Path(__file__).resolve().parent
 
-BUILD_STEPS = ["snapshot_legacy", "create_audits", "install_sync_triggers", "backfill", "create_indexes",
-               "create_compat_views", "enable_rls"]
+BUILD_STEPS = ["snapshot_legacy", "create_audits", "enable_rls", "install_sync_triggers", "backfill",
+               "create_indexes", "create_compat_views"]
 CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
 
 
@@ -60,13 +60,14 @@ def plan(ctx) -> list[Step]:
         SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
         CreateAudits(PHASE, "create_audits", "audits (partitioned if params say so), audit_errors, passing-status map",
                      directory=HERE),
+        # policies before the sync: CREATE POLICY locks audits; while nothing writes it, it waits for no one
+        SqlStep(PHASE, "enable_rls", "row level security and grants on audits and audit_errors", directory=HERE),
         SyncTriggers(PHASE, "install_sync_triggers", "legacy -> audits triggers, one legacy table per transaction"),
         Backfill(PHASE, "backfill", "heap-page batches on the batch engine, resumable; quarantine what cannot migrate",
                  directory=HERE),
         AuditIndexes(PHASE, "create_indexes", "the seed's indexes, CONCURRENTLY, after the load",
                      index_file=HERE / "templates" / "audit_indexes.sql"),
         CompatViews(PHASE, "create_compat_views", "<table>_compat views (security_invoker), the legacy tables' rights"),
-        SqlStep(PHASE, "enable_rls", "row level security and grants on audits and audit_errors", directory=HERE),
         ReverseSync(PHASE, "install_reverse_sync", "audits -> legacy triggers (cutover)", directory=HERE),
         FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
     ]

@@ -165,10 +165,26 @@ class Backfill(SqlStep):
     transactional: bool = False
     revert_in_one_transaction: bool | None = True
 
-    def render_deploy(self, ctx) -> Rendered:
+    def _todo(self, ctx) -> list[inventory.AuditTable]:
+        """The migratable tables whose backfill has not finished (all, the first time; a table
+        adopted since, on a re-run)."""
         from . import migratable
+        if not ctx.has_ledger:
+            return migratable(ctx)
         out = []
         for t in migratable(ctx):
+            saved = ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}")
+            if not (saved and saved.finished):
+                out.append(t)
+        return out
+
+    def stale(self, ctx) -> str | None:
+        names = [t.table_name for t in self._todo(ctx)]
+        return f"tables to backfill: {', '.join(names)}" if names else None
+
+    def render_deploy(self, ctx) -> Rendered:
+        out = []
+        for t in self._todo(ctx):
             job = HeapPageBackfill(ctx, t)
             out += [compose(ctx.conn, s) for s in job.statements(*job.first_window(ctx.params.batch_size))]
         return Rendered(out)

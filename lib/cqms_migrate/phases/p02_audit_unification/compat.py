@@ -30,10 +30,11 @@ def _legacy_status(spelling: dict[str, str]) -> sql.Composable:
     return sql.SQL("CASE a.passing_status {} ELSE a.passing_status END").format(whens)
 
 
-def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) -> sql.Composable:
-    """templates/compat_view.sql with one expression per legacy column. A row changed through
-    audits shows its passing_status in the legacy spelling from params (which the
-    passing_status_map reads back), so legacy readers and the reverse sync see 'Passed', not 'pass'."""
+def derived_expressions(legacy_spelling: dict[str, str] | None = None) -> dict[str, sql.Composable]:
+    """The legacy value of each common column of an audit (aliases a: audits, s.same, emp, aud,
+    ch): the one audits -> legacy mapping, read by the compat views and by the reverse sync
+    (p02_legacy_patch). A row changed through audits shows its passing_status in the legacy
+    spelling from params (which the passing_status_map reads back): 'Passed', not 'pass'."""
     lv = lambda c: sql.SQL("a.legacy_values ->> {}").format(sql.Literal(c))  # noqa: E731
     same_or = lambda c, derived: sql.SQL("CASE WHEN s.same THEN {} ELSE {} END").format(lv(c), derived)  # noqa: E731
     derived = {
@@ -61,6 +62,13 @@ def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) ->
         "created_at": sql.SQL("a.created_at"),
         "updated_at": sql.SQL("a.updated_at"),
     }
+    return derived
+
+
+def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) -> sql.Composable:
+    """templates/compat_view.sql with one expression per legacy column: a common column from
+    derived_expressions, any other from parameter_scores."""
+    derived = derived_expressions(legacy_spelling)
     exprs = []
     for name, typ in t.columns.items():
         # a parameter column, or a column without parameter: from parameter_scores
@@ -71,15 +79,47 @@ def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) ->
                                           table_name=sql.Literal(t.table_name))
 
 
+COMMENT_PREFIX = "cqms-migrate compat view of "
+
+
+def _out_of_date(ctx, tables: list[AuditTable]) -> list[AuditTable]:
+    """The tables whose compat view is missing or no longer has exactly the legacy columns
+    (names, order, types): a new scorecard table, a column added, dropped or retyped since."""
+    out = []
+    for t in tables:
+        legacy = sql.Identifier("public", t.table_name).as_string(ctx.conn)
+        view = sql.Identifier("public", compat_view_name(t.table_name)).as_string(ctx.conn)
+        differs = ctx.conn.execute(
+            "WITH l AS (SELECT row_number() OVER (ORDER BY attnum) AS n, attname, format_type(atttypid, atttypmod) AS typ"
+            "           FROM pg_attribute WHERE attrelid = %(l)s::regclass AND attnum > 0 AND NOT attisdropped),"
+            "     v AS (SELECT row_number() OVER (ORDER BY attnum) AS n, attname, format_type(atttypid, atttypmod) AS typ"
+            "           FROM pg_attribute WHERE attrelid = to_regclass(%(v)s) AND attnum > 0 AND NOT attisdropped)"
+            "SELECT to_regclass(%(v)s) IS NULL OR EXISTS ((SELECT * FROM l EXCEPT SELECT * FROM v)"
+            "                                            UNION ALL (SELECT * FROM v EXCEPT SELECT * FROM l))",
+            {"v": view, "l": legacy}).fetchone()[0]
+        if differs:
+            out.append(t)
+    end_read(ctx.conn)
+    return out
+
+
 @dataclass
 class CompatViews(Step):
+    """A compat view per migratable table. A re-run after the legacy shape changed re-creates the
+    views that no longer match their table (drop and create in one transaction: readers of the
+    view wait for that moment only). The revert drops every view the runbook made (by its
+    comment), so a view whose table was renamed since goes too."""
+
     def render_deploy(self, ctx) -> Rendered:
         from . import migratable
         out = []
-        for t in migratable(ctx):
+        for t in _out_of_date(ctx, migratable(ctx)):
             view = sql.Identifier("public", compat_view_name(t.table_name))
+            if ctx.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (view.as_string(ctx.conn),)).fetchone()[0]:
+                out.append(compose(ctx.conn, template("recreate_view").format(view=view)))
             out.append(compose(ctx.conn, compat_view(t, ctx.params.passing_status_legacy_spelling)))
-            out.append(compose(ctx.conn, template("compat_rights").format(view=view)))
+            out.append(compose(ctx.conn, template("compat_rights").format(
+                view=view, comment=sql.Literal(COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn)))))
             readers = [r[0] for r in ctx.conn.execute(
                 "SELECT r FROM unnest(%s::text[]) r WHERE has_table_privilege(r, %s::regclass, 'SELECT')",
                 (list(API_ROLES), sql.Identifier("public", t.table_name).as_string(ctx.conn))).fetchall()]
@@ -89,10 +129,18 @@ class CompatViews(Step):
         end_read(ctx.conn)
         return Rendered(out)
 
-    def render_revert(self, ctx) -> Rendered:
+    def stale(self, ctx) -> str | None:
         from . import migratable
-        return Rendered([compose(ctx.conn, template("drop_view").format(
-            view=sql.Identifier("public", compat_view_name(t.table_name)))) for t in migratable(ctx)])
+        names = [t.table_name for t in _out_of_date(ctx, migratable(ctx))]
+        return f"compat views to (re)create: {', '.join(names)}" if names else None
+
+    def render_revert(self, ctx) -> Rendered:
+        views = [r[0] for r in ctx.conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'v' AND obj_description(c.oid, 'pg_class') LIKE %s ORDER BY 1",
+            (COMMENT_PREFIX + "%",)).fetchall()]
+        end_read(ctx.conn)
+        return Rendered([compose(ctx.conn, template("drop_view").format(view=sql.SQL(v))) for v in views])
 
     def render_verify(self, ctx) -> Rendered:
         from . import migratable

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from ...inventory import AuditTable
+from ...inventory import COMMON_COLUMNS, AuditTable
 
 PHASE = "02_audit_unification"
 
@@ -60,15 +60,22 @@ def extra_columns(t: AuditTable) -> list[str]:
     return t.param_columns + t.columns_without_parameter
 
 
-def _parameter_scores(t: AuditTable) -> sql.Composable:
-    cols = extra_columns(t)
-    if not cols:
-        return sql.SQL("'{}'::jsonb")
-    chunks = []
-    for i in range(0, len(cols), 40):  # jsonb_build_object takes at most 100 arguments
-        pairs = sql.SQL(", ").join(sql.SQL("{}, t.{}").format(sql.Literal(c), sql.Identifier(c)) for c in cols[i:i + 40])
-        chunks.append(sql.SQL("jsonb_build_object({})").format(pairs))
-    return sql.SQL(" || ").join(chunks)
+def _parameter_scores(raw: sql.Composable) -> sql.Composable:
+    """Every column of the legacy row that is not one of the common columns, read from the row
+    as it is now (not as it was inventoried): a parameter column added later is carried, a
+    dropped one is simply absent."""
+    return sql.SQL("(to_jsonb({}) - {}::text[])").format(raw, sql.Literal(list(COMMON_COLUMNS)))
+
+
+def shape_type(table: str) -> sql.Identifier:
+    """The row type the forward sync reads a legacy row through: the common columns the table had
+    when it was adopted, with their types. jsonb_populate_record into it never fails: a column
+    dropped or renamed since reads as NULL, an added one is ignored here (parameter_scores carries it)."""
+    return sql.Identifier("cqms_migration", f"p02_shape_{short_name(table)}")
+
+
+def shape_columns(t: AuditTable) -> dict[str, str]:
+    return {c: typ for c, typ in t.columns.items() if c in COMMON_COLUMNS}
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -95,9 +102,11 @@ def _legacy_values(t: AuditTable) -> sql.Composable:
     return sql.SQL("jsonb_build_object({}) || jsonb_build_object('version', 1)").format(pairs)
 
 
-def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
+def shaped_select(t: AuditTable, source: sql.Composable, raw: sql.Composable = sql.SQL("t")) -> sql.Composable:
     """SELECT the audits columns + reason + already_migrated + the whole source row for every
-    row of ``source`` (alias t). See templates/shaped_select.sql."""
+    row of ``source`` (alias t). ``raw``: the whole legacy row (the parameter columns and the
+    quarantine's copy come from it): the alias itself, or NEW in the forward sync, which reads
+    the common columns through its shape type. See templates/shaped_select.sql."""
     legacy = {c: col(t, c) for c in ("id", "interaction_id", "interaction_date", "transcript", "average_score",
                                      "critical_errors", "total_errors_count", "submitted_at", "validation_status",
                                      "acknowledgement_status", "audit_start_time", "audit_end_time",
@@ -105,7 +114,7 @@ def shaped_select(t: AuditTable, source: sql.Composable) -> sql.Composable:
                                      "updated_at", "employee_email", "auditor_email", "passing_status", "channel")}
     return template("shaped_select").format(
         table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
-        parameter_scores=_parameter_scores(t), legacy_values=_legacy_values(t), source=source, **legacy)
+        parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw, **legacy)
 
 
 def _audit_cols() -> sql.Composable:
@@ -117,17 +126,16 @@ def _shaped_cols(prefix: str = "s") -> sql.Composable:
 
 
 def parameter_map(t: AuditTable) -> sql.Composable:
-    """{field_id: {id, type, penalty}} of the table's scorecard parameters (a scalar subquery)."""
-    return sql.SQL("({})").format(template("parameter_map").format(
-        scorecard_id=sql.Literal(t.scorecard_id), fields=sql.Literal(t.param_columns)))
+    """{field_id: {id, type, penalty}} of the table's scorecard parameters as they are now (a
+    scalar subquery): a parameter added later, with its column, counts too."""
+    return sql.SQL("({})").format(template("parameter_map").format(scorecard_id=sql.Literal(t.scorecard_id)))
 
 
-def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False) -> sql.Composable | None:
+def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False) -> sql.Composable:
     """audit_errors rows for the audits ``source`` yields (alias n: id, interaction_date,
     parameter_scores); None when the table has no parameter column. ``returning``: as a
-    data-modifying CTE (RETURNING 1), else a plain statement (the trigger's body)."""
-    if not t.param_columns:
-        return None
+    data-modifying CTE (RETURNING 1), else a plain statement (the trigger's body). A table
+    without parameter columns today may gain one, so every table gets the statement."""
     return template("errors_insert").format(source=source, parameter_map=parameter_map(t),
                                             returning=sql.SQL("RETURNING 1" if returning else ""))
 

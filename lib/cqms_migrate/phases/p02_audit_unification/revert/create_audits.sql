@@ -1,5 +1,9 @@
 DROP TABLE IF EXISTS cqms_migration.p02_passing_status_map;
 DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
+DROP TABLE IF EXISTS cqms_migration.p02_legacy_tables;
+DROP TABLE IF EXISTS cqms_migration.p02_unsynced;
+-- (the patch function's argument is the audits row type: it goes before the table)
+DROP FUNCTION IF EXISTS cqms_migration.p02_legacy_patch(public.audits);
 DROP TABLE IF EXISTS public.audit_errors;
 DROP TABLE IF EXISTS public.audits;
 DROP FUNCTION IF EXISTS public.audits_bump_version();

@@ -30,7 +30,7 @@ SELECT {id} AS id, {table_name}::text AS legacy_table, {id} AS legacy_id,
        r.reason,
        coalesce(ex.found AND ex.legacy_table IS NOT DISTINCT FROM {table_name}, false) AS already_migrated,
        -- the whole legacy row, for the quarantine: only where there is a reason (the CTE stays narrow)
-       CASE WHEN r.reason IS NOT NULL THEN t END AS source_row
+       CASE WHEN r.reason IS NOT NULL THEN {raw} END AS source_row
 FROM {source} t
 LEFT JOIN LATERAL (SELECT e.id FROM public.employees e
                    WHERE lower(btrim(e.email)) = lower(btrim({employee_email})) LIMIT 1) emp ON true

@@ -1,2 +1,0 @@
-DROP TRIGGER IF EXISTS {trigger} ON {table};
-DROP FUNCTION IF EXISTS {function}()
