@@ -13,7 +13,9 @@ every legacy table (from then on every legacy INSERT/UPDATE/DELETE is mirrored i
 **backfill** in keyset batches — one transaction per batch, resumable from its checkpoint — then
 build indexes concurrently, compat views and RLS. Rows that cannot meet the new constraints go
 to quarantine, whole, with a reason. At cutover, triggers on `audits` keep the legacy tables
-current, so a rollback after cutover loses no write.
+current, so a rollback after cutover loses no write. Re-running this notebook after the legacy
+schema moved adopts the change (section 1 lists it): new scorecard tables get their sync, backfill
+and compat view; compat views that no longer match their table are re-created.
 
 Needs phase 01 applied. Revert: `cqms-migrate rollback --env ENV --phase 02_audit_unification`."""),
         code(PARAMS, "parameters"),
@@ -25,6 +27,11 @@ ctx = nb.open_phase("02_audit_unification", env=env, params_file=params_file, ru
         md("## 1. Discovery\nWhich tables are migrated; parameter columns matched to `scorecard_perameters.field_id`; "
            "columns with no parameter are kept in `parameter_scores` and reported; missing common columns become NULL."),
         code("nb.show(p2.discovery(ctx))"),
+        md("### Legacy schema drift since adoption\nOn a re-run: what moved in the legacy tables since this phase adopted "
+           "them (a new scorecard table, a column added, dropped or retyped, a table renamed or dropped), what the sync "
+           "does about it meanwhile, and what this run adopts. Empty on a first run."),
+        code("from cqms_migrate import drift\nnb.show(drift.report(ctx.conn), 'drift') if not drift.report(ctx.conn).empty "
+             "else nb.show_list([], 'drift', empty='none')"),
         md("## 2. Plan"),
         code("nb.show(phases.plan_frame(ctx, phase.steps(ctx)))"),
         md("## 3. Build: tables, sync triggers, backfill, indexes, compat views, RLS\nThe backfill shows a progress bar "
