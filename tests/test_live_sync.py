@@ -82,6 +82,9 @@ def test_a_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db):
         got = dict(c.execute(sql.SQL("SELECT id, average_score FROM {} WHERE id = ANY(%s)").format(ident(table)),
                              (list(writer.committed),)).fetchall())
     lost = {k: v for k, v in writer.committed.items() if float(got.get(k, -1)) != v}
+    print(f"phase-02 rollback under a writer: {sum(writer.paths.values())} committed writes "
+          f"({writer.paths['audits']} through audits, {writer.paths['legacy']} through {table}), "
+          f"{len(writer.errors)} errors, {len(lost)} of the {len(writer.committed)} rows' last values lost")
     assert lost == {}, f"{len(lost)} of {len(writer.committed)} committed writes are not in {table}"
 
 

@@ -197,6 +197,8 @@ def test_phase1_builds_and_validates_while_people_log_in(legacy_db):
     assert traffic.writes > 100 and len(traffic.hires) > 20, (traffic.writes, len(traffic.hires))
     with legacy_db.connect() as c:
         missing = [h for h in traffic.hires if employee(c, h) is None]
+        print(f"phase-01 build under traffic: {traffic.writes} committed writes ({len(traffic.hires)} new hires), "
+              f"{len(traffic.errors)} errors, {len(missing)} new hires missing from employees")
         assert missing == [], f"{len(missing)} committed new hires are not employees"
     assert_valid(legacy_db.url)
 
@@ -259,6 +261,9 @@ def test_a_phase1_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db)
         got = dict(c.execute("SELECT email, designation FROM public.people WHERE email = ANY(%s)",
                              (list(writer.committed),)).fetchall())
     lost = {k: v for k, v in writer.committed.items() if got.get(k) != v}
+    print(f"phase-01 rollback under a writer: {sum(writer.paths.values())} committed writes "
+          f"({writer.paths['employees']} through employees, {writer.paths['people']} through people), "
+          f"{len(writer.errors)} errors, {len(lost)} of the {len(writer.committed)} rows' last values lost")
     assert lost == {}, f"{len(lost)} of {len(writer.committed)} committed writes are not in people"
 
 
