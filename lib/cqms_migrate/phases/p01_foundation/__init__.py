@@ -90,7 +90,8 @@ class ReverseSync(SqlStep):
     Its revert fences employees (the trigger stays behind the fence); create_employees' revert
     drops both with the table."""
 
-    revert_leaves: tuple[str, ...] = ("cqms_p01_fence", "p01_fence", "cqms_p01_reverse_sync", "p01_reverse_sync")
+    revert_leaves: tuple[str, ...] = ("cqms_p01_fence", "p01_fence", "cqms_p01_reverse_sync", "p01_reverse_sync",
+                                      "cqms_p01_access_follows_role", "p01_access_follows_role")
 
 
 def template(name: str) -> sql.SQL:
@@ -271,6 +272,10 @@ def _validate(conn: psycopg.Connection) -> Validation:
     check("employees: no employee the current legacy rows do not explain", drift[1],
           "employees EXCEPT ALL the mapping of users + people now")
     check("employees: employee_id is the legacy code (or NULL: another employee holds it)", drift[2])
+
+    # the independent verification (cqms-migrate verify), in this snapshot: every mapped column
+    from ... import verify
+    checks += verify.checks(verify.run(conn, PHASE))
 
     quarantine = pd.DataFrame(conn.execute(
         "SELECT source_table, reason, count(*) AS rows FROM cqms_migration.quarantine WHERE phase = %s "

@@ -22,6 +22,7 @@ DECLARE
   v_people_ctid tid;
   v_role text; v_department text; v_channel text; v_team text; v_sup text; v_qm text;
   v_people_change boolean;
+  v_reports text[];
 BEGIN
   IF coalesce(v_marker, '') LIKE 'forward:%' OR coalesce(v_marker, '') = 'runbook:revert' THEN
     RETURN NULL;  -- the forward sync's own write, or the rollback's
@@ -103,6 +104,20 @@ BEGIN
       -- the employee becomes one, whole
       v_people_change := NULL;
     END IF;
+    IF v_old_ne IS DISTINCT FROM v_new_ne THEN
+      -- an email change moves the person's other legacy rows too (duplicates merged into this
+      -- employee), and the reports and mentees who name the old email in people follow it (their
+      -- snapshots are refreshed below)
+      UPDATE public.people p SET email = NEW.email
+      WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne AND p.ctid IS DISTINCT FROM v_people_ctid;
+      WITH moved AS (
+        UPDATE public.people p SET
+          team_supervisor = CASE WHEN lower(btrim(p.team_supervisor)) = v_old_ne THEN NEW.email ELSE p.team_supervisor END,
+          quality_mentor = CASE WHEN lower(btrim(p.quality_mentor)) = v_old_ne THEN NEW.email ELSE p.quality_mentor END
+        WHERE lower(btrim(p.team_supervisor)) = v_old_ne OR lower(btrim(p.quality_mentor)) = v_old_ne
+        RETURNING coalesce(lower(btrim(p.email)), '') AS ne)
+      SELECT array_agg(DISTINCT m.ne) INTO v_reports FROM moved m;
+    END IF;
     IF OLD.auth_user_id IS NOT NULL AND NEW.auth_user_id IS NOT DISTINCT FROM OLD.auth_user_id THEN
       UPDATE public.users u SET
         email = CASE WHEN OLD.email IS DISTINCT FROM NEW.email THEN NEW.email ELSE u.email END,
@@ -138,7 +153,7 @@ BEGIN
   END IF;
   -- the snapshot and the provenance follow the legacy rows just written (the forward sync skips
   -- writes under this marker)
-  PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne, v_new_ne], true);
+  PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne, v_new_ne] || coalesce(v_reports, '{}'), true);
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;
 END $fn$;
@@ -146,3 +161,24 @@ REVOKE ALL ON FUNCTION cqms_migration.p01_reverse_sync() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER cqms_p01_reverse_sync AFTER INSERT OR UPDATE OR DELETE ON public.employees
   FOR EACH ROW EXECUTE FUNCTION cqms_migration.p01_reverse_sync();
+
+
+-- access_level follows the role (the mapping's rule: the role's permissions say it) when a write
+-- through employees changes role_id without setting access_level itself; a new employee written
+-- with the column's default gets its role's level. Security-relevant: RLS reads access_level.
+CREATE OR REPLACE FUNCTION cqms_migration.p01_access_follows_role() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+BEGIN
+  IF coalesce(current_setting('cqms.sync_echo', true), '') LIKE 'forward:%' THEN
+    RETURN NEW;  -- the forward sync writes what the mapping says
+  END IF;
+  IF TG_OP = 'INSERT' AND NEW.access_level IS NOT DISTINCT FROM 'standard'
+     OR TG_OP = 'UPDATE' AND NEW.role_id IS DISTINCT FROM OLD.role_id AND NEW.access_level IS NOT DISTINCT FROM OLD.access_level THEN
+    NEW.access_level := coalesce((SELECT r.permissions ->> 'access_level' FROM public.roles r WHERE r.id = NEW.role_id),
+                                 'standard');
+  END IF;
+  RETURN NEW;
+END $fn$;
+REVOKE ALL ON FUNCTION cqms_migration.p01_access_follows_role() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER cqms_p01_access_follows_role BEFORE INSERT OR UPDATE ON public.employees
+  FOR EACH ROW EXECUTE FUNCTION cqms_migration.p01_access_follows_role();

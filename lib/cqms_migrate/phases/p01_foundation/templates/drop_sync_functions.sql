@@ -7,9 +7,17 @@ DELETE FROM cqms_migration.employee_sources;
 DELETE FROM public.employees;
 DELETE FROM cqms_migration.quarantine WHERE phase = '01_foundation';
 DROP FUNCTION IF EXISTS cqms_migration.p01_forward_sync();
+DROP TABLE IF EXISTS cqms_migration.p01_pending;
+DROP FUNCTION IF EXISTS cqms_migration.p01_flush();
 DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);
 DROP TYPE IF EXISTS cqms_migration.p01_person;
 DROP TYPE IF EXISTS cqms_migration.p01_source;
+-- lint waived: a rollback of phase 01 has switched the application back to the legacy tables first
+-- squawk-ignore require-concurrent-index-deletion
+DROP INDEX IF EXISTS public.employees_legacy_supervisor_idx;
+-- lint waived: as above
+-- squawk-ignore require-concurrent-index-deletion
+DROP INDEX IF EXISTS public.employees_legacy_mentor_idx;
 DROP TABLE IF EXISTS cqms_migration.p01_email_locks

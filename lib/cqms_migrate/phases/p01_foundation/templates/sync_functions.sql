@@ -10,8 +10,18 @@
 
 -- one row lock per normalized email: applies to the same emails run one after the other and see
 -- each other's committed rows; a full merge takes the table (row locks take no lock-table slot,
--- so a bulk legacy statement cannot exhaust max_locks_per_transaction)
+-- so a bulk legacy statement cannot exhaust max_locks_per_transaction). Email lists are matched
+-- with IN (SELECT unnest(..)), a hashed semi-join or hashed subplan: a statement touching n
+-- emails costs O(rows + n), never O(rows * n) as = ANY (array) would
 CREATE TABLE cqms_migration.p01_email_locks (ne text PRIMARY KEY);
+
+-- who reports to an email, and whose mentor it is: found by index when that email changes
+-- lint waived: employees is the runbook's own table, written by nothing else before cutover (this step precedes it)
+-- squawk-ignore require-concurrent-index-creation
+CREATE INDEX employees_legacy_supervisor_idx ON public.employees ((lower(btrim(legacy_snapshot -> 'people' ->> 'team_supervisor'))));
+-- lint waived: as above
+-- squawk-ignore require-concurrent-index-creation
+CREATE INDEX employees_legacy_mentor_idx ON public.employees ((lower(btrim(legacy_snapshot -> 'people' ->> 'quality_mentor'))));
 
 CREATE TYPE cqms_migration.p01_source AS (
   source_table text, source_key text, ne text, email text, problem text, rank bigint, original_row jsonb);
@@ -34,7 +44,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
                 WHEN btrim(p.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
            END AS problem
     FROM public.people p
-    WHERE p_nes IS NULL OR coalesce(lower(btrim(p.email)), '') = ANY (p_nes)
+    WHERE p_nes IS NULL OR coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(p_nes))
   ), pk AS (
     SELECT pe.*, pe.h || ':' || row_number() OVER (PARTITION BY pe.h) AS source_key FROM pe
   ), us AS (
@@ -44,7 +54,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
                 WHEN btrim(u.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
            END AS problem
     FROM public.users u
-    WHERE p_nes IS NULL OR coalesce(lower(btrim(u.email)), '') = ANY (p_nes)
+    WHERE p_nes IS NULL OR coalesce(lower(btrim(u.email)), '') IN (SELECT unnest(p_nes))
   )
   SELECT 'people', pk.source_key, pk.ne, pk.email, pk.problem,
          CASE WHEN pk.problem IS NULL THEN row_number() OVER (
@@ -136,7 +146,7 @@ BEGIN
       RETURN 0;
     END IF;
     INSERT INTO cqms_migration.p01_email_locks (ne) SELECT unnest(v_nes) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne = ANY (v_nes) ORDER BY l.ne FOR UPDATE;
+    PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne IN (SELECT unnest(v_nes)) ORDER BY l.ne FOR UPDATE;
   END IF;
   PERFORM set_config('cqms.sync_echo', 'forward:employees', true);
 
@@ -146,8 +156,9 @@ BEGIN
     SELECT DISTINCT ON (cqms_migration.ref_code(p.department))
            md5('cqms-department:' || cqms_migration.ref_code(p.department))::uuid, btrim(p.department),
            cqms_migration.ref_code(p.department)
-    FROM public.people p
-    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes) AND cqms_migration.ref_code(p.department) <> 'UNASSIGNED'
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+          OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
+    WHERE true AND cqms_migration.ref_code(p.department) <> 'UNASSIGNED'
       AND NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code(p.department))
     ON CONFLICT DO NOTHING;
     INSERT INTO public.channels (id, name, code, display_order)
@@ -155,8 +166,9 @@ BEGIN
            md5('cqms-channel:' || cqms_migration.ref_code(p.channel))::uuid, btrim(p.channel),
            cqms_migration.ref_code(p.channel),
            (SELECT coalesce(max(c.display_order) FILTER (WHERE c.code <> 'UNASSIGNED'), 0) + 1 FROM public.channels c)
-    FROM public.people p
-    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes) AND cqms_migration.ref_code(p.channel) <> 'UNASSIGNED'
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+          OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
+    WHERE true AND cqms_migration.ref_code(p.channel) <> 'UNASSIGNED'
       AND NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code(p.channel))
     ON CONFLICT DO NOTHING;
     INSERT INTO public.teams (id, name, code, channel_id)
@@ -164,15 +176,25 @@ BEGIN
            md5('cqms-team:' || cqms_migration.ref_code(p.team) || '@' || c.code)::uuid,
            CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END,
            cqms_migration.ref_code(p.team) || '@' || c.code, c.id
-    FROM public.people p
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+          OFFSET 0) p
     JOIN public.channels c ON c.code = cqms_migration.ref_code(p.channel)
-    WHERE coalesce(lower(btrim(p.email)), '') = ANY (v_nes)
+    WHERE true
       AND NOT EXISTS (SELECT 1 FROM public.teams t WHERE t.code = cqms_migration.ref_code(p.team) || '@' || c.code)
     ON CONFLICT DO NOTHING;
   END IF;
 
   SELECT array_agg(s) INTO v_src FROM cqms_migration.p01_sources(v_nes) s;
   SELECT array_agg(x) INTO v_exp FROM cqms_migration.p01_expected(v_nes) x;
+  -- employee_id is UNIQUE across emails: two writers giving one legacy code to two new people
+  -- take turns on it too (the second then sees the first's employee and leaves the code to it)
+  IF p_nes IS NOT NULL AND NOT p_refresh_only THEN
+    INSERT INTO cqms_migration.p01_email_locks (ne)
+    SELECT DISTINCT 'employee_id:' || x.legacy_employee_id FROM unnest(v_exp) x WHERE x.legacy_employee_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM cqms_migration.p01_email_locks l
+    WHERE l.ne IN (SELECT 'employee_id:' || x.legacy_employee_id FROM unnest(v_exp) x) ORDER BY l.ne FOR UPDATE;
+  END IF;
 
   -- email changes keep the employee (and every key pointing at it)
   IF NOT p_refresh_only THEN
@@ -181,9 +203,9 @@ BEGIN
     WHERE NOT EXISTS (SELECT 1 FROM public.employees e WHERE lower(btrim(e.email)) = x.ne)),
   vanish AS (
     SELECT e.id, e.auth_user_id FROM public.employees e
-    WHERE v_nes IS NOT NULL AND lower(btrim(e.email)) = ANY (v_nes) AND e.legacy_snapshot IS NOT NULL
+    WHERE v_nes IS NOT NULL AND lower(btrim(e.email)) IN (SELECT unnest(v_nes)) AND e.legacy_snapshot IS NOT NULL
       AND NOT e.legacy_snapshot ? 'placeholder_phase'
-      AND NOT EXISTS (SELECT 1 FROM unnest(v_exp) x WHERE x.ne = lower(btrim(e.email)))),
+      AND NOT (lower(btrim(e.email)) IN (SELECT x.ne FROM unnest(v_exp) x))),
   pairs AS (
     SELECT v.id, a.email FROM vanish v JOIN appear a ON a.auth_user_id = v.auth_user_id
     UNION
@@ -217,15 +239,17 @@ BEGIN
     FROM resolved r
   ), linked AS (
     -- supervisor and mentor by email: an employee of this apply, else an existing one
-    -- (self-references and unknown or departed emails -> NULL)
+    -- (self-references and unknown or departed emails -> NULL); joins, never a per-row scan
     SELECT k.*,
-           coalesce((SELECT o.id FROM resolved o WHERE o.ne = k.supervisor_ne AND o.ne <> k.ne),
-                    (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = k.supervisor_ne AND s.id <> k.id
-                       AND s.deleted_at IS NULL AND v_nes IS NOT NULL AND NOT lower(btrim(s.email)) = ANY (v_nes))) AS supervisor_id,
-           coalesce((SELECT o.id FROM resolved o WHERE o.ne = k.mentor_ne AND o.ne <> k.ne),
-                    (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = k.mentor_ne AND s.id <> k.id
-                       AND s.deleted_at IS NULL AND v_nes IS NOT NULL AND NOT lower(btrim(s.email)) = ANY (v_nes))) AS quality_mentor_id
+           coalesce(so.id, CASE WHEN v_nes IS NOT NULL AND NOT (se.ne IN (SELECT unnest(v_nes))) THEN se.id END) AS supervisor_id,
+           coalesce(mo.id, CASE WHEN v_nes IS NOT NULL AND NOT (me.ne IN (SELECT unnest(v_nes))) THEN me.id END) AS quality_mentor_id
     FROM keyed k
+    LEFT JOIN resolved so ON so.ne = k.supervisor_ne AND so.ne <> k.ne
+    LEFT JOIN LATERAL (SELECT s.id, lower(btrim(s.email)) AS ne FROM public.employees s
+                       WHERE lower(btrim(s.email)) = k.supervisor_ne AND s.id <> k.id AND s.deleted_at IS NULL) se ON true
+    LEFT JOIN resolved mo ON mo.ne = k.mentor_ne AND mo.ne <> k.ne
+    LEFT JOIN LATERAL (SELECT s.id, lower(btrim(s.email)) AS ne FROM public.employees s
+                       WHERE lower(btrim(s.email)) = k.mentor_ne AND s.id <> k.id AND s.deleted_at IS NULL) me ON true
   )
   INSERT INTO public.employees AS e (
     id, auth_user_id, email, employee_id, name, avatar_url, role_id, department_id, designation,
@@ -248,13 +272,13 @@ BEGIN
     name = CASE WHEN p_refresh_only THEN e.name ELSE EXCLUDED.name END,
     avatar_url = CASE WHEN p_refresh_only THEN e.avatar_url ELSE EXCLUDED.avatar_url END,
     role_id = CASE WHEN p_refresh_only THEN e.role_id ELSE EXCLUDED.role_id END,
-    department_id = CASE WHEN p_refresh_only THEN e.department_id ELSE EXCLUDED.department_id END,
+    department_id = CASE WHEN p_refresh_only THEN coalesce(e.department_id, EXCLUDED.department_id) ELSE EXCLUDED.department_id END,
     designation = CASE WHEN p_refresh_only THEN e.designation ELSE EXCLUDED.designation END,
-    channel_id = CASE WHEN p_refresh_only THEN e.channel_id ELSE EXCLUDED.channel_id END,
-    team_id = CASE WHEN p_refresh_only THEN e.team_id ELSE EXCLUDED.team_id END,
+    channel_id = CASE WHEN p_refresh_only THEN coalesce(e.channel_id, EXCLUDED.channel_id) ELSE EXCLUDED.channel_id END,
+    team_id = CASE WHEN p_refresh_only THEN coalesce(e.team_id, EXCLUDED.team_id) ELSE EXCLUDED.team_id END,
     supervisor_id = CASE WHEN p_refresh_only THEN e.supervisor_id ELSE EXCLUDED.supervisor_id END,
     quality_mentor_id = CASE WHEN p_refresh_only THEN e.quality_mentor_id ELSE EXCLUDED.quality_mentor_id END,
-    country_code = CASE WHEN p_refresh_only THEN e.country_code ELSE EXCLUDED.country_code END,
+    country_code = CASE WHEN p_refresh_only THEN coalesce(e.country_code, EXCLUDED.country_code) ELSE EXCLUDED.country_code END,
     intercom_admin_alias = CASE WHEN p_refresh_only THEN e.intercom_admin_alias ELSE EXCLUDED.intercom_admin_alias END,
     is_active = CASE WHEN p_refresh_only THEN e.is_active ELSE EXCLUDED.is_active END,
     access_level = CASE WHEN p_refresh_only THEN e.access_level ELSE EXCLUDED.access_level END,
@@ -264,6 +288,8 @@ BEGIN
                                     THEN e.notification_preferences ELSE EXCLUDED.notification_preferences END,
     device_info = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
                        THEN e.device_info ELSE EXCLUDED.device_info END,
+    -- (a refresh fills a department, channel, team or country the writer left NULL with the
+    -- Unassigned row or 'ZZ' the legacy NULL maps to: the legacy tables cannot tell them apart)
     legacy_snapshot = EXCLUDED.legacy_snapshot,  -- its version: employees_bump_version
     deleted_at = CASE WHEN p_refresh_only THEN e.deleted_at END;
   GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -275,8 +301,8 @@ BEGIN
     quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor'))
                            AND s.id <> e.id AND s.deleted_at IS NULL)
   WHERE NOT p_refresh_only AND v_nes IS NOT NULL AND e.legacy_snapshot ? 'people'
-    AND NOT lower(btrim(e.email)) = ANY (v_nes)
-    AND (lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) = ANY (v_nes)
+    AND NOT (lower(btrim(e.email)) IN (SELECT unnest(v_nes)))
+    AND (lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) = ANY (v_nes)  -- two index scans
          OR lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')) = ANY (v_nes))
     AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
       (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))
@@ -288,16 +314,16 @@ BEGIN
   UPDATE public.employees e SET deleted_at = now()
   WHERE NOT p_refresh_only AND e.deleted_at IS NULL AND e.legacy_snapshot IS NOT NULL
     AND NOT e.legacy_snapshot ? 'placeholder_phase'
-    AND (v_nes IS NULL OR lower(btrim(e.email)) = ANY (v_nes))
-    AND NOT EXISTS (SELECT 1 FROM unnest(v_exp) x WHERE x.ne = lower(btrim(e.email)));
+    AND (v_nes IS NULL OR lower(btrim(e.email)) IN (SELECT unnest(v_nes)))
+    AND NOT (lower(btrim(e.email)) IN (SELECT x.ne FROM unnest(v_exp) x));
 
   -- provenance, email map and quarantine of these emails, rebuilt from the current rows
-  DELETE FROM cqms_migration.employee_email_map m WHERE v_nes IS NULL OR m.normalized_email = ANY (v_nes);
+  DELETE FROM cqms_migration.employee_email_map m WHERE v_nes IS NULL OR m.normalized_email IN (SELECT unnest(v_nes));
   DELETE FROM cqms_migration.employee_sources s
-  WHERE v_nes IS NULL OR coalesce(lower(btrim(s.email_as_written)), '') = ANY (v_nes);
+  WHERE v_nes IS NULL OR coalesce(lower(btrim(s.email_as_written)), '') IN (SELECT unnest(v_nes));
   DELETE FROM cqms_migration.quarantine q
   WHERE q.phase = '01_foundation' AND q.source_table IN ('users', 'people')
-    AND (v_nes IS NULL OR coalesce(lower(btrim(q.original_row ->> 'email')), '') = ANY (v_nes));
+    AND (v_nes IS NULL OR coalesce(lower(btrim(q.original_row ->> 'email')), '') IN (SELECT unnest(v_nes)));
 
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
   SELECT '01_foundation', s.source_table, s.source_key, s.problem,
@@ -315,12 +341,43 @@ BEGIN
          CASE WHEN bool_or(s.source_table = 'users') AND bool_or(s.source_table = 'people') THEN 'both'
               WHEN bool_or(s.source_table = 'users') THEN 'users' ELSE 'people' END
   FROM cqms_migration.employee_sources s
-  WHERE v_nes IS NULL OR lower(btrim(s.email_as_written)) = ANY (v_nes)
+  WHERE v_nes IS NULL OR lower(btrim(s.email_as_written)) IN (SELECT unnest(v_nes))
   GROUP BY s.email_as_written;
 
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN v_n;
 END $fn$;
+
+-- Emails a legacy UPDATE or DELETE touched, applied when the writer commits (p01_flush, a
+-- deferred constraint trigger): by then the writer holds every row lock it will take, so the
+-- per-email lock can no longer sit between two of its legacy row locks. A login that updates
+-- users then people, next to another transaction updating that person's people row, waits as
+-- it did on the legacy schema and never deadlocks. An INSERT (a new hire) applies at once: the
+-- new employee exists for the rest of the writer's transaction (an audit it writes next).
+CREATE TABLE cqms_migration.p01_pending (
+  xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  nes text[]  -- NULL: every email (a TRUNCATE)
+);
+CREATE INDEX p01_pending_xid_idx ON cqms_migration.p01_pending (xid);
+
+CREATE FUNCTION cqms_migration.p01_flush() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+DECLARE
+  v_all boolean;
+  v_nes text[];
+BEGIN
+  WITH done AS (DELETE FROM cqms_migration.p01_pending WHERE xid = pg_current_xact_id() RETURNING nes)
+  SELECT bool_or(d.nes IS NULL), array_agg(DISTINCT x) INTO v_all, v_nes
+  FROM done d LEFT JOIN LATERAL unnest(d.nes) x ON true;
+  IF v_all THEN
+    PERFORM cqms_migration.p01_apply(NULL);
+  ELSIF v_nes IS NOT NULL THEN
+    PERFORM cqms_migration.p01_apply(v_nes);
+  END IF;
+  RETURN NULL;  -- the first flush of a transaction applies everything; later ones find nothing
+END $fn$;
+CREATE CONSTRAINT TRIGGER p01_flush AFTER INSERT ON cqms_migration.p01_pending
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cqms_migration.p01_flush();
 
 -- the forward sync: one statement-level trigger per event on users and on people, reading the
 -- transition tables (one apply per statement, whatever its row count)
@@ -333,10 +390,12 @@ BEGIN
     RETURN NULL;  -- the reverse sync writing the legacy rows; it applies the refresh itself
   END IF;
   IF TG_OP = 'TRUNCATE' THEN
-    PERFORM cqms_migration.p01_apply(NULL);
+    INSERT INTO cqms_migration.p01_pending (nes) VALUES (NULL);
     RETURN NULL;
   ELSIF TG_OP = 'INSERT' THEN
     SELECT array_agg(DISTINCT coalesce(lower(btrim(n.email)), '')) INTO v_nes FROM new_rows n;
+    PERFORM cqms_migration.p01_apply(v_nes);
+    RETURN NULL;
   ELSIF TG_OP = 'DELETE' THEN
     SELECT array_agg(DISTINCT coalesce(lower(btrim(o.email)), '')) INTO v_nes FROM old_rows o;
   ELSE
@@ -344,9 +403,11 @@ BEGIN
       SELECT coalesce(lower(btrim(n.email)), '') FROM new_rows n
       UNION SELECT coalesce(lower(btrim(o.email)), '') FROM old_rows o) s(x);
   END IF;
-  PERFORM cqms_migration.p01_apply(v_nes);
+  IF v_nes IS NOT NULL THEN
+    INSERT INTO cqms_migration.p01_pending (nes) VALUES (v_nes);
+  END IF;
   RETURN NULL;
 END $fn$;
 
 REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
-  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync() FROM PUBLIC;
+  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush() FROM PUBLIC;
