@@ -242,3 +242,53 @@ def test_a_dropped_table_breaks_no_write_through_audits(legacy_db):
         changes = drift.report(c)
         assert ((changes["table"] == TABLE) & (changes["change"] == "table dropped")).any(), changes
     rollback_finishes()
+
+
+def test_a_retyped_common_column_breaks_no_write_and_a_rerun_migrates_the_row(legacy_db):
+    """audit_duration integer -> numeric after adoption: a legacy write of 12.5 no longer fits the
+    adopted shape. The write succeeds, the row is quarantined as unmappable (validation says so),
+    a re-run adopts the new shape and migrates it, and a later unrelated write through audits
+    leaves the legacy 12.5 alone (only changed columns are written back)."""
+    setup_cutover()
+    with legacy_db.connect(autocommit=True) as c:
+        rid = ids_of(c)[0]
+        c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN audit_duration TYPE numeric").format(ident(TABLE)))
+        c.execute(sql.SQL("UPDATE {} SET audit_duration = 12.5 WHERE id = %s").format(ident(TABLE)), (rid,))
+        assert one(c, "SELECT reason FROM cqms_migration.quarantine WHERE source_key = %s", (str(rid),)) == "unmappable_row"
+    v = validate_now()
+    assert not v.ok and "no row left unmappable by drift (else re-run phase 02)" in set(
+        v.checks.loc[~v.checks["ok"], "check"])
+    deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
+    with legacy_db.connect(autocommit=True) as c:
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE reason = 'unmappable_row'") == 0
+        assert one(c, "SELECT audit_duration FROM public.audits WHERE id = %s AND deleted_at IS NULL", (rid,)) is not None
+        c.execute("UPDATE public.audits SET total_score = 55 WHERE id = %s", (rid,))
+        assert one(c, sql.SQL("SELECT audit_duration FROM {} WHERE id = %s").format(ident(TABLE)), (rid,)) == 12.5
+        assert one(c, sql.SQL("SELECT average_score FROM {} WHERE id = %s").format(ident(TABLE)), (rid,)) == 55
+    rollback_finishes()
+
+
+def test_added_not_null_default_and_identity_columns_break_no_write_through_audits(legacy_db):
+    """Columns the mapping does not know: an INSERT through audits leaves them to their defaults,
+    an UPDATE never names an identity (GENERATED ALWAYS) or generated column."""
+    setup_cutover()
+    with legacy_db.connect(autocommit=True) as c:
+        rid = ids_of(c)[0]
+        c.execute(sql.SQL("ALTER TABLE {} ADD COLUMN reviewed boolean NOT NULL DEFAULT false, "
+                          "ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY, "
+                          "ADD COLUMN doubled numeric GENERATED ALWAYS AS (average_score * 2) STORED").format(ident(TABLE)))
+        emp, aud = [r[0] for r in c.execute("SELECT email FROM public.employees WHERE deleted_at IS NULL AND is_active "
+                                            "ORDER BY email LIMIT 2").fetchall()]
+        sid = one(c, "SELECT id FROM public.scorecards WHERE table_name = %s", (TABLE,))
+        new_id = uuid.uuid4()
+        c.execute("INSERT INTO public.audits (id, employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
+                  "max_possible_score, passing_status) SELECT %s, e.id, a.id, %s, DATE '2025-06-02', 66, 100, 'pass' "
+                  "FROM public.employees e, public.employees a WHERE e.email = %s AND a.email = %s",
+                  (new_id, sid, emp, aud))
+        c.execute("UPDATE public.audits SET total_score = 42 WHERE id = %s", (rid,))
+        assert c.execute(sql.SQL("SELECT reviewed, seq IS NOT NULL, doubled FROM {} WHERE id = %s").format(ident(TABLE)),
+                         (new_id,)).fetchone() == (False, True, 132)
+        assert one(c, sql.SQL("SELECT doubled FROM {} WHERE id = %s").format(ident(TABLE)), (rid,)) == 84
+        c.execute(sql.SQL("UPDATE {} SET average_score = 41 WHERE id = %s").format(ident(TABLE)), (rid,))
+        assert one(c, "SELECT total_score FROM public.audits WHERE id = %s", (rid,)) == 41
+    rollback_finishes()

@@ -157,6 +157,33 @@ def measure_unbatched_baseline(ctx, tables: list[inventory.AuditTable]) -> dict:
     return figures
 
 
+def _unmappable(ctx) -> set[str]:
+    """Legacy tables with rows the forward sync could not map as they were (quarantined as
+    'unmappable_row': a column retyped or dropped after adoption)."""
+    if not ctx.has_ledger:
+        return set()
+    rows = ctx.conn.execute(
+        "SELECT DISTINCT source_table FROM cqms_migration.quarantine WHERE phase = %s AND reason = 'unmappable_row'",
+        (PHASE,)).fetchall()
+    end_read(ctx.conn)
+    return {r[0] for r in rows}
+
+
+def requeue_unmappable(ctx, conn: psycopg.Connection) -> int:
+    """A re-run after drift: the rows the forward sync quarantined as unmappable leave the
+    quarantine and their table's backfill starts over (rows already migrated or claimed are
+    skipped), so the new shape adopted by install_sync_triggers migrates them. One transaction."""
+    with conn.transaction():
+        n = conn.execute(
+            "WITH q AS (DELETE FROM cqms_migration.quarantine WHERE phase = %s AND reason = 'unmappable_row' "
+            "RETURNING source_table) "
+            "DELETE FROM cqms_migration.checkpoints c WHERE c.job IN (SELECT DISTINCT 'p02_backfill:' || source_table FROM q) "
+            "RETURNING c.job", (PHASE,)).fetchall()
+    if n:
+        ctx.log(f"re-queued for backfill (rows the sync could not map before this run): {', '.join(j for j, in n)}")
+    return len(n)
+
+
 @dataclass
 class Backfill(SqlStep):
     """Rendered: each table's first batch, as it will run (the engine sizes the later ones);
@@ -171,10 +198,11 @@ class Backfill(SqlStep):
         from . import migratable
         if not ctx.has_ledger:
             return migratable(ctx)
+        unmappable = _unmappable(ctx)
         out = []
         for t in migratable(ctx):
             saved = ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}")
-            if not (saved and saved.finished):
+            if not (saved and saved.finished) or t.table_name in unmappable:
                 out.append(t)
         return out
 
@@ -208,5 +236,6 @@ class Backfill(SqlStep):
         if ctx.params.measure_unbatched_baseline and not any(
                 ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}") for t in tables):
             measure_unbatched_baseline(ctx, tables)
+        requeue_unmappable(ctx, conn)
         engine = Engine(ctx, progress=TqdmProgress(ctx.progress))
         return sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)

@@ -89,7 +89,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 #    needs (the TID range of the legacy table) is not a sequential scan.
 #  * enable_tidscan on: the batches read the legacy table by TID ranges; a server with TID scans
 #    off would read the whole table per batch (found by an independent attack on issue 7).
-BATCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL enable_seqscan = off", "SET LOCAL enable_tidscan = on")
+# the last marks the batch's writes as the forward direction: a re-run after cutover (adopting a
+# new table or re-queued rows) must not echo its copies back to the legacy rows they came from
+BATCH_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL enable_seqscan = off", "SET LOCAL enable_tidscan = on",
+                  "SET LOCAL cqms.sync_echo = 'forward:backfill'")
 
 
 def template(name: str) -> sql.SQL:

@@ -3,17 +3,26 @@
 -- The forward sync's own rewrite of an audit's errors is its echo and is skipped.
 DECLARE
   v_audit uuid := coalesce(NEW.audit_id, OLD.audit_id);
+  v_marker text := current_setting('cqms.sync_echo', true);
 BEGIN
-  IF current_setting('cqms.sync_echo', true) LIKE 'forward:%:' || v_audit::text THEN
+  IF v_marker LIKE 'forward:%:' || v_audit::text OR v_marker = 'forward:backfill'
+     OR v_marker = 'errors:' || v_audit::text THEN
     RETURN NULL;
   END IF;
+  -- the audit's scores follow its errors; the reverse sync then writes the legacy row but does
+  -- not rebuild these errors from the scores (marker 'errors:<audit>')
+  PERFORM set_config('cqms.sync_echo', 'errors:' || v_audit::text, true);
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.field_id IS DISTINCT FROM NEW.field_id) THEN
     UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(OLD.field_id, 0)
     WHERE id = OLD.audit_id AND (parameter_scores -> OLD.field_id) IS DISTINCT FROM '0'::jsonb;
   END IF;
   IF TG_OP <> 'DELETE' THEN
+    -- one row per (audit, parameter), as the scores hold them: a row written for a parameter
+    -- that already has one replaces it
+    DELETE FROM public.audit_errors x WHERE x.audit_id = NEW.audit_id AND x.field_id = NEW.field_id AND x.id <> NEW.id;
     UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, NEW.error_count)
     WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM to_jsonb(NEW.error_count);
   END IF;
+  PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;
 END

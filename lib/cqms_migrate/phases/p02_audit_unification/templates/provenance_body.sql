@@ -1,7 +1,17 @@
 -- BEFORE INSERT on audits: a row the new application writes gets the legacy table of its
 -- scorecard as provenance, so the reverse sync knows where it belongs: the adopted table of the
 -- scorecard, else (a scorecard created since adoption) the table its scorecard names, if it exists.
+-- A channel or interaction type left NULL gets what the legacy row's NULL channel maps to (the
+-- legacy table cannot hold the difference): Unassigned, and the type of the channel.
 BEGIN
+  IF NEW.channel_id IS NULL THEN
+    SELECT c.id INTO NEW.channel_id FROM public.channels c WHERE c.code = 'UNASSIGNED';
+  END IF;
+  IF NEW.interaction_type IS NULL THEN
+    SELECT CASE c.code WHEN 'EMAIL' THEN 'email' WHEN 'CHAT' THEN 'chat' WHEN 'PHONE' THEN 'call' WHEN 'CALL' THEN 'call'
+                       WHEN 'VOICE' THEN 'call' WHEN 'TICKET' THEN 'ticket' ELSE 'other' END
+    INTO NEW.interaction_type FROM public.channels c WHERE c.id = NEW.channel_id;
+  END IF;
   IF NEW.legacy_table IS NULL THEN
     SELECT r.legacy_table INTO NEW.legacy_table FROM cqms_migration.p02_legacy_tables r
     WHERE r.scorecard_id = NEW.scorecard_id ORDER BY r.legacy_table LIMIT 1;

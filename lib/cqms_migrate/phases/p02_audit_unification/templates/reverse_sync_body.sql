@@ -9,13 +9,17 @@ DECLARE
   v_marker text := current_setting('cqms.sync_echo', true);
   v_rel regclass;
   v_patch jsonb;
+  v_old jsonb;
+  v_before public.audits%ROWTYPE;
+  v_changed jsonb;
   v_cols text;
   v_written jsonb;
   v_n bigint;
 BEGIN
   IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
-  -- the forward sync's own write of this very row, or this function's own refresh: an echo
-  IF rec.legacy_table IS NULL OR v_marker IN ('forward:' || rec.legacy_table || ':' || rec.id::text,
+  -- the forward sync's own write of this very row, a backfill batch's copy, or this function's
+  -- own refresh: an echo
+  IF rec.legacy_table IS NULL OR v_marker IN ('forward:backfill', 'forward:' || rec.legacy_table || ':' || rec.id::text,
                                               'refresh:' || rec.legacy_table || ':' || rec.id::text) THEN
     RETURN NULL;
   END IF;
@@ -36,14 +40,56 @@ BEGIN
     EXECUTE format('DELETE FROM %s WHERE id = $1', v_rel) USING rec.id;
   ELSE
     v_patch := cqms_migration.p02_legacy_patch(rec);
+    -- an UPDATE writes only the legacy columns whose value it changed (a value the legacy table
+    -- holds in a form audits cannot, e.g. a column retyped since, is never overwritten by a write
+    -- that did not touch it); identity and generated columns are never written; an INSERT names
+    -- only the columns the mapping knows, so a column added since takes its default
+    IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND OLD.legacy_table IS NOT DISTINCT FROM rec.legacy_table THEN
+      -- both sides mapped from the columns (the stored legacy text stands only for an unchanged
+      -- version, so OLD is read as if it were the new version)
+      v_before := OLD;
+      v_before.version := rec.version;
+      v_old := cqms_migration.p02_legacy_patch(v_before);
+      SELECT coalesce(jsonb_object_agg(p.key, p.value), jsonb_build_object()) INTO v_changed
+      FROM jsonb_each(v_patch) p WHERE p.value IS DISTINCT FROM v_old -> p.key;
+    ELSE
+      v_changed := v_patch;
+    END IF;
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO v_cols
-    FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
-    EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(t, $1) r) WHERE t.id = $2',
-                   v_rel, v_cols) USING v_patch, rec.id;
-    GET DIAGNOSTICS v_n = ROW_COUNT;  -- (EXECUTE leaves FOUND alone)
+    FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+      AND a.attidentity <> 'a' AND a.attname <> 'id' AND v_changed ? a.attname;
+    IF v_cols IS NOT NULL THEN
+      EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(t, $1) r) WHERE t.id = $2',
+                     v_rel, v_cols) USING v_changed, rec.id;
+      GET DIAGNOSTICS v_n = ROW_COUNT;  -- (EXECUTE leaves FOUND alone)
+    ELSE
+      EXECUTE format('SELECT count(*) FROM %s t WHERE t.id = $1', v_rel) INTO v_n USING rec.id;
+    END IF;
     IF v_n = 0 THEN
+      SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO v_cols
+      FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+        AND a.attidentity <> 'a' AND v_patch ? a.attname;
       EXECUTE format('INSERT INTO %1$s (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)', v_rel, v_cols)
         USING v_patch;
+    END IF;
+    -- scores changed through audits: its audit_errors rows follow them (as the forward sync
+    -- builds them: the scorecard's active parameters, first by display order, positive counts),
+    -- unless the change came from audit_errors itself (the write-back's marker)
+    IF (TG_OP = 'INSERT' OR OLD.parameter_scores IS DISTINCT FROM NEW.parameter_scores
+        OR OLD.scorecard_id IS DISTINCT FROM NEW.scorecard_id OR OLD.deleted_at IS NOT NULL)
+       AND v_marker IS DISTINCT FROM 'errors:' || rec.id::text THEN
+      PERFORM set_config('cqms.sync_echo', 'forward:' || rec.legacy_table || ':' || rec.id::text, true);
+      DELETE FROM public.audit_errors WHERE audit_id = rec.id;
+      INSERT INTO public.audit_errors (audit_id, interaction_date, scorecard_parameter_id, field_id,
+                                       parameter_type, error_count, penalty_points)
+      SELECT rec.id, rec.interaction_date, p.id, kv.key, p.parameter_type, kv.value::int, p.penalty_points * kv.value::int
+      FROM jsonb_each_text(rec.parameter_scores) kv
+      JOIN (SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points
+            FROM public.scorecard_perameters sp
+            WHERE sp.scorecard_id = rec.scorecard_id AND coalesce(sp.is_active, true)
+            ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p ON p.field_id = kv.key
+      WHERE CASE WHEN kv.value !~ '^\s*[0-9]{{1,9}}\s*$' THEN false ELSE kv.value::int > 0 END;
+      PERFORM set_config('cqms.sync_echo', 'reverse:' || rec.legacy_table || ':' || rec.id::text, true);
     END IF;
     EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1', v_rel) INTO v_written USING rec.id;
     PERFORM set_config('cqms.sync_echo', 'refresh:' || rec.legacy_table || ':' || rec.id::text, true);

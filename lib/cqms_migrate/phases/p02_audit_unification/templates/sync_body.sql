@@ -5,6 +5,7 @@ DECLARE
   v_row record;
   v_id text := coalesce(NEW.id, OLD.id)::text;
   v_marker text := current_setting('cqms.sync_echo', true);
+  v_error text;
 BEGIN
   -- the reverse sync's own write of this very row: its echo, not a change (any other write,
   -- from the application or from another trigger at any depth, is synced)
@@ -47,7 +48,25 @@ BEGIN
     DELETE FROM public.audits WHERE id = OLD.id AND legacy_table = {table_name};
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
   END IF;
-  SELECT * INTO v_row FROM ({shaped}) z;
+  -- a row the mapping cannot read as it is now (a column retyped or dropped since adoption: a
+  -- value that no longer casts) never fails the application's write: it is quarantined as
+  -- 'unmappable_row' with the error, its stale audit withdrawn and its claim released, and a
+  -- re-run of phase 02 (which adopts the table's new shape) migrates it
+  BEGIN
+    SELECT * INTO v_row FROM ({shaped}) z;
+  EXCEPTION WHEN data_exception OR undefined_column OR datatype_mismatch OR cannot_coerce OR undefined_function
+                 OR wrong_object_type THEN
+    GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+    DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {table_name};
+    DELETE FROM cqms_migration.p02_sync_claims WHERE legacy_table = {table_name} AND id = NEW.id;
+    INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
+    VALUES ({phase}, {table_name}, NEW.id::text, 'unmappable_row', v_error, to_jsonb(NEW), 'sync-trigger')
+    ON CONFLICT (phase, source_table, source_key)
+      DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, original_row = EXCLUDED.original_row,
+                    quarantined_at = clock_timestamp();
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+    RETURN NULL;
+  END;
   IF v_row.reason IS NULL THEN
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = NEW.id::text;
     DELETE FROM public.audit_errors WHERE audit_id = NEW.id;
