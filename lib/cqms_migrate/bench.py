@@ -188,3 +188,41 @@ def run_backfill_bench(audits: int = 1_000_000, scorecards: int = 20, batch_size
             else:
                 os.environ["CQMS_DATABASE_URL"] = old_url
     return results
+
+
+def run_verify_bench(audits: int = 1_000_000, scorecards: int = 20, server: str = "embedded", log=print) -> dict:
+    """`cqms-migrate verify` next to the backfill it checks, on one freshly seeded server: phase 01,
+    phase 02's build (backfill, indexes, compat views) as the runbook runs it, then verify (every
+    comparison of both phases) timed in the same run. Ratios, not absolute figures, are the point."""
+    from . import verify
+    results: dict = {"audits": audits, "scorecards": scorecards, "server": server}
+    params_file = _params_file(None)
+    old_url = os.environ.get("CQMS_DATABASE_URL")
+    with _server(server) as info:
+        log(f"bench verify: PostgreSQL {info.version} ({server})")
+        try:
+            url = os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_verify", audits, scorecards, 2000, log)
+            with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+                phases.deploy(ctx, p1.steps(ctx))
+            with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+                phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "enable_rls", "install_sync_triggers"]))
+                _checkpoint(info, "bench_verify")
+                rows, backfill_secs, _ = batched_rate(ctx)
+                phases.deploy(ctx, _steps(ctx, ["create_indexes", "create_compat_views"]))
+            _checkpoint(info, "bench_verify")
+            with psycopg.connect(url) as conn:
+                result = verify.run(conn)
+            results.update(rows=rows, backfill_seconds=round(backfill_secs, 1), verify_seconds=round(result.seconds, 1),
+                           verify_comparisons=len(result.comparisons), verify_ok=result.ok,
+                           ratio_verify_over_backfill=round(result.seconds / backfill_secs, 3))
+            for c in result.comparisons:
+                log(f"    {c.name}: {c.rows_expected:,} rows, {c.seconds:.2f}s")
+            log(f"  backfill: {rows:,} rows in {backfill_secs:.1f}s")
+            log(f"  verify:   {len(result.comparisons)} comparisons in {result.seconds:.1f}s "
+                f"({'all equal' if result.ok else 'DIFFERENCES'}); verify/backfill = {results['ratio_verify_over_backfill']}")
+        finally:
+            if old_url is None:
+                os.environ.pop("CQMS_DATABASE_URL", None)
+            else:
+                os.environ["CQMS_DATABASE_URL"] = old_url
+    return results

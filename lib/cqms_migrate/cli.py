@@ -241,6 +241,13 @@ def cmd_rollback(args) -> int:
                          confirm=args.confirm, dry_run=args.dry_run, run_id=args.run_id, log=_log)
 
 
+def cmd_verify(args) -> int:
+    from . import runner
+
+    return _with_summary(runner.verify, env=args.env, phase=args.phase, params_file=args.params,
+                         run_id=args.run_id, limit=args.limit, log=_log)
+
+
 # -- status / verify-trail -------------------------------------------------------------------
 def cmd_status(args) -> int:
     import pandas as pd
@@ -377,6 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-id", default=None)
     s.set_defaults(func=cmd_rollback)
 
+    s = sub.add_parser("verify", help="read-only: the unified tables against what the legacy rows say, "
+                                      "column by column (executes notebooks/98_verify.ipynb)")
+    s.add_argument("--env", required=True)
+    s.add_argument("--phase", default=None, metavar="NAME", help="one phase (default: every applied phase)")
+    s.add_argument("--params", default=None)
+    s.add_argument("--limit", type=int, default=20, help="differing rows named per comparison")
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_verify)
+
     s = sub.add_parser("status", help="applied steps and feature flags of an environment")
     s.add_argument("--env", required=True)
     s.add_argument("--params", default=None)
@@ -393,6 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--big", type=int, default=1_000_000, help="rows of the big table in the scaling check")
     b.add_argument("--json", help="also write the results to this file")
     b.set_defaults(func=cmd_bench_backfill)
+    b = bs.add_parser("verify", help="cqms-migrate verify's time next to the backfill's, one seeded server")
+    b.add_argument("--audits", type=int, default=1_000_000)
+    b.add_argument("--scorecards", type=int, default=20)
+    b.add_argument("--server", default="embedded", help="embedded (18) or system-15")
+    b.add_argument("--json", help="also write the figures to this file")
+    b.set_defaults(func=cmd_bench_verify)
 
     s = sub.add_parser("lint", help="every phase's SQL as it will run, checked with squawk and our rules")
     s.add_argument("--env", required=True)
@@ -411,6 +433,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _err(msg: str) -> None:
     print(f"{PROG}: error: {' '.join(db.redact(msg).split())}", file=sys.stderr, flush=True)
+
+
+def cmd_bench_verify(args) -> int:
+    import json
+
+    from .bench import run_verify_bench
+    results = run_verify_bench(audits=args.audits, scorecards=args.scorecards, server=args.server, log=_out)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    _out(json.dumps(results))
+    return 0 if results.get("verify_ok") else 13
 
 
 def cmd_bench_backfill(args) -> int:

@@ -69,5 +69,11 @@ ctx = nb.open_phase(target_phase, env=env, params_file=params_file, run_id=run_i
         code("for phase_name, table in checks.items():\n    nb.show(table, f'{phase_name}: legacy tables now vs before the phase')\n"
              "nb.show_list([] if rollback.legacy_identical(checks) else ['a legacy table differs from its pre-phase checksum'], "
              "'legacy comparison', empty='every legacy table identical to before the phase')"),
+        md("## 4. Verify what remains"),
+        md("The phases still applied are verified as `cqms-migrate verify` does: every mapped column of their "
+           "unified tables against what the legacy rows say now, in one snapshot (nothing left to verify when "
+           "every phase was reverted)."),
+        code("from cqms_migrate import verify\nremaining = verify.run(ctx.conn)\nnb.show(remaining.summary())\n"
+             "nb.show(remaining.examples())\nremaining.raise_if_failed()"),
         code("ctx.close('succeeded')"),
     ]

@@ -452,3 +452,18 @@ def rollback(env: str, phase: str, params_file=None, confirm: str | None = None,
                     params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run,
                     jobs=[(nb, {"target_phase": target_phase})], log=log,
                     extra={"target_phase": target_phase, "legacy_drift": drift_lines})
+
+
+def verify(env: str, phase: str | None = None, params_file=None, run_id: str | None = None, limit: int = 20,
+           log: Log = print) -> dict:
+    """Execute notebooks/98_verify.ipynb (read-only) into the trail."""
+    from . import verify as verify_mod
+    params = load_params(env, params_file)
+    nb = notebooks_dir() / verify_mod.NOTEBOOK
+    target_phase = resolve_phase(phase).stem if phase else ""
+    run_id = _check_run_id(run_id)
+    target, version = probe(params)
+    return _execute(action="verify", env=env, params=params, target=target, server_version=version,
+                    params_file=params_file, run_id=run_id, confirm=None, dry_run=False,
+                    jobs=[(nb, {"target_phase": target_phase, "limit": limit})], log=log,
+                    extra={"target_phase": target_phase or "every applied phase"})

@@ -1,0 +1,389 @@
+"""`cqms-migrate verify`: an independent, read-only check that the unified tables hold what the
+current legacy rows say they must — column by column, both ways.
+
+The compat views return the legacy text stored beside a row (legacy_values, legacy_snapshot) while
+its version is unchanged, so checks made through them cannot see the normalized columns: a stray
+write (or a trigger bypassed with session_replication_role = replica) that moved an audit to
+another employee, turned 'pass' into 'fail', or made 30 employees admins passed every validation
+(issue 11). Verify recomputes the expected unified rows from the legacy tables with its own SQL
+(set-based joins, not the runbook's per-row mapping) and compares:
+
+  audits         per legacy table: employee, auditor, scorecard, channel, interaction type,
+                 passing status, scores, parameter scores, dates, statuses, timings; rows that
+                 must be quarantined are compared with the quarantine
+  audit_errors   per audit: the (parameter, count) rows its scores imply
+  employees      role, access level, department, team, channel, country, designation, links to
+                 supervisor and mentor, login, activity (phase 1's mapping of the current rows)
+
+The comparison works the way reladiff compares tables: a checksum (count and sum of row hashes)
+per key bucket on both sides first, then row by row only inside the buckets that differ. It reads
+one snapshot (REPEATABLE READ, READ ONLY), so it holds while the application writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from . import inventory
+from .db import one_snapshot
+from .errors import CqmsError
+from .inventory import COMMON_COLUMNS
+
+BUCKETS_HEX = 2   # 256 buckets by the first two hex digits of the key's md5 (or of the uuid itself)
+
+
+class VerifyFailed(CqmsError):
+    """The unified tables differ from what the legacy rows say."""
+
+    exit_code = 13
+
+
+@dataclass
+class Comparison:
+    """One expected-vs-actual comparison (a table, or a legacy table's slice of audits)."""
+
+    name: str
+    rows_expected: int = 0
+    rows_actual: int = 0
+    buckets: int = 0
+    buckets_differing: int = 0
+    per_column: dict[str, int] = field(default_factory=dict)   # column -> differing rows
+    missing: int = 0     # expected, not there
+    extra: int = 0       # there, not expected
+    examples: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.extra and not any(self.per_column.values())
+
+
+@dataclass
+class Result:
+    comparisons: list[Comparison]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "compared": c.name, "expected rows": c.rows_expected, "actual rows": c.rows_actual,
+            "buckets differing": f"{c.buckets_differing}/{c.buckets}", "missing": c.missing, "extra": c.extra,
+            "columns differing": ", ".join(f"{k} ({v})" for k, v in c.per_column.items() if v) or "",
+            "ok": c.ok, "seconds": round(c.seconds, 2)} for c in self.comparisons])
+
+    def examples(self) -> pd.DataFrame:
+        rows = [{"compared": c.name, **e} for c in self.comparisons for e in c.examples]
+        return pd.DataFrame(rows, columns=["compared", "key", "column", "expected", "actual"])
+
+    def raise_if_failed(self) -> None:
+        if self.ok:
+            return
+        bad = [c for c in self.comparisons if not c.ok]
+        first = bad[0]
+        cols = [k for k, v in first.per_column.items() if v]
+        what = (f"{first.missing} missing, {first.extra} extra" if first.missing or first.extra else "") + \
+               (f"{', ' if first.missing or first.extra else ''}columns {', '.join(cols)}" if cols else "")
+        ex = first.examples[0] if first.examples else None
+        at = f"; first: {ex['key']} {ex['column']} expected {ex['expected']!r}, found {ex['actual']!r}" if ex else ""
+        raise VerifyFailed(f"verify: {len(bad)} of {len(self.comparisons)} comparisons differ; "
+                           f"{first.name}: {what}{at}")
+
+
+def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actual: sql.Composable,
+            key: str, columns: list[str], limit: int = 20) -> Comparison:
+    """``expected`` and ``actual``: SELECTs with a column named ``key`` and the ``columns``.
+    Pass 1: per bucket, count and sum of row hashes on both sides. Pass 2, only in the buckets
+    whose checksums differ: a full join on the key, column by column."""
+    t0 = time.perf_counter()
+    out = Comparison(name)
+    k = sql.Identifier(key)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    bucket = sql.SQL("left(md5(x.{}::text), {})").format(k, sql.Literal(BUCKETS_HEX))
+    checksum = sql.SQL(
+        "SELECT {bucket} AS b, count(*) AS n, "
+        "sum(('x' || substr(md5(row(x.{k}, {xcols})::text), 1, 15))::bit(60)::bigint) AS h "
+        "FROM ({q}) x GROUP BY 1")
+    xcols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(c)) for c in columns)
+    sums = {}
+    for side, q in (("e", expected), ("a", actual)):
+        for b, n, h in conn.execute(checksum.format(bucket=bucket, k=k, xcols=xcols, q=q)).fetchall():
+            sums.setdefault(b, {})[side] = (n, h)
+    out.rows_expected = sum(v.get("e", (0, 0))[0] for v in sums.values())
+    out.rows_actual = sum(v.get("a", (0, 0))[0] for v in sums.values())
+    out.buckets = len(sums)
+    differing = sorted(b for b, v in sums.items() if v.get("e") != v.get("a"))
+    out.buckets_differing = len(differing)
+    out.per_column = {c: 0 for c in columns}
+    if differing:
+        in_buckets = sql.SQL("left(md5(x.{}::text), {}) = ANY({})").format(k, sql.Literal(BUCKETS_HEX),
+                                                                          sql.Literal(differing))
+        per_col = sql.SQL(", ").join(
+            sql.SQL("count(*) FILTER (WHERE e.{k} IS NOT NULL AND a.{k} IS NOT NULL AND e.{c} IS DISTINCT FROM a.{c})")
+            .format(k=k, c=sql.Identifier(c)) for c in columns)
+        joined = sql.SQL("FROM (SELECT * FROM ({e}) x WHERE {f}) e FULL JOIN (SELECT * FROM ({a}) x WHERE {f}) a "
+                         "ON a.{k} = e.{k}").format(e=expected, a=actual, f=in_buckets, k=k)
+        row = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE a.{k} IS NULL), count(*) FILTER (WHERE e.{k} IS NULL), "
+                                   "{per_col} {joined}").format(k=k, per_col=per_col, joined=joined)).fetchone()
+        out.missing, out.extra = int(row[0]), int(row[1])
+        out.per_column = {c: int(v) for c, v in zip(columns, row[2:])}
+        # the first rows that differ, one line per (row, column)
+        diffs = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT coalesce(e.{k}, a.{k})::text AS key, {name} AS column, e.{c}::text AS expected, "
+                    "a.{c}::text AS actual {joined} WHERE e.{k} IS NOT NULL AND a.{k} IS NOT NULL "
+                    "AND e.{c} IS DISTINCT FROM a.{c}").format(k=k, name=sql.Literal(c), c=sql.Identifier(c), joined=joined)
+            for c in columns)
+        gaps = sql.SQL("SELECT coalesce(e.{k}, a.{k})::text, CASE WHEN a.{k} IS NULL THEN '(row missing)' "
+                       "ELSE '(row not expected)' END, CASE WHEN e.{k} IS NOT NULL THEN 'present' END, "
+                       "CASE WHEN a.{k} IS NOT NULL THEN 'present' END {joined} "
+                       "WHERE e.{k} IS NULL OR a.{k} IS NULL").format(k=k, joined=joined)
+        out.examples = [dict(zip(("key", "column", "expected", "actual"), r)) for r in conn.execute(
+            sql.SQL("SELECT * FROM ({} UNION ALL {}) d ORDER BY 1, 2 LIMIT {}").format(
+                gaps, diffs, sql.Literal(limit))).fetchall()]
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# phase 2: audits, audit_errors, quarantine — expected from each legacy table, set-based
+# ---------------------------------------------------------------------------------------------
+
+AUDIT_COMPARED = ["employee_id", "auditor_id", "scorecard_id", "channel_id", "interaction_type", "passing_status",
+                  "total_score", "critical_errors_count", "total_errors_count", "parameter_scores",
+                  "interaction_date", "interaction_id", "transcript", "validation_status", "acknowledgement_status",
+                  "audit_duration", "submitted_at", "audit_start_time", "audit_end_time", "reversal_requested_at",
+                  "reversal_approved", "errors"]
+
+_TYPES = {"employee_id": "uuid", "auditor_id": "uuid", "scorecard_id": "uuid", "channel_id": "uuid",
+          "interaction_type": "text", "passing_status": "text", "total_score": "numeric",
+          "critical_errors_count": "integer", "total_errors_count": "integer", "parameter_scores": "jsonb",
+          "interaction_date": "date", "interaction_id": "text", "transcript": "text", "validation_status": "text",
+          "acknowledgement_status": "text", "audit_duration": "integer", "submitted_at": "timestamptz",
+          "audit_start_time": "timestamptz", "audit_end_time": "timestamptz", "reversal_requested_at": "timestamptz",
+          "reversal_approved": "boolean"}
+_LEGACY = {"total_score": "average_score", "critical_errors_count": "critical_errors"}
+
+
+def _legacy(t: inventory.AuditTable, column: str) -> sql.Composable:
+    """t.<column> cast to the audits type, or a typed NULL when the table lacks it."""
+    name = _LEGACY.get(column, column)
+    if name in t.columns:
+        return sql.SQL("t.{}::{}").format(sql.Identifier(name), sql.SQL(_TYPES[column]))
+    return sql.SQL("NULL::{}").format(sql.SQL(_TYPES[column]))
+
+
+def _errors_of(scores: sql.Composable, scorecard: sql.Composable) -> sql.Composable:
+    """The audit_errors an audit's parameter scores imply, as one sorted text (field:count, ...)."""
+    # the scorecard's active parameters: an uncorrelated subquery, evaluated once per statement
+    return sql.SQL(
+        "(SELECT string_agg(kv.key || ':' || btrim(kv.value)::int, ',' ORDER BY kv.key) FROM jsonb_each_text({s}) kv "
+        "WHERE btrim(kv.value) ~ '^[0-9]{{1,9}}$' AND btrim(kv.value)::int > 0 AND kv.key = ANY(ARRAY(SELECT "
+        "sp.field_id FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} "
+        "AND coalesce(sp.is_active, true))))").format(s=scores, sc=scorecard)
+
+
+def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Composable]:
+    """(expected audits rows, expected quarantine keys) of one legacy table, with plain joins."""
+    lg = lambda c: _legacy(t, c)  # noqa: E731
+    raw = lambda c: sql.SQL("t.{}").format(sql.Identifier(c)) if c in t.columns else sql.SQL("NULL")  # noqa: E731
+    scorecard = sql.SQL("{}::uuid").format(sql.Literal(t.scorecard_id))
+    scores = sql.SQL("(to_jsonb(t) - {}::text[])").format(sql.Literal(list(COMMON_COLUMNS)))
+    base = sql.SQL("""
+      SELECT t.id, emp.id AS employee_id, aud.id AS auditor_id, {scorecard} AS scorecard_id,
+             coalesce(ch.id, (SELECT u.id FROM public.channels u WHERE u.code = 'UNASSIGNED')) AS channel_id,
+             CASE ch.code WHEN 'EMAIL' THEN 'email' WHEN 'CHAT' THEN 'chat' WHEN 'PHONE' THEN 'call' WHEN 'CALL' THEN 'call'
+                          WHEN 'VOICE' THEN 'call' WHEN 'TICKET' THEN 'ticket' ELSE 'other' END AS interaction_type,
+             psm.status AS passing_status, {total_score} AS total_score, {critical} AS critical_errors_count,
+             {total_errors} AS total_errors_count, jsonb_strip_nulls({scores}) AS parameter_scores,
+             {interaction_date} AS interaction_date,
+             {interaction_id} AS interaction_id, {transcript} AS transcript, {validation} AS validation_status,
+             {ack} AS acknowledgement_status, {duration} AS audit_duration, {submitted} AS submitted_at,
+             {start} AS audit_start_time, {end} AS audit_end_time, {reversal_at} AS reversal_requested_at,
+             {reversal} AS reversal_approved, {errors} AS errors,
+             CASE WHEN t.id IS NULL THEN 'null_id'
+                  WHEN emp.id IS NULL THEN 'unknown_employee_email'
+                  WHEN aud.id IS NULL THEN 'unknown_auditor_email'
+                  WHEN emp.id = aud.id THEN 'self_audit'
+                  WHEN {interaction_date} IS NULL THEN 'null_interaction_date'
+                  WHEN {raw_status} IS NOT NULL AND psm.status IS NULL THEN 'unmapped_passing_status'
+                  WHEN {validation} IS NOT NULL AND {validation} NOT IN ('pending', 'approved', 'rejected', 'needs_revision')
+                    THEN 'unmapped_validation_status'
+                  WHEN {ack} IS NOT NULL AND {ack} NOT IN ('pending', 'acknowledged', 'disputed', 'not_required')
+                    THEN 'unmapped_acknowledgement_status'
+                  WHEN {end} < {start} THEN 'end_before_start'
+                  WHEN {duration} < 0 THEN 'negative_duration'
+                  WHEN {total_score} < 0 THEN 'negative_score'
+                  WHEN other.legacy_table IS NOT NULL THEN 'duplicate_id_across_tables'
+             END AS reason
+      FROM public.{table} t
+      LEFT JOIN public.employees emp ON lower(btrim(emp.email)) = lower(btrim({employee_email}))
+      LEFT JOIN public.employees aud ON lower(btrim(aud.email)) = lower(btrim({auditor_email}))
+      LEFT JOIN cqms_migration.p02_passing_status_map psm ON psm.legacy = lower(regexp_replace(btrim({raw_status}), '\\s+', ' ', 'g'))
+      LEFT JOIN public.channels ch ON ch.code = cqms_migration.ref_code({channel})
+      LEFT JOIN public.audits other ON other.id = t.id AND other.legacy_table IS DISTINCT FROM {table_name}""").format(
+        scorecard=scorecard, total_score=lg("total_score"), critical=lg("critical_errors_count"),
+        total_errors=lg("total_errors_count"), scores=scores, interaction_date=lg("interaction_date"),
+        interaction_id=lg("interaction_id"), transcript=lg("transcript"), validation=lg("validation_status"),
+        ack=lg("acknowledgement_status"), duration=lg("audit_duration"), submitted=lg("submitted_at"),
+        start=lg("audit_start_time"), end=lg("audit_end_time"), reversal_at=lg("reversal_requested_at"),
+        reversal=lg("reversal_approved"), errors=_errors_of(scores, scorecard), raw_status=raw("passing_status"),
+        employee_email=raw("employee_email"), auditor_email=raw("auditor_email"), channel=raw("channel"),
+        table=sql.Identifier(t.table_name), table_name=sql.Literal(t.table_name))
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in ["id"] + AUDIT_COMPARED)
+    migrated = sql.SQL("SELECT {} FROM ({}) s WHERE s.reason IS NULL").format(cols, base)
+    quarantined = sql.SQL("SELECT s.id::text AS key, s.reason FROM ({}) s WHERE s.reason IS NOT NULL AND s.id IS NOT NULL").format(base)
+    return migrated, quarantined
+
+
+def actual_audits(t: inventory.AuditTable) -> sql.Composable:
+    # parameter scores and audit_errors over the legacy table's current parameter columns: a
+    # column dropped since its rows were migrated leaves its scores in audits (history is kept,
+    # drift reports the drop), and a NULL score says what an absent one says
+    params = sql.Literal([c for c in t.columns if c not in COMMON_COLUMNS])
+    cols = sql.SQL(", ").join(
+        sql.SQL("(SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each(a.parameter_scores) kv "
+                "WHERE kv.value <> 'null'::jsonb AND kv.key = ANY({}::text[])) AS parameter_scores").format(params)
+        if c == "parameter_scores" else sql.SQL("a.{}").format(sql.Identifier(c)) for c in AUDIT_COMPARED if c != "errors")
+    # an audit's errors by a per-row index probe (audit_errors by audit_id), never a join with a
+    # grouped subquery the planner could rescan per audit (it did: quadratic)
+    return sql.SQL(
+        "SELECT a.id, {cols}, (SELECT string_agg(e.field_id || ':' || e.error_count, ',' ORDER BY e.field_id) "
+        "FROM public.audit_errors e WHERE e.audit_id = a.id AND e.field_id = ANY({params}::text[])) AS errors "
+        "FROM public.audits a "
+        "WHERE a.legacy_table = {name} AND a.deleted_at IS NULL").format(cols=cols, name=sql.Literal(t.table_name),
+                                                                         params=params)
+
+
+def verify_audits(conn: psycopg.Connection, tables: list[inventory.AuditTable], limit: int = 20) -> list[Comparison]:
+    out = []
+    for t in tables:
+        migrated, quarantined = expected_audits(t)
+        out.append(compare(conn, f"audits <- {t.table_name}", migrated, actual_audits(t), "id", AUDIT_COMPARED, limit))
+        actual_q = sql.SQL("SELECT q.source_key AS key, q.reason FROM cqms_migration.quarantine q "
+                           "WHERE q.phase = '02_audit_unification' AND q.source_table = {} "
+                           "AND q.source_key NOT LIKE 'null-id:%'").format(sql.Literal(t.table_name))
+        out.append(compare(conn, f"quarantine <- {t.table_name}", quarantined, actual_q, "key", ["reason"], limit))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# phase 1: employees — phase 1's mapping of the current users and people rows
+# ---------------------------------------------------------------------------------------------
+
+EMPLOYEE_COMPARED = ["auth_user_id", "name", "role_id", "access_level", "department_id", "team_id", "channel_id",
+                     "country_code", "designation", "is_active", "intercom_admin_alias", "last_login_at",
+                     "login_count", "supervisor", "mentor"]
+
+
+def verify_employees(conn: psycopg.Connection, limit: int = 20) -> list[Comparison]:
+    expected = sql.SQL("""
+      SELECT x.ne, x.auth_user_id, x.name, x.role_id, x.access_level, x.department_id, x.team_id, x.channel_id,
+             x.country_code, x.designation, x.is_active, x.intercom_admin_alias, x.last_login_at, x.login_count,
+             CASE WHEN x.supervisor_ne <> x.ne AND EXISTS (SELECT 1 FROM public.employees s
+               WHERE lower(btrim(s.email)) = x.supervisor_ne AND s.deleted_at IS NULL) THEN x.supervisor_ne END AS supervisor,
+             CASE WHEN x.mentor_ne <> x.ne AND EXISTS (SELECT 1 FROM public.employees s
+               WHERE lower(btrim(s.email)) = x.mentor_ne AND s.deleted_at IS NULL) THEN x.mentor_ne END AS mentor
+      FROM cqms_migration.p01_expected(NULL) x""")
+    actual = sql.SQL("""
+      SELECT lower(btrim(e.email)) AS ne, e.auth_user_id, e.name, e.role_id, e.access_level, e.department_id, e.team_id,
+             e.channel_id, e.country_code, e.designation, e.is_active, e.intercom_admin_alias, e.last_login_at,
+             e.login_count, lower(btrim(s.email)) AS supervisor, lower(btrim(m.email)) AS mentor
+      FROM public.employees e
+      LEFT JOIN public.employees s ON s.id = e.supervisor_id
+      LEFT JOIN public.employees m ON m.id = e.quality_mentor_id
+      WHERE e.deleted_at IS NULL AND e.legacy_snapshot IS NOT NULL AND NOT e.legacy_snapshot ? 'placeholder_phase'""")
+    return [compare(conn, "employees <- users + people", expected, actual, "ne", EMPLOYEE_COMPARED, limit)]
+
+
+# ---------------------------------------------------------------------------------------------
+
+def applied_phases(conn: psycopg.Connection) -> list[str]:
+    if not conn.execute("SELECT to_regclass('cqms_migration.applied_steps') IS NOT NULL").fetchone()[0]:
+        return []
+    return [r[0] for r in conn.execute("SELECT DISTINCT phase FROM cqms_migration.applied_steps ORDER BY 1").fetchall()]
+
+
+def run(conn: psycopg.Connection, phase: str | None = None, limit: int = 20) -> Result:
+    """Verify the given phase (default: every applied phase that has unified tables), in one snapshot."""
+    t0 = time.perf_counter()
+    comparisons: list[Comparison] = []
+    with one_snapshot(conn):
+        have = applied_phases(conn)
+        wanted = [phase] if phase else have
+        if "01_foundation" in wanted and conn.execute(
+                "SELECT to_regprocedure('cqms_migration.p01_expected(text[])') IS NOT NULL").fetchone()[0]:
+            comparisons += verify_employees(conn, limit)
+        if "02_audit_unification" in wanted and conn.execute(
+                "SELECT to_regclass('public.audits') IS NOT NULL").fetchone()[0]:
+            tables = [t for t in inventory.discover(conn, with_counts=False).migratable()]
+            adopted = {r[0] for r in conn.execute("SELECT legacy_table FROM cqms_migration.p02_legacy_tables").fetchall()}
+            comparisons += verify_audits(conn, [t for t in tables if t.table_name in adopted], limit)
+    return Result(comparisons, time.perf_counter() - t0)
+
+
+def run_env(env: str, params_file: str = "", phase: str = "", limit: int = 20) -> Result:
+    """Connect to an environment (params/<env>.yaml) and verify, read-only (the session itself is
+    READ ONLY: verify can change nothing)."""
+    from . import db
+    from .params import load_params
+    params = load_params(env, params_file or None)
+    target = db.resolve_target(params)
+    with db.connection(target, application_name=f"{params.application_name}:verify") as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.commit()
+        return run(conn, _canonical(phase) if phase else None, limit)
+
+
+def _canonical(phase: str) -> str:
+    from . import phases
+    return phases.get(phase).name
+
+
+def checks(result: Result) -> list[dict]:
+    """The comparisons as validation checks (a phase's validation includes them)."""
+    return [{"check": f"verify: {c.name}: every mapped column equals what the legacy rows say",
+             "violations": c.missing + c.extra + sum(c.per_column.values()), "ok": c.ok,
+             "detail": ", ".join(f"{k} ({v})" for k, v in c.per_column.items() if v)
+                       + (f" missing {c.missing}" if c.missing else "") + (f" extra {c.extra}" if c.extra else "")}
+            for c in result.comparisons]
+
+
+NOTEBOOK = "98_verify.ipynb"
+
+
+def notebook() -> list:
+    """The cells of notebooks/98_verify.ipynb."""
+    from .notebook_cells import md, code
+    return [
+        md("""
+# 98 · Verify — the unified tables against what the legacy rows say, column by column
+Read-only (the session is READ ONLY) and independent of the compat views: from the current legacy
+rows it recomputes every mapped column of `audits`, `audit_errors` and `employees` and the
+quarantine, and compares them with the unified tables both ways in one snapshot, checksums per key
+bucket first, row by row only where a bucket differs. Any difference fails this notebook.
+
+Run with `cqms-migrate verify --env ENV [--phase NAME]`."""),
+        code('''# Parameters (papermill injects the run's values below this cell). Defaults: the local env.
+env = "local"          # local | staging | prod
+params_file = ""       # default: params/<env>.yaml
+run_id = ""            # the runner passes its own
+target_phase = ""      # "" = every applied phase
+limit = 20             # differing rows named per comparison''', "parameters"),
+        code("""
+from cqms_migrate import notebook as nb, verify
+result = verify.run_env(env, params_file, target_phase, limit)
+print(f"verified in {result.seconds:.1f}s")"""),
+        md("## 1. Comparisons"),
+        code("nb.show(result.summary())"),
+        md("## 2. Differing rows (the first per comparison)"),
+        code("nb.show(result.examples())"),
+        md("## 3. Verdict"),
+        code("result.raise_if_failed()\nprint('verify: every comparison equal')"),
+    ]
