@@ -211,7 +211,7 @@ def run_verify_bench(audits: int = 1_000_000, scorecards: int = 20, server: str 
                 phases.deploy(ctx, _steps(ctx, ["create_indexes", "create_compat_views"]))
             _checkpoint(info, "bench_verify")
             with psycopg.connect(url) as conn:
-                result = verify.run(conn)
+                result = verify.run(conn, helper_url=url)
             results.update(rows=rows, backfill_seconds=round(backfill_secs, 1), verify_seconds=round(result.seconds, 1),
                            verify_comparisons=len(result.comparisons), verify_ok=result.ok,
                            ratio_verify_over_backfill=round(result.seconds / backfill_secs, 3))
