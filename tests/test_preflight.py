@@ -87,7 +87,7 @@ def test_inventory_finds_every_table_and_the_planted_mismatches(legacy_db):
     assert sorted(missing_common[0].missing_common) == ["reversal_approved", "reversal_requested_at"]
 
     mismatches = inv.mismatches()
-    assert f"{retired[0].table_name}.legacy_sla_breach: integer column with no scorecard parameter" in mismatches
+    assert f"{retired[0].table_name}.legacy_sla_breach (integer): column with no scorecard parameter" in mismatches
     assert f"{missing_col[0].table_name}: parameter 'new_policy_check' has no column" in mismatches
     assert any(m.startswith(f"{missing_common[0].table_name}: missing common columns") for m in mismatches)
     assert len(mismatches) == 3

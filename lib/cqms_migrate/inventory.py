@@ -36,6 +36,9 @@ REQUIRED_CORE_COLUMNS = {
 
 MAX_IDENT_BYTES = 63
 
+# tables of the runbook itself (phases 1-2): a scorecard naming one is never read as audits
+RUNBOOK_TABLES = ["employees", "roles", "departments", "teams", "channels", "countries", "audits", "audit_errors"]
+
 
 def needs_quoting(name: str) -> bool:
     import re
@@ -71,11 +74,26 @@ class AuditTable:
     columns_without_parameter: list[str] = field(default_factory=list)
     parameters_without_column: list[str] = field(default_factory=list)
     identifier_problem: str | None = None
+    # a scorecard names something that is not an audit table (a core legacy table, one outside
+    # public, a view, nothing): never read as audits, never modified, reported everywhere
+    not_audit: str | None = None
+    # the operator excluded it in params (exclude_tables), with this reason
+    excluded: str | None = None
 
     @property
     def migratable(self) -> bool:
         return (self.exists and self.scorecard_id is not None and self.identifier_problem is None
+                and self.not_audit is None and self.excluded is None
                 and not [c for c in REQUIRED_COLUMNS if c not in self.columns])
+
+    @property
+    def disposition(self) -> str:
+        """What happens to the table's rows: for the reconciliations and the preflight."""
+        if self.not_audit:
+            return f"not migrated: not an audit table ({self.not_audit})"
+        if self.excluded:
+            return f"excluded by decision: {self.excluded}"
+        return "migrated" if self.migratable else "blocked"
 
     @property
     def quoted_identifiers(self) -> list[str]:
@@ -97,23 +115,37 @@ class Inventory:
                 "in get_audit_tables()": t.in_rpc, "exists": t.exists, "rows": t.row_count,
                 "size MB": round(t.size_bytes / 1e6, 2), "parameters": len(t.parameters),
                 "param columns": len(t.param_columns),
-                "columns without parameter": ", ".join(t.columns_without_parameter),
+                "columns without parameter": ", ".join(f"{c} ({t.columns[c]})" for c in t.columns_without_parameter),
                 "parameters without column": ", ".join(t.parameters_without_column),
                 "missing common columns": ", ".join(t.missing_common),
                 "needs quoting": ", ".join(t.quoted_identifiers),
                 "problem": t.identifier_problem or "",
+                "disposition": t.disposition,
             })
         return pd.DataFrame(rows)
 
     def migratable(self) -> list[AuditTable]:
         return [t for t in self.tables if t.migratable]
 
+    def not_migrated(self) -> list[AuditTable]:
+        """Tables a scorecard names that are not migrated by rule (not an audit table) or by the
+        operator's decision (excluded): every reconciliation lists them."""
+        return [t for t in self.tables if t.not_audit or t.excluded]
+
     def legacy_table_names(self) -> list[str]:
-        return list(self.core) + [t.table_name for t in self.tables if t.exists and t.identifier_problem is None]
+        names = list(self.core) + [t.table_name for t in self.tables
+                                   if t.exists and t.identifier_problem is None and t.not_audit is None]
+        return list(dict.fromkeys(names))
 
     def mismatches(self) -> list[str]:
         out = []
         for t in self.tables:
+            if t.not_audit:
+                out.append(f"scorecard {t.scorecard_name!r} names {t.table_name!r}: {t.disposition}")
+                continue
+            if t.excluded:
+                out.append(f"{t.table_name}: {t.disposition}")
+                continue
             if t.in_scorecards and not t.exists:
                 out.append(f"scorecard {t.scorecard_name!r} names table {t.table_name!r}, which does not exist")
             if t.exists and not t.in_scorecards:
@@ -121,7 +153,7 @@ class Inventory:
             if t.in_scorecards and t.exists and self.rpc_available and not t.in_rpc:
                 out.append(f"table {t.table_name!r} is named by a scorecard but get_audit_tables() does not list it")
             for c in t.columns_without_parameter:
-                out.append(f"{t.table_name}.{c}: integer column with no scorecard parameter")
+                out.append(f"{t.table_name}.{c} ({t.columns[c]}): column with no scorecard parameter")
             for c in t.parameters_without_column:
                 out.append(f"{t.table_name}: parameter {c!r} has no column")
             if t.missing_common:
@@ -155,7 +187,32 @@ def check_core_shape(conn: psycopg.Connection) -> dict[str, int]:
     return counts
 
 
-def discover(conn: psycopg.Connection, with_counts: bool = True) -> Inventory:
+def exclusions(params) -> dict[str, str]:
+    """{table: reason} from params.exclude_tables."""
+    return {x.table: x.reason for x in getattr(params, "exclude_tables", [])}
+
+
+def _not_audit(conn: psycopg.Connection, name: str) -> str | None:
+    """Why a name a scorecard gives is not an audit table, or None (an ordinary table of public,
+    or no relation at all: that is reported as missing)."""
+    if name in CORE_TABLES:
+        return "a core legacy table"
+    if name in RUNBOOK_TABLES or name.endswith("_compat"):
+        return "a table of the migration itself"
+    if "." in name:
+        return "a table outside the public schema" if conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0] else "a schema-qualified name that names nothing"
+    kind = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname = %s", (name,)).fetchone()
+    if kind and kind[0] not in ("r", "p"):
+        return {"v": "a view", "m": "a materialized view", "f": "a foreign table", "S": "a sequence",
+                "i": "an index"}.get(kind[0], f"not a table (relkind {kind[0]})")
+    return None
+
+
+def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[str, str] | None = None) -> Inventory:
+    """``exclude``: {table: reason} from params (exclude_tables)."""
     core = check_core_shape(conn)
     rpc_available = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -193,6 +250,11 @@ def discover(conn: psycopg.Connection, with_counts: bool = True) -> Inventory:
         t.identifier_problem = t.identifier_problem or identifier_problem(t.table_name)
         if t.identifier_problem and "more than one" not in t.identifier_problem:
             continue
+        t.not_audit = _not_audit(conn, t.table_name)
+        t.excluded = (exclude or {}).get(t.table_name)
+        if t.not_audit:
+            t.exists = t.not_audit not in ("a schema-qualified name that names nothing",)
+            continue  # never read: its columns are not an audit table's
         t.columns = _table_columns(conn, t.table_name)
         t.exists = bool(t.columns)
         if not t.exists:

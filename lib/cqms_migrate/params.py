@@ -43,6 +43,13 @@ class HealthParams(Strict):
     max_wait_s: float = Field(default=120.0, ge=0)             # then go on, and say so
 
 
+class ExcludedTable(Strict):
+    """A legacy audit table the operator decided not to migrate, with the reason (recorded in the
+    trail; its rows show as 'excluded by decision' in every reconciliation)."""
+    table: str = Field(min_length=1, max_length=63)
+    reason: str = Field(min_length=3)
+
+
 class LegacySeed(Strict):
     audits: int = Field(default=100_000, ge=0)
     scorecards: int = Field(default=20, ge=2, le=200)
@@ -100,6 +107,9 @@ class Params(Strict):
     passing_status_legacy_spelling: dict[PassingStatus, str] = {}
     unknown_email_policy: Literal["placeholder", "quarantine"] = "quarantine"
     partition_audits: Literal["none", "yearly"] = "none"
+    # tables a scorecard names that must not be migrated (e.g. a test scorecard's table lacking
+    # the audit columns), each with its reason
+    exclude_tables: list[ExcludedTable] = []
 
     # preflight gates
     min_free_disk_factor: float = Field(default=2.0, ge=0)
@@ -134,6 +144,9 @@ class Params(Strict):
                             if self.passing_status_map.get(" ".join(v.split()).lower()) != k)
         if unreadable:
             raise ValueError(f"passing_status_legacy_spelling {unreadable} would not map back through passing_status_map")
+        dup = sorted({x.table for x in self.exclude_tables if [y.table for y in self.exclude_tables].count(x.table) > 1})
+        if dup:
+            raise ValueError(f"exclude_tables names {dup} more than once")
         if not self.batch_min_rows <= self.batch_size <= self.batch_max_rows:
             raise ValueError(f"batch_size {self.batch_size} must lie within batch_min_rows {self.batch_min_rows} "
                              f"and batch_max_rows {self.batch_max_rows}")

@@ -178,13 +178,17 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None)
     for t in target_collisions(conn):
         g.blocking.append(f"target name public.{t} already exists and was not created by this runbook")
     for t in inv.tables:
+        if t.not_audit or t.excluded:
+            g.warnings.append(f"{t.table_name}: {t.disposition}")
+            continue
         if t.identifier_problem and t.exists:
             g.blocking.append(f"legacy table {t.table_name!r}: {t.identifier_problem}")
         missing_required = [c for c in inv_mod.REQUIRED_COLUMNS if t.exists and c not in t.columns]
         if missing_required:
-            g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}")
+            g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}: "
+                              "exclude it in params (exclude_tables: [{table, reason}]) if it is not an audit table to migrate")
     for m in inv.mismatches():
-        if "unusable identifier" not in m:
+        if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m:
             g.warnings.append(m)
     if profile["orphaned records %"] > params.max_orphan_pct:
         g.blocking.append(f"orphaned records {profile['orphaned records %']}% exceed max_orphan_pct "

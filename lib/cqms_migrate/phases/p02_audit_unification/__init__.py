@@ -93,7 +93,7 @@ class AuditUnification(Phase):
         return plan(ctx)
 
     def validate(self, ctx) -> Validation:
-        v = validate(ctx.conn, migratable(ctx))
+        v = validate(ctx.conn, migratable(ctx), _inventory(ctx).not_migrated())
         ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
         ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
         return v
