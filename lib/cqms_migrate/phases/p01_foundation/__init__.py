@@ -91,7 +91,7 @@ class ReverseSync(SqlStep):
     drops both with the table."""
 
     revert_leaves: tuple[str, ...] = ("cqms_p01_fence", "p01_fence", "cqms_p01_reverse_sync", "p01_reverse_sync",
-                                      "cqms_p01_access_follows_role", "p01_access_follows_role")
+                                      "cqms_p01_access_follows_role", "p01_access_follows_role", "p01_access_grants")
 
 
 def template(name: str) -> sql.SQL:

@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS cqms_migration.p01_access_grants;
 DROP TABLE IF EXISTS cqms_migration.employee_email_map;
 DROP TABLE IF EXISTS cqms_migration.employee_sources;
 DROP TABLE IF EXISTS public.employees;

@@ -9,6 +9,7 @@ DELETE FROM cqms_migration.quarantine WHERE phase = '01_foundation';
 DROP FUNCTION IF EXISTS cqms_migration.p01_forward_sync();
 DROP TABLE IF EXISTS cqms_migration.p01_pending;
 DROP FUNCTION IF EXISTS cqms_migration.p01_flush();
+DROP FUNCTION IF EXISTS cqms_migration.p01_flush_pending();
 DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);

@@ -281,7 +281,10 @@ BEGIN
     country_code = CASE WHEN p_refresh_only THEN coalesce(e.country_code, EXCLUDED.country_code) ELSE EXCLUDED.country_code END,
     intercom_admin_alias = CASE WHEN p_refresh_only THEN e.intercom_admin_alias ELSE EXCLUDED.intercom_admin_alias END,
     is_active = CASE WHEN p_refresh_only THEN e.is_active ELSE EXCLUDED.is_active END,
-    access_level = CASE WHEN p_refresh_only THEN e.access_level ELSE EXCLUDED.access_level END,
+    -- the level follows the legacy role when the role changes; otherwise it stays (a level granted
+    -- through employees after cutover, recorded in p01_access_grants, survives a login)
+    access_level = CASE WHEN p_refresh_only OR e.role_id IS NOT DISTINCT FROM EXCLUDED.role_id THEN e.access_level
+                        ELSE EXCLUDED.access_level END,
     last_login_at = CASE WHEN p_refresh_only THEN e.last_login_at ELSE EXCLUDED.last_login_at END,
     login_count = CASE WHEN p_refresh_only THEN e.login_count ELSE EXCLUDED.login_count END,
     notification_preferences = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
@@ -348,24 +351,31 @@ BEGIN
   RETURN v_n;
 END $fn$;
 
--- Emails a legacy UPDATE or DELETE touched, applied when the writer commits (p01_flush, a
--- deferred constraint trigger): by then the writer holds every row lock it will take, so the
--- per-email lock can no longer sit between two of its legacy row locks. A login that updates
--- users then people, next to another transaction updating that person's people row, waits as
--- it did on the legacy schema and never deadlocks. An INSERT (a new hire) applies at once: the
--- new employee exists for the rest of the writer's transaction (an audit it writes next).
+-- Emails a legacy statement touched, applied when the writer commits (p01_flush, a deferred
+-- constraint trigger): by then the writer holds every row lock it will take, so the per-email
+-- (and per-code, per-reference) locks can no longer sit between two of its legacy row locks. A
+-- login that updates users then people, next to another transaction updating that person's
+-- people row, waits as it did on the legacy schema and never deadlocks; two hiring transactions
+-- never wait on each other's codes or new departments before they commit. Anything that needs
+-- the employees of this transaction earlier flushes the queue first (p01_flush_pending): the
+-- reverse sync (a write through employees after a legacy write) and phase 2's forward sync (an
+-- audit for a person hired or renamed earlier in the same transaction).
 CREATE TABLE cqms_migration.p01_pending (
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   nes text[]  -- NULL: every email (a TRUNCATE)
 );
 CREATE INDEX p01_pending_xid_idx ON cqms_migration.p01_pending (xid);
 
-CREATE FUNCTION cqms_migration.p01_flush() RETURNS trigger
+-- apply what this transaction queued (nothing queued: nothing done); returns the emails applied
+CREATE FUNCTION cqms_migration.p01_flush_pending() RETURNS text[]
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
 DECLARE
   v_all boolean;
   v_nes text[];
 BEGIN
+  IF NOT EXISTS (SELECT 1 FROM cqms_migration.p01_pending WHERE xid = pg_current_xact_id_if_assigned()) THEN
+    RETURN NULL;
+  END IF;
   WITH done AS (DELETE FROM cqms_migration.p01_pending WHERE xid = pg_current_xact_id() RETURNING nes)
   SELECT bool_or(d.nes IS NULL), array_agg(DISTINCT x) INTO v_all, v_nes
   FROM done d LEFT JOIN LATERAL unnest(d.nes) x ON true;
@@ -374,6 +384,13 @@ BEGIN
   ELSIF v_nes IS NOT NULL THEN
     PERFORM cqms_migration.p01_apply(v_nes);
   END IF;
+  RETURN v_nes;
+END $fn$;
+
+CREATE FUNCTION cqms_migration.p01_flush() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $fn$
+BEGIN
+  PERFORM cqms_migration.p01_flush_pending();
   RETURN NULL;  -- the first flush of a transaction applies everything; later ones find nothing
 END $fn$;
 CREATE CONSTRAINT TRIGGER p01_flush AFTER INSERT ON cqms_migration.p01_pending
@@ -394,8 +411,6 @@ BEGIN
     RETURN NULL;
   ELSIF TG_OP = 'INSERT' THEN
     SELECT array_agg(DISTINCT coalesce(lower(btrim(n.email)), '')) INTO v_nes FROM new_rows n;
-    PERFORM cqms_migration.p01_apply(v_nes);
-    RETURN NULL;
   ELSIF TG_OP = 'DELETE' THEN
     SELECT array_agg(DISTINCT coalesce(lower(btrim(o.email)), '')) INTO v_nes FROM old_rows o;
   ELSE
@@ -410,4 +425,5 @@ BEGIN
 END $fn$;
 
 REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
-  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush() FROM PUBLIC;
+  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
+  cqms_migration.p01_flush_pending() FROM PUBLIC;
