@@ -170,18 +170,28 @@ def _unmappable(ctx) -> set[str]:
 
 
 def requeue_unmappable(ctx, conn: psycopg.Connection) -> int:
-    """A re-run after drift: the rows the forward sync quarantined as unmappable leave the
-    quarantine and their table's backfill starts over (rows already migrated or claimed are
-    skipped), so the new shape adopted by install_sync_triggers migrates them. One transaction."""
+    """A re-run after drift: the tables with rows the forward sync quarantined as unmappable start
+    their backfill over (rows already migrated or claimed are skipped; those rows' claims were
+    released), so the new shape adopted by install_sync_triggers migrates them. Their quarantine
+    entries stay until their rows are in audits (release_migrated_unmappable, after the backfill):
+    a backfill that fails leaves them quarantined, never neither."""
     with conn.transaction():
         n = conn.execute(
-            "WITH q AS (DELETE FROM cqms_migration.quarantine WHERE phase = %s AND reason = 'unmappable_row' "
-            "RETURNING source_table) "
-            "DELETE FROM cqms_migration.checkpoints c WHERE c.job IN (SELECT DISTINCT 'p02_backfill:' || source_table FROM q) "
+            "DELETE FROM cqms_migration.checkpoints c WHERE c.job IN (SELECT DISTINCT 'p02_backfill:' || q.source_table "
+            "FROM cqms_migration.quarantine q WHERE q.phase = %s AND q.reason = 'unmappable_row') "
             "RETURNING c.job", (PHASE,)).fetchall()
     if n:
         ctx.log(f"re-queued for backfill (rows the sync could not map before this run): {', '.join(j for j, in n)}")
     return len(n)
+
+
+def release_migrated_unmappable(conn: psycopg.Connection) -> int:
+    """After the backfill: unmappable rows now in audits leave the quarantine."""
+    with conn.transaction():
+        return conn.execute(
+            "DELETE FROM cqms_migration.quarantine q WHERE q.phase = %s AND q.reason = 'unmappable_row' "
+            "AND EXISTS (SELECT 1 FROM public.audits a WHERE a.id::text = q.source_key AND a.legacy_table = q.source_table "
+            "AND a.deleted_at IS NULL)", (PHASE,)).rowcount
 
 
 @dataclass
@@ -238,4 +248,6 @@ class Backfill(SqlStep):
             measure_unbatched_baseline(ctx, tables)
         requeue_unmappable(ctx, conn)
         engine = Engine(ctx, progress=TqdmProgress(ctx.progress))
-        return sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)
+        rows = sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)
+        release_migrated_unmappable(conn)
+        return rows

@@ -12,16 +12,25 @@ BEGIN
   -- the audit's scores follow its errors; the reverse sync then writes the legacy row but does
   -- not rebuild these errors from the scores (marker 'errors:<audit>')
   PERFORM set_config('cqms.sync_echo', 'errors:' || v_audit::text, true);
-  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.field_id IS DISTINCT FROM NEW.field_id) THEN
+  -- a row deleted, or moved to another parameter or audit: its old score goes to 0
+  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.field_id, OLD.audit_id) IS DISTINCT FROM (NEW.field_id, NEW.audit_id)) THEN
     UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(OLD.field_id, 0)
     WHERE id = OLD.audit_id AND (parameter_scores -> OLD.field_id) IS DISTINCT FROM '0'::jsonb;
   END IF;
-  IF TG_OP <> 'DELETE' THEN
-    -- one row per (audit, parameter), as the scores hold them: a row written for a parameter
-    -- that already has one replaces it
-    DELETE FROM public.audit_errors x WHERE x.audit_id = NEW.audit_id AND x.field_id = NEW.field_id AND x.id <> NEW.id;
-    UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, NEW.error_count)
-    WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM to_jsonb(NEW.error_count);
+  -- (a row an earlier trigger of the same statement replaced is gone: nothing to carry)
+  IF TG_OP <> 'DELETE' AND EXISTS (SELECT 1 FROM public.audit_errors x WHERE x.id = NEW.id) THEN
+    IF coalesce(NEW.error_count, 0) <= 0 THEN
+      -- rows exist for positive counts only, as the mapping builds them: a count set to 0 (or
+      -- less) removes the row and leaves the score 0
+      DELETE FROM public.audit_errors x WHERE x.id = NEW.id;
+      UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, 0)
+      WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM '0'::jsonb;
+    ELSE
+      -- one row per (audit, parameter), as the scores hold them: this row replaces any other
+      DELETE FROM public.audit_errors x WHERE x.audit_id = NEW.audit_id AND x.field_id = NEW.field_id AND x.id <> NEW.id;
+      UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, NEW.error_count)
+      WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM to_jsonb(NEW.error_count);
+    END IF;
   END IF;
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;

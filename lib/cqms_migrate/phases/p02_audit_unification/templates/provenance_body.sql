@@ -4,6 +4,16 @@
 -- A channel or interaction type left NULL gets what the legacy row's NULL channel maps to (the
 -- legacy table cannot hold the difference): Unassigned, and the type of the channel.
 BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    -- an audit belongs to its scorecard's legacy table: moving it to another scorecard through
+    -- audits would leave the legacy row behind (and its errors matched to no parameter)
+    IF NEW.scorecard_id IS DISTINCT FROM OLD.scorecard_id AND OLD.legacy_table IS NOT NULL
+       AND coalesce(current_setting('cqms.sync_echo', true), '') NOT LIKE 'forward:%' THEN
+      RAISE EXCEPTION 'audit % belongs to legacy table %: its scorecard cannot change while the legacy tables are live (write a new audit)',
+        OLD.id, OLD.legacy_table USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+  END IF;
   IF NEW.channel_id IS NULL THEN
     SELECT c.id INTO NEW.channel_id FROM public.channels c WHERE c.code = 'UNASSIGNED';
   END IF;

@@ -12,6 +12,11 @@ BEGIN
   IF v_marker = 'reverse:' || {table_name} || ':' || v_id THEN
     RETURN NULL;
   END IF;
+  -- people hired or renamed earlier in this transaction reach employees when it commits (phase
+  -- 1 queues them): apply them now, so this audit finds its employee as if they had committed
+  IF to_regprocedure('cqms_migration.p01_flush_pending()') IS NOT NULL THEN
+    EXECUTE 'SELECT cqms_migration.p01_flush_pending()';
+  END IF;
   PERFORM set_config('cqms.sync_echo', 'forward:' || {table_name} || ':' || v_id, true);
   -- a row without an id (a table without a primary key) cannot be migrated: it is quarantined,
   -- keyed by its content, and leaves the quarantine when it changes or goes
