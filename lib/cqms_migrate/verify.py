@@ -130,9 +130,9 @@ def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actua
     # plenty for a checksum (sum(bigint) is numeric: no overflow)
     bucket = sql.SQL("(hashtextextended(x.{}::text, 0) & {})").format(k, sql.Literal(BUCKETS - 1))
     checksum = sql.SQL(
-        "SELECT {bucket} AS b, count(*) AS n, sum(hashtextextended(row(x.{k}, {xcols})::text, 0)) AS h "
+        "SELECT {bucket} AS b, count(*) AS n, sum(hashtextextended(row(x.{k}{xcols})::text, 0)) AS h "
         "FROM ({q}) x GROUP BY 1")
-    xcols = sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(c)) for c in columns)
+    xcols = sql.SQL("").join(sql.SQL(", x.{}").format(sql.Identifier(c)) for c in columns)
     sums = {}
     q_e, q_a = (checksum.format(bucket=bucket, k=k, xcols=xcols, q=q) for q in (expected, actual))
     pending = helper.submit(q_a) if helper else None  # the actual side on the helper, meanwhile
@@ -149,12 +149,12 @@ def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actua
     if differing:
         in_buckets = sql.SQL("(hashtextextended(x.{}::text, 0) & {}) = ANY({}::bigint[])").format(
             k, sql.Literal(BUCKETS - 1), sql.Literal(differing))
-        per_col = sql.SQL(", ").join(
-            sql.SQL("count(*) FILTER (WHERE e.{k} IS NOT NULL AND a.{k} IS NOT NULL AND e.{c} IS DISTINCT FROM a.{c})")
+        per_col = sql.SQL("").join(
+            sql.SQL(", count(*) FILTER (WHERE e.{k} IS NOT NULL AND a.{k} IS NOT NULL AND e.{c} IS DISTINCT FROM a.{c})")
             .format(k=k, c=sql.Identifier(c)) for c in columns)
         joined = sql.SQL("FROM (SELECT * FROM ({e}) x WHERE {f}) e FULL JOIN (SELECT * FROM ({a}) x WHERE {f}) a "
                          "ON a.{k} = e.{k}").format(e=expected, a=actual, f=in_buckets, k=k)
-        row = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE a.{k} IS NULL), count(*) FILTER (WHERE e.{k} IS NULL), "
+        row = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE a.{k} IS NULL), count(*) FILTER (WHERE e.{k} IS NULL)"
                                    "{per_col} {joined}").format(k=k, per_col=per_col, joined=joined)).fetchone()
         out.missing, out.extra = int(row[0]), int(row[1])
         out.per_column = {c: int(v) for c, v in zip(columns, row[2:])}
@@ -168,9 +168,9 @@ def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actua
                        "ELSE '(row not expected)' END, CASE WHEN e.{k} IS NOT NULL THEN 'present' END, "
                        "CASE WHEN a.{k} IS NOT NULL THEN 'present' END {joined} "
                        "WHERE e.{k} IS NULL OR a.{k} IS NULL").format(k=k, joined=joined)
+        union = sql.SQL(" UNION ALL ").join([gaps] + ([diffs] if columns else []))
         out.examples = [dict(zip(("key", "column", "expected", "actual"), r)) for r in conn.execute(
-            sql.SQL("SELECT * FROM ({} UNION ALL {}) d ORDER BY 1, 2 LIMIT {}").format(
-                gaps, diffs, sql.Literal(limit))).fetchall()]
+            sql.SQL("SELECT * FROM ({}) d ORDER BY 1, 2 LIMIT {}").format(union, sql.Literal(limit))).fetchall()]
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -195,22 +195,57 @@ _TYPES = {"employee_id": "uuid", "auditor_id": "uuid", "scorecard_id": "uuid", "
 _LEGACY = {"total_score": "average_score", "critical_errors_count": "critical_errors"}
 
 
+_NATIVE = {"integer": ("integer", "smallint", "bigint"), "numeric": ("numeric", "integer", "smallint", "bigint",
+           "double precision", "real")}
+_CASTABLE = {"integer": r"^\s*[-+]?[0-9]{1,9}\s*$",
+             "numeric": r"^\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\s*$"}
+
+
 def _legacy(t: inventory.AuditTable, column: str) -> sql.Composable:
-    """t.<column> cast to the audits type, or a typed NULL when the table lacks it."""
+    """t.<column> cast to the audits type, or a typed NULL when the table lacks it. A column of
+    another type than expected (retyped since) is cast only where its text casts (else NULL; the
+    row is then expected as 'unmappable_row', as the sync quarantines it)."""
     name = _LEGACY.get(column, column)
-    if name in t.columns:
-        return sql.SQL("t.{}::{}").format(sql.Identifier(name), sql.SQL(_TYPES[column]))
-    return sql.SQL("NULL::{}").format(sql.SQL(_TYPES[column]))
+    if name not in t.columns:
+        return sql.SQL("NULL::{}").format(sql.SQL(_TYPES[column]))
+    target = _TYPES[column]
+    if target in _CASTABLE and not t.columns[name].startswith(_NATIVE[target]):
+        return sql.SQL("CASE WHEN t.{c}::text ~ {rx} THEN t.{c}::text::{ty} END").format(
+            c=sql.Identifier(name), rx=sql.SQL("'" + _CASTABLE[target] + "'"), ty=sql.SQL(target))
+    return sql.SQL("t.{}::{}").format(sql.Identifier(name), sql.SQL(target))
+
+
+def _uncastable(t: inventory.AuditTable) -> sql.Composable:
+    """A condition: a retyped column holds a value that does not cast (the sync quarantines it)."""
+    terms = []
+    for column, target in _TYPES.items():
+        name = _LEGACY.get(column, column)
+        if name in t.columns and target in _CASTABLE and not t.columns[name].startswith(_NATIVE[target]):
+            terms.append(sql.SQL("(t.{c} IS NOT NULL AND t.{c}::text !~ {rx})").format(
+                c=sql.Identifier(name), rx=sql.SQL("'" + _CASTABLE[target] + "'")))
+    return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
+
+
+ERRORS_TEXT = ("concat_ws(':', e.field_id, e.error_count, coalesce(trim_scale(e.penalty_points)::text, ''), "
+               "coalesce(e.parameter_type, ''), coalesce(e.scorecard_parameter_id::text, ''))")
 
 
 def _errors_of(scores: sql.Composable, scorecard: sql.Composable) -> sql.Composable:
-    """The audit_errors an audit's parameter scores imply, as one sorted text (field:count, ...)."""
-    # the scorecard's active parameters: an uncorrelated subquery, evaluated once per statement
+    """The audit_errors an audit's parameter scores imply, as one sorted text
+    (field:count:penalty:type:parameter id, ...): a positive whole count (surrounding whitespace
+    allowed, as the sync reads it) of one of the scorecard's active parameters, the first by
+    display order when a field repeats."""
+    # the scorecard's parameters as one JSON map: an uncorrelated subquery, evaluated once
+    pmap = sql.SQL(
+        "(SELECT jsonb_object_agg(p.field_id, jsonb_build_array(p.id, p.parameter_type, p.penalty_points)) FROM "
+        "(SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points "
+        "FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} AND coalesce(sp.is_active, true) "
+        "ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p)").format(sc=scorecard)
     return sql.SQL(
-        "(SELECT string_agg(kv.key || ':' || btrim(kv.value)::int, ',' ORDER BY kv.key) FROM jsonb_each_text({s}) kv "
-        "WHERE btrim(kv.value) ~ '^[0-9]{{1,9}}$' AND btrim(kv.value)::int > 0 AND kv.key = ANY(ARRAY(SELECT "
-        "sp.field_id FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} "
-        "AND coalesce(sp.is_active, true))))").format(s=scores, sc=scorecard)
+        "(SELECT string_agg(concat_ws(':', kv.key, kv.value::int, coalesce(trim_scale((pm.p ->> 2)::numeric * kv.value::int)::text, ''), "
+        "coalesce(pm.p ->> 1, ''), coalesce(pm.p ->> 0, '')), ',' ORDER BY kv.key) "
+        "FROM jsonb_each_text({s}) kv CROSS JOIN LATERAL (SELECT {pmap} -> kv.key AS p) pm "
+        "WHERE pm.p IS NOT NULL AND kv.value ~ '^\\s*[0-9]{{1,9}}\\s*$' AND kv.value::int > 0)").format(s=scores, pmap=pmap)
 
 
 def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Composable]:
@@ -231,13 +266,16 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
              CASE ch.code WHEN 'EMAIL' THEN 'email' WHEN 'CHAT' THEN 'chat' WHEN 'PHONE' THEN 'call' WHEN 'CALL' THEN 'call'
                           WHEN 'VOICE' THEN 'call' WHEN 'TICKET' THEN 'ticket' ELSE 'other' END AS interaction_type,
              psm.status AS passing_status, {total_score} AS total_score, {critical} AS critical_errors_count,
-             {total_errors} AS total_errors_count, jsonb_strip_nulls({scores}) AS parameter_scores,
+             {total_errors} AS total_errors_count,
+             (SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each_text({scores}) kv
+              WHERE kv.value IS NOT NULL) AS parameter_scores,
              {interaction_date} AS interaction_date,
              {interaction_id} AS interaction_id, {transcript} AS transcript, {validation} AS validation_status,
              {ack} AS acknowledgement_status, {duration} AS audit_duration, {submitted} AS submitted_at,
              {start} AS audit_start_time, {end} AS audit_end_time, {reversal_at} AS reversal_requested_at,
              {reversal} AS reversal_approved, {errors} AS errors,
              CASE WHEN t.id IS NULL THEN 'null_id'
+                  WHEN {uncastable} THEN 'unmappable_row'
                   WHEN emp.id IS NULL THEN 'unknown_employee_email'
                   WHEN aud.id IS NULL THEN 'unknown_auditor_email'
                   WHEN emp.id = aud.id THEN 'self_audit'
@@ -265,30 +303,30 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
         start=lg("audit_start_time"), end=lg("audit_end_time"), reversal_at=lg("reversal_requested_at"),
         reversal=lg("reversal_approved"), errors=_errors_of(scores, scorecard), raw_status=raw("passing_status"),
         employee_email=raw("employee_email"), auditor_email=raw("auditor_email"), channel=raw("channel"),
-        table=sql.Identifier(t.table_name), table_name=sql.Literal(t.table_name))
+        table=sql.Identifier(t.table_name), table_name=sql.Literal(t.table_name), uncastable=_uncastable(t))
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in ["id"] + AUDIT_COMPARED)
     migrated = sql.SQL("SELECT {} FROM ({}) s WHERE s.reason IS NULL").format(cols, base)
     quarantined = sql.SQL("SELECT s.id::text AS key, s.reason FROM ({}) s WHERE s.reason IS NOT NULL AND s.id IS NOT NULL").format(base)
     return migrated, quarantined
 
 
-def actual_audits(t: inventory.AuditTable) -> sql.Composable:
-    # parameter scores and audit_errors over the legacy table's current parameter columns: a
-    # column dropped since its rows were migrated leaves its scores in audits (history is kept,
-    # drift reports the drop), and a NULL score says what an absent one says
-    params = sql.Literal([c for c in t.columns if c not in COMMON_COLUMNS])
+def actual_audits(t: inventory.AuditTable, dropped: list[str] = ()) -> sql.Composable:
+    # parameter scores and audit_errors without the scorecard's parameters whose column is gone
+    # (``dropped``): their history stays in audits and drift reports the drop; a NULL score says
+    # what an absent one says
+    gone = sql.Literal(list(dropped))
     cols = sql.SQL(", ").join(
-        sql.SQL("(SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each(a.parameter_scores) kv "
-                "WHERE kv.value <> 'null'::jsonb AND kv.key = ANY({}::text[])) AS parameter_scores").format(params)
+        sql.SQL("(SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each_text(a.parameter_scores) kv "
+                "WHERE kv.value IS NOT NULL AND NOT kv.key = ANY({}::text[])) AS parameter_scores").format(gone)
         if c == "parameter_scores" else sql.SQL("a.{}").format(sql.Identifier(c)) for c in AUDIT_COMPARED if c != "errors")
     # an audit's errors by a per-row index probe (audit_errors by audit_id), never a join with a
     # grouped subquery the planner could rescan per audit (it did: quadratic)
     return sql.SQL(
-        "SELECT a.id, {cols}, (SELECT string_agg(e.field_id || ':' || e.error_count, ',' ORDER BY e.field_id) "
-        "FROM public.audit_errors e WHERE e.audit_id = a.id AND e.field_id = ANY({params}::text[])) AS errors "
+        "SELECT a.id, {cols}, (SELECT string_agg(" + ERRORS_TEXT + ", ',' ORDER BY e.field_id) "
+        "FROM public.audit_errors e WHERE e.audit_id = a.id AND NOT e.field_id = ANY({gone}::text[])) AS errors "
         "FROM public.audits a "
         "WHERE a.legacy_table = {name} AND a.deleted_at IS NULL").format(cols=cols, name=sql.Literal(t.table_name),
-                                                                         params=params)
+                                                                         gone=gone)
 
 
 def verify_audits(conn: psycopg.Connection, tables: list[inventory.AuditTable], limit: int = 20,
@@ -296,13 +334,41 @@ def verify_audits(conn: psycopg.Connection, tables: list[inventory.AuditTable], 
     out = []
     for t in tables:
         migrated, quarantined = expected_audits(t)
-        out.append(compare(conn, f"audits <- {t.table_name}", migrated, actual_audits(t), "id", AUDIT_COMPARED, limit,
-                           helper))
+        # parameters of the scorecard (any, active or not) whose column the table no longer has:
+        # scores and errors they left in audits are history, not compared
+        dropped = [r[0] for r in conn.execute(
+            "SELECT DISTINCT field_id FROM public.scorecard_perameters WHERE scorecard_id = %s AND field_id IS NOT NULL",
+            (t.scorecard_id,)).fetchall() if r[0] not in t.columns]
+        out.append(compare(conn, f"audits <- {t.table_name}", migrated, actual_audits(t, dropped), "id", AUDIT_COMPARED,
+                           limit, helper))
         actual_q = sql.SQL("SELECT q.source_key AS key, q.reason FROM cqms_migration.quarantine q "
                            "WHERE q.phase = '02_audit_unification' AND q.source_table = {} "
                            "AND q.source_key NOT LIKE 'null-id:%'").format(sql.Literal(t.table_name))
         out.append(compare(conn, f"quarantine <- {t.table_name}", quarantined, actual_q, "key", ["reason"], limit,
                            helper))
+        # the compat view (what legacy readers see) returns each migrated legacy row exactly: it
+        # reads the legacy text stored beside the audit, which the columns above do not cover
+        view = f"{t.table_name}_compat"
+        same = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND (SELECT array_agg((a.attname, a.atttypid) ORDER BY a.attnum) "
+            "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped) "
+            "IS NOT DISTINCT FROM (SELECT array_agg((a.attname, a.atttypid) ORDER BY a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped)",
+            (sql.Identifier("public", view).as_string(conn),) * 2 + (sql.Identifier("public", t.table_name).as_string(conn),)
+        ).fetchone()[0]
+        if same:  # (a view out of date after drift is reported by the phase's validation)
+            cols = [c for c in t.columns if c != "id"]
+            legacy = sql.SQL("SELECT t.* FROM public.{} t WHERE t.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                             "cqms_migration.quarantine q WHERE q.phase = '02_audit_unification' AND q.source_table = {} "
+                             "AND q.source_key = t.id::text)").format(sql.Identifier(t.table_name), sql.Literal(t.table_name))
+            out.append(compare(conn, f"{view} <- {t.table_name}", legacy,
+                               sql.SQL("SELECT * FROM public.{}").format(sql.Identifier(view)), "id", cols, limit, helper))
+    # an audit no legacy row explains: without a legacy table, and not listed as written through
+    # audits after its table was dropped (p02_unsynced)
+    orphans = sql.SQL("SELECT a.id FROM public.audits a WHERE a.legacy_table IS NULL AND a.deleted_at IS NULL "
+                      "AND NOT EXISTS (SELECT 1 FROM cqms_migration.p02_unsynced u WHERE u.audit_id = a.id)")
+    out.append(compare(conn, "audits without a legacy table", sql.SQL("SELECT NULL::uuid AS id WHERE false"),
+                       orphans, "id", [], limit, helper))
     return out
 
 
@@ -310,22 +376,32 @@ def verify_audits(conn: psycopg.Connection, tables: list[inventory.AuditTable], 
 # phase 1: employees — phase 1's mapping of the current users and people rows
 # ---------------------------------------------------------------------------------------------
 
-EMPLOYEE_COMPARED = ["auth_user_id", "name", "role_id", "access_level", "department_id", "team_id", "channel_id",
+EMPLOYEE_COMPARED = ["auth_user_id", "email", "employee_id", "avatar_url", "name", "role_id", "access_level", "department_id", "team_id", "channel_id",
                      "country_code", "designation", "is_active", "intercom_admin_alias", "last_login_at",
                      "login_count", "supervisor", "mentor"]
 
 
 def verify_employees(conn: psycopg.Connection, limit: int = 20, helper: Helper | None = None) -> list[Comparison]:
+    # access_level: the role's, unless a grant through employees (recorded with the role it was
+    # made under) says otherwise; a level changed behind the triggers' back has no grant
+    grants = conn.execute("SELECT to_regclass('cqms_migration.p01_access_grants') IS NOT NULL").fetchone()[0]
+    level = sql.SQL("coalesce((SELECT g.access_level FROM cqms_migration.p01_access_grants g JOIN public.employees ge "
+                    "ON ge.id = g.employee_id WHERE lower(btrim(ge.email)) = x.ne AND g.role_id = x.role_id), "
+                    "x.access_level)" if grants else "x.access_level")
     expected = sql.SQL("""
-      SELECT x.ne, x.auth_user_id, x.name, x.role_id, x.access_level, x.department_id, x.team_id, x.channel_id,
+      SELECT x.ne, x.auth_user_id, x.email,
+             -- the legacy code, unless another employee holds it (a code shared in the legacy rows)
+             CASE WHEN NOT EXISTS (SELECT 1 FROM public.employees h WHERE h.employee_id = x.legacy_employee_id
+                                   AND lower(btrim(h.email)) <> x.ne) THEN x.legacy_employee_id END AS employee_id,
+             x.avatar_url, x.name, x.role_id, {level} AS access_level, x.department_id, x.team_id, x.channel_id,
              x.country_code, x.designation, x.is_active, x.intercom_admin_alias, x.last_login_at, x.login_count,
              CASE WHEN x.supervisor_ne <> x.ne AND EXISTS (SELECT 1 FROM public.employees s
                WHERE lower(btrim(s.email)) = x.supervisor_ne AND s.deleted_at IS NULL) THEN x.supervisor_ne END AS supervisor,
              CASE WHEN x.mentor_ne <> x.ne AND EXISTS (SELECT 1 FROM public.employees s
                WHERE lower(btrim(s.email)) = x.mentor_ne AND s.deleted_at IS NULL) THEN x.mentor_ne END AS mentor
-      FROM cqms_migration.p01_expected(NULL) x""")
+      FROM cqms_migration.p01_expected(NULL) x""").format(level=level)
     actual = sql.SQL("""
-      SELECT lower(btrim(e.email)) AS ne, e.auth_user_id, e.name, e.role_id, e.access_level, e.department_id, e.team_id,
+      SELECT lower(btrim(e.email)) AS ne, e.auth_user_id, e.email, e.employee_id, e.avatar_url, e.name, e.role_id, e.access_level, e.department_id, e.team_id,
              e.channel_id, e.country_code, e.designation, e.is_active, e.intercom_admin_alias, e.last_login_at,
              e.login_count, lower(btrim(s.email)) AS supervisor, lower(btrim(m.email)) AS mentor
       FROM public.employees e
