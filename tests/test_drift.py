@@ -292,3 +292,21 @@ def test_added_not_null_default_and_identity_columns_break_no_write_through_audi
         c.execute(sql.SQL("UPDATE {} SET average_score = 41 WHERE id = %s").format(ident(TABLE)), (rid,))
         assert one(c, "SELECT total_score FROM public.audits WHERE id = %s", (rid,)) == 41
     rollback_finishes()
+
+
+def test_a_rerun_that_cannot_map_a_retyped_column_leaves_its_rows_quarantined(legacy_db):
+    """audit_duration retyped to text and given 'abc': the write commits (quarantined as
+    unmappable); a re-run fails at the backfill (a known limit, issue 12) and the row stays in
+    the quarantine — never neither migrated nor quarantined."""
+    setup_cutover()
+    with legacy_db.connect(autocommit=True) as c:
+        rid = ids_of(c)[0]
+        c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN audit_duration TYPE text").format(ident(TABLE)))
+        c.execute(sql.SQL("UPDATE {} SET audit_duration = 'abc' WHERE id = %s").format(ident(TABLE)), (rid,))
+    try:
+        deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
+    except Exception as e:  # noqa: BLE001 - the known limit
+        print(f"\nre-run after an uncastable retype: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT reason FROM cqms_migration.quarantine WHERE source_key = %s", (str(rid),)) == "unmappable_row"
+        assert one(c, "SELECT count(*) FROM public.audits WHERE id = %s AND deleted_at IS NULL", (rid,)) == 0

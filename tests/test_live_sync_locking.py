@@ -102,7 +102,8 @@ def test_a_bulk_people_update_next_to_a_login_does_not_deadlock(legacy_db):
 
 def test_two_new_hires_given_one_legacy_code_both_commit(legacy_db):
     """people.employee_id has no constraint on the legacy schema; employees.employee_id is UNIQUE.
-    Two sessions hiring two people under one code both commit; the first keeps the code."""
+    Two sessions hiring two people under one code both commit, neither waiting for the other
+    before its commit; the first to commit keeps the code (here the second hire)."""
     deploy_p1()
     t1, t2 = legacy_db.connect(), legacy_db.connect()
     ins = ("INSERT INTO public.people (email, name, role, department, channel, team, is_active, employee_id) "
@@ -118,7 +119,7 @@ def test_two_new_hires_given_one_legacy_code_both_commit(legacy_db):
         held = c.execute("SELECT email, employee_id FROM public.employees WHERE email LIKE 'hire.%%@example.com' "
                          "ORDER BY email").fetchall()
     print(f"\nnew hires sharing a code: {held}")
-    assert held == [("hire.one@example.com", "EMP-SHARED-1"), ("hire.two@example.com", None)]
+    assert held == [("hire.one@example.com", None), ("hire.two@example.com", "EMP-SHARED-1")]
     assert_valid(legacy_db.url)
 
 
