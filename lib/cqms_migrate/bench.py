@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -41,6 +42,19 @@ def _server(kind: str):
         yield info
     finally:
         cluster.destroy()
+
+
+@contextlib.contextmanager
+def _restoring_database_url():
+    """The benches point CQMS_DATABASE_URL at their own databases; the caller's value comes back."""
+    old = os.environ.get("CQMS_DATABASE_URL")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CQMS_DATABASE_URL", None)
+        else:
+            os.environ["CQMS_DATABASE_URL"] = old
 
 
 def _prepare(info, dbname: str, audits: int, scorecards: int, people: int, log) -> str:
@@ -127,66 +141,59 @@ def run_backfill_bench(audits: int = 1_000_000, scorecards: int = 20, batch_size
                        server: str = "embedded", small: int = 10_000, big: int = 1_000_000, log=print) -> dict:
     results: dict = {"audits": audits, "scorecards": scorecards, "batch_size": batch_size, "server": server}
     params_file = _params_file(batch_size)
-    old_url = os.environ.get("CQMS_DATABASE_URL")
-    with _server(server) as info:
+    with _server(server) as info, _restoring_database_url():
         log(f"bench: PostgreSQL {info.version} ({server}), first batch "
             f"{batch_size or 'from params/local.yaml'}, sized toward batch_target_ms after that")
-        try:
-            # 1. unbatched vs batched on the same dataset and server
-            os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_main", audits, scorecards, 2000, log)
+        # 1. unbatched vs batched on the same dataset and server
+        os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_main", audits, scorecards, 2000, log)
+        with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+            phases.deploy(ctx, p1.steps(ctx))
+        with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+            phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits"]))
+            legacy_rows = _legacy_rows(ctx)
+            _checkpoint(info, "bench_main")
+            a_rows, a_secs = unbatched_rate(ctx)
+            _reset_target(ctx)
+            phases.deploy(ctx, _steps(ctx, ["install_sync_triggers"]))
+            _checkpoint(info, "bench_main")
+            b_rows, b_secs, b_log = batched_rate(ctx)
+        results.update({f"batched_{k}": v for k, v in batch_stats(b_log).items()})
+        results.update(legacy_rows=legacy_rows, unbatched_rows_per_s=round(a_rows / a_secs),
+                       batched_rows_per_s=round(b_rows / b_secs),
+                       ratio_batched_over_unbatched=round((b_rows / b_secs) / (a_rows / a_secs), 3))
+        log(f"  unbatched INSERT ... SELECT per table: {a_rows:,} rows in {a_secs:.1f}s = {a_rows / a_secs:,.0f} rows/s")
+        log(f"  batched, resumable, sync triggers on:  {b_rows:,} rows in {b_secs:.1f}s = {b_rows / b_secs:,.0f} rows/s")
+        log(f"  ratio batched/unbatched: {results['ratio_batched_over_unbatched']}  (target >= 0.7)")
+        log(f"  per batch ({results.get('batched_batches')} batches): median "
+            f"{results.get('batched_median_batch_rows_per_s')} rows/s, p5 {results.get('batched_p5_batch_rows_per_s')} "
+            f"rows/s, p5/median {results.get('batched_p5_over_median')}  (target >= 0.5)")
+
+        # 2. scaling: one 10k-row table vs one 1M-row table (2 scorecards: the 2nd table is empty)
+        rates = {}
+        for label, n in (("small", small), ("big", big)):
+            os.environ["CQMS_DATABASE_URL"] = _prepare(info, f"bench_scale_{label}", n, 2, 400, log)
             with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
                 phases.deploy(ctx, p1.steps(ctx))
             with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
-                phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits"]))
-                legacy_rows = _legacy_rows(ctx)
-                _checkpoint(info, "bench_main")
-                a_rows, a_secs = unbatched_rate(ctx)
-                _reset_target(ctx)
-                phases.deploy(ctx, _steps(ctx, ["install_sync_triggers"]))
-                _checkpoint(info, "bench_main")
-                b_rows, b_secs, b_log = batched_rate(ctx)
-            results.update({f"batched_{k}": v for k, v in batch_stats(b_log).items()})
-            results.update(legacy_rows=legacy_rows, unbatched_rows_per_s=round(a_rows / a_secs),
-                           batched_rows_per_s=round(b_rows / b_secs),
-                           ratio_batched_over_unbatched=round((b_rows / b_secs) / (a_rows / a_secs), 3))
-            log(f"  unbatched INSERT ... SELECT per table: {a_rows:,} rows in {a_secs:.1f}s = {a_rows / a_secs:,.0f} rows/s")
-            log(f"  batched, resumable, sync triggers on:  {b_rows:,} rows in {b_secs:.1f}s = {b_rows / b_secs:,.0f} rows/s")
-            log(f"  ratio batched/unbatched: {results['ratio_batched_over_unbatched']}  (target >= 0.7)")
-            log(f"  per batch ({results.get('batched_batches')} batches): median "
-                f"{results.get('batched_median_batch_rows_per_s')} rows/s, p5 {results.get('batched_p5_batch_rows_per_s')} "
-                f"rows/s, p5/median {results.get('batched_p5_over_median')}  (target >= 0.5)")
-
-            # 2. scaling: one 10k-row table vs one 1M-row table (2 scorecards: the 2nd table is empty)
-            rates = {}
-            for label, n in (("small", small), ("big", big)):
-                os.environ["CQMS_DATABASE_URL"] = _prepare(info, f"bench_scale_{label}", n, 2, 400, log)
-                with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
-                    phases.deploy(ctx, p1.steps(ctx))
-                with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
-                    phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "install_sync_triggers"]))
-                    _checkpoint(info, f"bench_scale_{label}")
-                    rows, secs, batches = batched_rate(ctx)
-                rates[label] = rows / secs
-                results.update({f"{label}_table_{k}": v for k, v in batch_stats(batches).items()})
-                if label == "big" and len(batches) >= 6:
-                    first = sum(b[2] for b in batches[:3]) / sum(b[3] for b in batches[:3])
-                    last = sum(b[2] for b in batches[-3:]) / sum(b[3] for b in batches[-3:])
-                    results["big_table_first_vs_last_batches"] = round(last / first, 3)
-                    log(f"  {big:,}-row table: first 3 batches {first:,.0f} rows/s, last 3 batches {last:,.0f} rows/s")
-                log(f"  {n:,}-row table: {rows:,} rows in {secs:.2f}s = {rows / secs:,.0f} rows/s")
-            results.update(small_table_rows=small, big_table_rows=big,
-                           rows_per_s_small_table=round(rates["small"]), rows_per_s_big_table=round(rates["big"]),
-                           ratio_big_over_small=round(rates["big"] / rates["small"], 3))
-            if results.get("small_table_median_batch_rows_per_s") and results.get("big_table_median_batch_rows_per_s"):
-                results["ratio_big_over_small_median_batch"] = round(
-                    results["big_table_median_batch_rows_per_s"] / results["small_table_median_batch_rows_per_s"], 3)
-            log(f"  ratio {big:,}-row table / {small:,}-row table rows/s: {results['ratio_big_over_small']}  (target >= 0.8); "
-                f"median batch: {results.get('ratio_big_over_small_median_batch')}")
-        finally:
-            if old_url is None:
-                os.environ.pop("CQMS_DATABASE_URL", None)
-            else:
-                os.environ["CQMS_DATABASE_URL"] = old_url
+                phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "install_sync_triggers"]))
+                _checkpoint(info, f"bench_scale_{label}")
+                rows, secs, batches = batched_rate(ctx)
+            rates[label] = rows / secs
+            results.update({f"{label}_table_{k}": v for k, v in batch_stats(batches).items()})
+            if label == "big" and len(batches) >= 6:
+                first = sum(b[2] for b in batches[:3]) / sum(b[3] for b in batches[:3])
+                last = sum(b[2] for b in batches[-3:]) / sum(b[3] for b in batches[-3:])
+                results["big_table_first_vs_last_batches"] = round(last / first, 3)
+                log(f"  {big:,}-row table: first 3 batches {first:,.0f} rows/s, last 3 batches {last:,.0f} rows/s")
+            log(f"  {n:,}-row table: {rows:,} rows in {secs:.2f}s = {rows / secs:,.0f} rows/s")
+        results.update(small_table_rows=small, big_table_rows=big,
+                       rows_per_s_small_table=round(rates["small"]), rows_per_s_big_table=round(rates["big"]),
+                       ratio_big_over_small=round(rates["big"] / rates["small"], 3))
+        if results.get("small_table_median_batch_rows_per_s") and results.get("big_table_median_batch_rows_per_s"):
+            results["ratio_big_over_small_median_batch"] = round(
+                results["big_table_median_batch_rows_per_s"] / results["small_table_median_batch_rows_per_s"], 3)
+        log(f"  ratio {big:,}-row table / {small:,}-row table rows/s: {results['ratio_big_over_small']}  (target >= 0.8); "
+            f"median batch: {results.get('ratio_big_over_small_median_batch')}")
     return results
 
 
@@ -197,32 +204,25 @@ def run_verify_bench(audits: int = 1_000_000, scorecards: int = 20, server: str 
     from . import verify
     results: dict = {"audits": audits, "scorecards": scorecards, "server": server}
     params_file = _params_file(None)
-    old_url = os.environ.get("CQMS_DATABASE_URL")
-    with _server(server) as info:
+    with _server(server) as info, _restoring_database_url():
         log(f"bench verify: PostgreSQL {info.version} ({server})")
-        try:
-            url = os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_verify", audits, scorecards, 2000, log)
-            with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
-                phases.deploy(ctx, p1.steps(ctx))
-            with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
-                phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "enable_rls", "install_sync_triggers"]))
-                _checkpoint(info, "bench_verify")
-                rows, backfill_secs, _ = batched_rate(ctx)
-                phases.deploy(ctx, _steps(ctx, ["create_indexes", "create_compat_views"]))
+        url = os.environ["CQMS_DATABASE_URL"] = _prepare(info, "bench_verify", audits, scorecards, 2000, log)
+        with PhaseContext("01_foundation", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+            phases.deploy(ctx, p1.steps(ctx))
+        with PhaseContext("02_audit_unification", env="local", params_file=params_file, log=lambda m: None, progress=False) as ctx:
+            phases.deploy(ctx, _steps(ctx, ["snapshot_legacy", "create_audits", "enable_rls", "install_sync_triggers"]))
             _checkpoint(info, "bench_verify")
-            with psycopg.connect(url) as conn:
-                result = verify.run(conn, helper_url=url)
-            results.update(rows=rows, backfill_seconds=round(backfill_secs, 1), verify_seconds=round(result.seconds, 1),
-                           verify_comparisons=len(result.comparisons), verify_ok=result.ok,
-                           ratio_verify_over_backfill=round(result.seconds / backfill_secs, 3))
-            for c in result.comparisons:
-                log(f"    {c.name}: {c.rows_expected:,} rows, {c.seconds:.2f}s")
-            log(f"  backfill: {rows:,} rows in {backfill_secs:.1f}s")
-            log(f"  verify:   {len(result.comparisons)} comparisons in {result.seconds:.1f}s "
-                f"({'all equal' if result.ok else 'DIFFERENCES'}); verify/backfill = {results['ratio_verify_over_backfill']}")
-        finally:
-            if old_url is None:
-                os.environ.pop("CQMS_DATABASE_URL", None)
-            else:
-                os.environ["CQMS_DATABASE_URL"] = old_url
+            rows, backfill_secs, _ = batched_rate(ctx)
+            phases.deploy(ctx, _steps(ctx, ["create_indexes", "create_compat_views"]))
+        _checkpoint(info, "bench_verify")
+        with psycopg.connect(url) as conn:
+            result = verify.run(conn, helper_url=url)
+        results.update(rows=rows, backfill_seconds=round(backfill_secs, 1), verify_seconds=round(result.seconds, 1),
+                       verify_comparisons=len(result.comparisons), verify_ok=result.ok,
+                       ratio_verify_over_backfill=round(result.seconds / backfill_secs, 3))
+        for c in result.comparisons:
+            log(f"    {c.name}: {c.rows_expected:,} rows, {c.seconds:.2f}s")
+        log(f"  backfill: {rows:,} rows in {backfill_secs:.1f}s")
+        log(f"  verify:   {len(result.comparisons)} comparisons in {result.seconds:.1f}s "
+            f"({'all equal' if result.ok else 'DIFFERENCES'}); verify/backfill = {results['ratio_verify_over_backfill']}")
     return results
