@@ -91,3 +91,16 @@ def legacy_unchanged(conn: psycopg.Connection, checksums: pd.DataFrame) -> pd.Da
                      "identical": checksum == r["checksum"] and count == r["row_count"]})
     end_read(conn)
     return pd.DataFrame(rows)
+
+
+class ComparesLegacyOnRevert:
+    """Phase mixin: a phase whose SnapshotLegacy step took checksums of the legacy tables
+    compares those tables with them when it is rolled back (the rollback notebook shows it)."""
+
+    def before_revert(self, ctx) -> pd.DataFrame:
+        return saved_checksums(ctx.conn, self.name)
+
+    def after_revert(self, ctx, state) -> pd.DataFrame:
+        if ctx.dry_run or state is None or state.empty:
+            return pd.DataFrame()
+        return legacy_unchanged(ctx.conn, state)

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from ... import quality
-from ...common_steps import FlagStep, SnapshotLegacy, legacy_unchanged
+from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy, legacy_unchanged  # noqa: F401 - tests use it
 from ...common_steps import saved_checksums as _saved_checksums
 from ...db import end_read, one_snapshot
 from ...errors import CheckFailed
@@ -389,7 +389,7 @@ def saved_checksums(conn, phase: str = PHASE) -> pd.DataFrame:
 # the phase
 # ---------------------------------------------------------------------------------------
 
-class Foundation(Phase):
+class Foundation(ComparesLegacyOnRevert, Phase):
     name = PHASE
     title = "Foundation: reference tables, employees, compat views"
     flag = FLAG
@@ -404,14 +404,6 @@ class Foundation(Phase):
         ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
         ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
         return v
-
-    def before_revert(self, ctx):
-        return saved_checksums(ctx.conn, PHASE)
-
-    def after_revert(self, ctx, state) -> pd.DataFrame:
-        if ctx.dry_run or state is None or state.empty:
-            return pd.DataFrame()
-        return legacy_unchanged(ctx.conn, state)
 
     def notebook(self) -> list:
         from .notebook import cells

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...common_steps import FlagStep, SnapshotLegacy, legacy_unchanged, saved_checksums
+from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy
 from ...steps import SqlStep, Step
 from ..base import Phase
 from . import compat, mapping, sync  # noqa: F401 - the folder's modules, by concern
@@ -80,7 +80,7 @@ def discovery(ctx) -> pd.DataFrame:
     return df
 
 
-class AuditUnification(Phase):
+class AuditUnification(ComparesLegacyOnRevert, Phase):
     name = PHASE
     title = "Audit unification: one audits table, synced, reconciled, reversible"
     flag = FLAG
@@ -97,14 +97,6 @@ class AuditUnification(Phase):
         ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
         ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
         return v
-
-    def before_revert(self, ctx):
-        return saved_checksums(ctx.conn, PHASE)
-
-    def after_revert(self, ctx, state) -> pd.DataFrame:
-        if ctx.dry_run or state is None or state.empty:
-            return pd.DataFrame()
-        return legacy_unchanged(ctx.conn, state)
 
     def notebook(self) -> list:
         from .notebook import cells
