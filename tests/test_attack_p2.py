@@ -1,6 +1,4 @@
-import time
 import psycopg
-import pytest
 from psycopg import sql
 from audit_helpers import deploy_p1, deploy_p2, BUILD, ident
 from cqms_migrate.phases import p02_audit_unification as p2

@@ -1,5 +1,4 @@
 import pytest
-from psycopg import sql
 from audit_helpers import deploy_p1, deploy_p2, BUILD
 from cqms_migrate.phases import p02_audit_unification as p2
 from attack_helpers import *  # noqa: F403

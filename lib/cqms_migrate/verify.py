@@ -125,7 +125,6 @@ def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actua
     t0 = time.perf_counter()
     out = Comparison(name)
     k = sql.Identifier(key)
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     # hashtextextended: PostgreSQL's own 64-bit text hash, several times cheaper than md5 and
     # plenty for a checksum (sum(bigint) is numeric: no overflow)
     bucket = sql.SQL("(hashtextextended(x.{}::text, 0) & {})").format(k, sql.Literal(BUCKETS - 1))
