@@ -18,6 +18,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,10 +114,15 @@ class Cluster:
             return None
         return ClusterInfo(**json.loads(self.state_file.read_text()))
 
+    @staticmethod
+    def _as_user(user: str | None) -> dict:
+        if user is None:
+            return {}
+        pw = pwd.getpwnam(user)  # drop root's groups too, or group permission bits would apply
+        return dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+
     def _run(self, args: list[str], user: str | None, **kw) -> subprocess.CompletedProcess:
-        if user is not None:  # drop root's groups too, or group permission bits would apply
-            pw = pwd.getpwnam(user)
-            kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        kw.update(self._as_user(user))
         proc = subprocess.run(args, capture_output=True, text=True, **kw)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
@@ -201,13 +207,29 @@ class Cluster:
         if self.is_running():
             return info
         user = _os_user()
-        info.port = port or free_port()
         self._chown_tree(user)
-        self._run(
-            [str(Path(info.bin_dir) / "pg_ctl"), "-D", info.data_dir, "-l", str(self.log_file),
-             "-o", f"-p {info.port}", "-w", "-t", "60", "start"],
-            user,
-        )
+        # a start can fail for a passing reason (the free port taken by a parallel test worker
+        # before the server bound it, a slow machine outlasting the timeout): stop whatever was
+        # left, retry on a fresh port, and on the third failure say what the server logged
+        for attempt in range(3):
+            info.port = port or free_port()
+            log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
+            try:
+                self._run(
+                    [str(Path(info.bin_dir) / "pg_ctl"), "-D", info.data_dir, "-l", str(self.log_file),
+                     "-o", f"-p {info.port}", "-w", "-t", "60", "start"],
+                    user,
+                )
+                break
+            except EmbeddedServerError as e:
+                log = " | ".join(self._log_since(log_start).strip().splitlines()[-4:]) or "(server log empty)"
+                if attempt == 2:
+                    raise EmbeddedServerError(f"{e}; server log: {log}") from None
+                print(f"cqms-migrate: server start failed (attempt {attempt + 1}, retrying): {log}",
+                      file=sys.stderr)
+                subprocess.run([str(Path(info.bin_dir) / "pg_ctl"), "-D", info.data_dir, "-m",
+                                "immediate", "stop"], capture_output=True, **self._as_user(user))
+                time.sleep(1)
         self._save(info)
         deadline = time.time() + 30
         while not self.is_running():
@@ -215,6 +237,14 @@ class Cluster:
                 raise EmbeddedServerError(f"server did not accept connections; see {self.log_file}")
             time.sleep(0.2)
         return info
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_file.open("rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         info = self.info()
