@@ -11,6 +11,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from . import convert
 from .db import end_read
 from .errors import LegacyShapeError
 
@@ -26,15 +27,19 @@ COMMON_COLUMNS = [
 # without these a row cannot be migrated at all
 REQUIRED_COLUMNS = ["id", "employee_email", "auditor_email"]
 
+# users and people: legacy_shape recognises their columns (names and variants)
 REQUIRED_CORE_COLUMNS = {
-    "users": ["id", "email"],
-    "people": ["email", "name"],
     "scorecards": ["id", "table_name"],
     "scorecard_perameters": ["scorecard_id", "field_id"],
     "audit_assignments": ["id", "employee_email", "auditor_email"],
 }
 
 MAX_IDENT_BYTES = 63
+
+
+def _common_type(name: str) -> str:
+    from .phases.p02_audit_unification.mapping import common_type
+    return common_type(name)
 
 # tables of the runbook itself (phases 1-2): a scorecard naming one is never read as audits
 RUNBOOK_TABLES = ["employees", "roles", "departments", "teams", "channels", "countries", "audits", "audit_errors"]
@@ -81,9 +86,17 @@ class AuditTable:
     excluded: str | None = None
 
     @property
+    def id_problem(self) -> str | None:
+        """audits are keyed by the legacy uuid: an id of another type cannot key them."""
+        typ = self.columns.get("id")
+        if typ is None or typ == "uuid":
+            return None
+        return f"its id column is {typ}, not uuid (audits are keyed by the legacy id)"
+
+    @property
     def migratable(self) -> bool:
         return (self.exists and self.scorecard_id is not None and self.identifier_problem is None
-                and self.not_audit is None and self.excluded is None
+                and self.not_audit is None and self.excluded is None and self.id_problem is None
                 and not [c for c in REQUIRED_COLUMNS if c not in self.columns])
 
     @property
@@ -160,6 +173,17 @@ class Inventory:
                 out.append(f"{t.table_name}: missing common columns {', '.join(t.missing_common)}")
             if t.identifier_problem:
                 out.append(f"{t.table_name!r}: unusable identifier ({t.identifier_problem})")
+            if t.exists and t.id_problem:
+                out.append(f"{t.table_name}: {t.id_problem}")
+            for c, typ in t.columns.items():
+                if c in COMMON_COLUMNS and c != "id":
+                    k = convert.kind(typ, _common_type(c))
+                    if k == "checked":
+                        out.append(f"{t.table_name}.{c} ({typ}): converted to {_common_type(c)} where the value "
+                                   "allows it; other rows are quarantined as unconvertible_value")
+                    elif k is None:
+                        out.append(f"{t.table_name}.{c} ({typ}): no lossless conversion to {_common_type(c)}; "
+                                   "kept as legacy text, not mapped")
         return out
 
 
@@ -175,7 +199,11 @@ def _table_columns(conn: psycopg.Connection, table: str) -> dict[str, str]:
 
 def check_core_shape(conn: psycopg.Connection) -> dict[str, int]:
     """Raise LegacyShapeError if a core legacy table or a column the runbook needs is missing."""
+    from . import legacy_shape
+
     counts = {}
+    for table in legacy_shape.discover(conn):
+        counts[table] = conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(table))).fetchone()[0]
     for table, needed in REQUIRED_CORE_COLUMNS.items():
         cols = _table_columns(conn, table)
         if not cols:

@@ -29,7 +29,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from . import inventory
+from . import convert, inventory
 from .db import one_snapshot
 from .errors import CqmsError
 from .inventory import COMMON_COLUMNS
@@ -194,34 +194,25 @@ _TYPES = {"employee_id": "uuid", "auditor_id": "uuid", "scorecard_id": "uuid", "
 _LEGACY = {"total_score": "average_score", "critical_errors_count": "critical_errors"}
 
 
-_NATIVE = {"integer": ("integer", "smallint", "bigint"), "numeric": ("numeric", "integer", "smallint", "bigint",
-           "double precision", "real")}
-_CASTABLE = {"integer": r"^\s*[-+]?[0-9]{1,9}\s*$",
-             "numeric": r"^\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\s*$"}
-
-
 def _legacy(t: inventory.AuditTable, column: str) -> sql.Composable:
-    """t.<column> cast to the audits type, or a typed NULL when the table lacks it. A column of
-    another type than expected (retyped since) is cast only where its text casts (else NULL; the
-    row is then expected as 'unmappable_row', as the sync quarantines it)."""
+    """t.<column> as the audits type, or a typed NULL when the table lacks it. A column of another
+    type is converted by the lossless rule (convert.py: the cqms_migration.to_<type> functions);
+    a value that does not convert reads NULL and the row is expected in the quarantine as
+    'unconvertible_value'."""
     name = _LEGACY.get(column, column)
     if name not in t.columns:
         return sql.SQL("NULL::{}").format(sql.SQL(_TYPES[column]))
-    target = _TYPES[column]
-    if target in _CASTABLE and not t.columns[name].startswith(_NATIVE[target]):
-        return sql.SQL("CASE WHEN t.{c}::text ~ {rx} THEN t.{c}::text::{ty} END").format(
-            c=sql.Identifier(name), rx=sql.SQL("'" + _CASTABLE[target] + "'"), ty=sql.SQL(target))
-    return sql.SQL("t.{}::{}").format(sql.Identifier(name), sql.SQL(target))
+    return convert.read(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], _TYPES[column])
 
 
 def _uncastable(t: inventory.AuditTable) -> sql.Composable:
-    """A condition: a retyped column holds a value that does not cast (the sync quarantines it)."""
+    """A condition: a column of another type holds a value with no lossless conversion."""
     terms = []
     for column, target in _TYPES.items():
         name = _LEGACY.get(column, column)
-        if name in t.columns and target in _CASTABLE and not t.columns[name].startswith(_NATIVE[target]):
-            terms.append(sql.SQL("(t.{c} IS NOT NULL AND t.{c}::text !~ {rx})").format(
-                c=sql.Identifier(name), rx=sql.SQL("'" + _CASTABLE[target] + "'")))
+        if name in t.columns:
+            terms.append(convert.unconvertible(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], target))
+    terms = [x for x in terms if x.as_string(None) != "false"]
     return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
 
 
@@ -274,7 +265,7 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
              {start} AS audit_start_time, {end} AS audit_end_time, {reversal_at} AS reversal_requested_at,
              {reversal} AS reversal_approved, {errors} AS errors,
              CASE WHEN t.id IS NULL THEN 'null_id'
-                  WHEN {uncastable} THEN 'unmappable_row'
+                  WHEN {uncastable} THEN 'unconvertible_value'
                   WHEN emp.id IS NULL THEN 'unknown_employee_email'
                   WHEN aud.id IS NULL THEN 'unknown_auditor_email'
                   WHEN emp.id = aud.id THEN 'self_audit'
@@ -340,7 +331,10 @@ def verify_audits(conn: psycopg.Connection, tables: list[inventory.AuditTable], 
             (t.scorecard_id,)).fetchall() if r[0] not in t.columns]
         out.append(compare(conn, f"audits <- {t.table_name}", migrated, actual_audits(t, dropped), "id", AUDIT_COMPARED,
                            limit, helper))
-        actual_q = sql.SQL("SELECT q.source_key AS key, q.reason FROM cqms_migration.quarantine q "
+        # 'unmappable_row': the sync could not read a row after drift; what the current shape
+        # says of it is 'unconvertible_value' (a re-run of phase 02 records it so)
+        actual_q = sql.SQL("SELECT q.source_key AS key, CASE q.reason WHEN 'unmappable_row' THEN 'unconvertible_value' "
+                           "ELSE q.reason END AS reason FROM cqms_migration.quarantine q "
                            "WHERE q.phase = '02_audit_unification' AND q.source_table = {} "
                            "AND q.source_key NOT LIKE 'null-id:%'").format(sql.Literal(t.table_name))
         out.append(compare(conn, f"quarantine <- {t.table_name}", quarantined, actual_q, "key", ["reason"], limit,

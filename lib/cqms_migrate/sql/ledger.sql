@@ -147,3 +147,52 @@ ON CONFLICT (flag) DO NOTHING;
 -- the application (any Supabase role) may read the flags, nothing else here
 GRANT USAGE ON SCHEMA cqms_migration TO anon, authenticated, service_role;
 GRANT SELECT ON cqms_migration.feature_flags TO anon, authenticated, service_role;
+
+-- Lossless conversion of a legacy value to the type the unified schema holds it in (lib
+-- cqms_migrate/convert.py decides which legacy types need one). Each returns NULL when the text
+-- does not denote exactly one value of the type: the row is then reported (never a value guessed
+-- or rounded) and the legacy value stays where it was. Replaced on every run: one definition.
+CREATE OR REPLACE FUNCTION cqms_migration.to_integer(v text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN v ~ '^\s*[-+]?[0-9]{1,9}\s*$' THEN v::integer END
+$$;
+CREATE OR REPLACE FUNCTION cqms_migration.to_numeric(v text) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN v ~ '^\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\s*$' THEN v::numeric END
+$$;
+CREATE OR REPLACE FUNCTION cqms_migration.to_boolean(v text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN lower(btrim(v)) IN ('t', 'true', 'y', 'yes', 'on', '1') THEN true
+              WHEN lower(btrim(v)) IN ('f', 'false', 'n', 'no', 'off', '0') THEN false END
+$$;
+CREATE OR REPLACE FUNCTION cqms_migration.to_uuid(v text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN btrim(v) ~* '^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$' THEN btrim(v)::uuid END
+$$;
+-- STABLE: text without a zone is read in the session's TimeZone (the runbook's is UTC)
+CREATE OR REPLACE FUNCTION cqms_migration.to_timestamptz(v text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = '' AS $$
+BEGIN
+  RETURN CASE WHEN btrim(v) IN ('', 'infinity', '-infinity', 'now', 'today', 'tomorrow', 'yesterday', 'epoch')
+              THEN NULL ELSE v::timestamptz END;
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION cqms_migration.to_date(v text) RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = '' AS $$
+BEGIN
+  -- a date only: text with a time of day would lose it
+  RETURN CASE WHEN btrim(v) ~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$' THEN btrim(v)::date END;
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION cqms_migration.to_jsonb(v text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+BEGIN
+  RETURN v::jsonb;
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION cqms_migration.to_integer(text), cqms_migration.to_numeric(text),
+  cqms_migration.to_boolean(text), cqms_migration.to_uuid(text), cqms_migration.to_timestamptz(text),
+  cqms_migration.to_date(text), cqms_migration.to_jsonb(text) FROM PUBLIC, anon, authenticated, service_role;

@@ -37,30 +37,34 @@ def derived_expressions(legacy_spelling: dict[str, str] | None = None) -> dict[s
     spelling from params (which the passing_status_map reads back): 'Passed', not 'pass'."""
     lv = lambda c: sql.SQL("a.legacy_values ->> {}").format(sql.Literal(c))  # noqa: E731
     same_or = lambda c, derived: sql.SQL("CASE WHEN s.same THEN {} ELSE {} END").format(lv(c), derived)  # noqa: E731
+    # a column of another type than audits holds keeps its legacy spelling in legacy_values
+    # (mapping.kept_verbatim) in the tables that have it so; elsewhere the derived value
+    kept = lambda c, derived: sql.SQL("CASE WHEN s.same AND a.legacy_values ? {} THEN {} ELSE ({})::text END").format(  # noqa: E731
+        sql.Literal(c), lv(c), derived)
     derived = {
         "id": sql.SQL("a.id"),
         "employee_email": same_or("employee_email", sql.SQL("emp.email")),
         "employee_name": same_or("employee_name", sql.SQL("emp.name")),
         "auditor_email": same_or("auditor_email", sql.SQL("aud.email")),
         "auditor_name": same_or("auditor_name", sql.SQL("aud.name")),
-        "interaction_id": sql.SQL("a.interaction_id"),
-        "interaction_date": sql.SQL("a.interaction_date"),
+        "interaction_id": kept("interaction_id", sql.SQL("a.interaction_id")),
+        "interaction_date": kept("interaction_date", sql.SQL("a.interaction_date")),
         "channel": same_or("channel", sql.SQL("nullif(ch.name, 'Unassigned')")),
-        "transcript": sql.SQL("a.transcript"),
-        "average_score": sql.SQL("a.total_score"),
-        "critical_errors": sql.SQL("a.critical_errors_count"),
-        "total_errors_count": sql.SQL("a.total_errors_count"),
+        "transcript": kept("transcript", sql.SQL("a.transcript")),
+        "average_score": kept("average_score", sql.SQL("a.total_score")),
+        "critical_errors": kept("critical_errors", sql.SQL("a.critical_errors_count")),
+        "total_errors_count": kept("total_errors_count", sql.SQL("a.total_errors_count")),
         "passing_status": same_or("passing_status", _legacy_status(legacy_spelling or {})),
-        "validation_status": sql.SQL("a.validation_status"),
-        "acknowledgement_status": sql.SQL("a.acknowledgement_status"),
-        "audit_duration": sql.SQL("a.audit_duration"),
-        "submitted_at": sql.SQL("a.submitted_at"),
-        "audit_start_time": sql.SQL("a.audit_start_time"),
-        "audit_end_time": sql.SQL("a.audit_end_time"),
-        "reversal_requested_at": sql.SQL("a.reversal_requested_at"),
-        "reversal_approved": sql.SQL("a.reversal_approved"),
-        "created_at": sql.SQL("a.created_at"),
-        "updated_at": sql.SQL("a.updated_at"),
+        "validation_status": kept("validation_status", sql.SQL("a.validation_status")),
+        "acknowledgement_status": kept("acknowledgement_status", sql.SQL("a.acknowledgement_status")),
+        "audit_duration": kept("audit_duration", sql.SQL("a.audit_duration")),
+        "submitted_at": kept("submitted_at", sql.SQL("a.submitted_at")),
+        "audit_start_time": kept("audit_start_time", sql.SQL("a.audit_start_time")),
+        "audit_end_time": kept("audit_end_time", sql.SQL("a.audit_end_time")),
+        "reversal_requested_at": kept("reversal_requested_at", sql.SQL("a.reversal_requested_at")),
+        "reversal_approved": kept("reversal_approved", sql.SQL("a.reversal_approved")),
+        "created_at": kept("created_at", sql.SQL("a.created_at")),
+        "updated_at": kept("updated_at", sql.SQL("a.updated_at")),
     }
     return derived
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from ... import convert
 from ...inventory import COMMON_COLUMNS, AuditTable
 
 PHASE = "02_audit_unification"
@@ -42,17 +43,42 @@ def short_name(table: str) -> str:
 
 
 def col(t: AuditTable, name: str, alias: str = "t") -> sql.Composable:
-    """t.<name> when the legacy table has the column, else a typed NULL."""
+    """t.<name> as the audits type (convert.read: a lossless conversion, NULL where a value does
+    not convert) when the legacy table has the column, else a typed NULL."""
+    target = common_type(name)
     if name in t.columns:
-        return sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name))
-    return sql.SQL("NULL::{}").format(sql.SQL(dict(_COMMON_TYPES).get(name, "text")))
+        return convert.read(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name)), t.columns[name], target)
+    return sql.SQL("NULL::{}").format(sql.SQL(target))
 
 
 _COMMON_TYPES = [("id", "uuid"), ("interaction_date", "date"), ("average_score", "numeric"),
                  ("critical_errors", "integer"), ("total_errors_count", "integer"), ("audit_duration", "integer"),
-                 ("submitted_at", "timestamptz"), ("audit_start_time", "timestamptz"),
-                 ("audit_end_time", "timestamptz"), ("reversal_requested_at", "timestamptz"),
-                 ("reversal_approved", "boolean"), ("created_at", "timestamptz"), ("updated_at", "timestamptz")]
+                 ("submitted_at", "timestamp with time zone"), ("audit_start_time", "timestamp with time zone"),
+                 ("audit_end_time", "timestamp with time zone"), ("reversal_requested_at", "timestamp with time zone"),
+                 ("reversal_approved", "boolean"), ("created_at", "timestamp with time zone"),
+                 ("updated_at", "timestamp with time zone")]
+
+
+def common_type(name: str) -> str:
+    """The type audits holds a common column's value in (text unless listed)."""
+    return dict(_COMMON_TYPES).get(name, "text")
+
+
+def kept_verbatim(t: AuditTable) -> list[str]:
+    """Common columns whose legacy text audits.legacy_values keeps: the normalised ones, and those
+    of another type than audits holds (a converted value's own spelling, or a value with no
+    lossless conversion), so the compat view returns the legacy row exactly."""
+    other = [c for c, typ in t.columns.items() if c in COMMON_COLUMNS and c not in LEGACY_TEXT and c != "id"
+             and convert.kind(typ, common_type(c)) not in ("same", "widen")]
+    return LEGACY_TEXT + other
+
+
+def unconvertible(t: AuditTable, alias: str = "t") -> sql.Composable:
+    """A condition: a common column holds a value with no lossless conversion to the audits type
+    (the row is quarantined as 'unconvertible_value')."""
+    terms = [convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), typ, common_type(c))
+             for c, typ in t.columns.items() if c in COMMON_COLUMNS and convert.kind(typ, common_type(c)) == "checked"]
+    return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
 
 
 def extra_columns(t: AuditTable) -> list[str]:
@@ -101,7 +127,9 @@ def template(name: str) -> sql.SQL:
 
 
 def _legacy_values(t: AuditTable) -> sql.Composable:
-    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), col(t, c)) for c in LEGACY_TEXT)
+    def verbatim(c):
+        return col(t, c) if c in LEGACY_TEXT else sql.SQL("t.{}::text").format(sql.Identifier(c))
+    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), verbatim(c)) for c in kept_verbatim(t))
     return sql.SQL("jsonb_build_object({}) || jsonb_build_object('version', 1)").format(pairs)
 
 
@@ -117,7 +145,8 @@ def shaped_select(t: AuditTable, source: sql.Composable, raw: sql.Composable = s
                                      "updated_at", "employee_email", "auditor_email", "passing_status", "channel")}
     return template("shaped_select").format(
         table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
-        parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw, **legacy)
+        parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw,
+        unconvertible=unconvertible(t), **legacy)
 
 
 def _audit_cols() -> sql.Composable:

@@ -17,7 +17,7 @@ from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, SqlStep, compose
 from ...triggers import PerTableTriggers
 from .compat import derived_expressions
-from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, errors_insert, shape_columns, shaped_select, short_name,
+from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, errors_insert, kept_verbatim, shape_columns, shaped_select, short_name,
                       template)
 
 
@@ -99,6 +99,29 @@ def to_adopt(ctx) -> tuple[list[AuditTable], list[AuditTable]]:
     return install, register
 
 
+def _registered(ctx) -> set[str]:
+    if not ctx.conn.execute("SELECT to_regclass('cqms_migration.p02_legacy_tables') IS NOT NULL").fetchone()[0]:
+        end_read(ctx.conn)
+        return set()
+    names = {r[0] for r in ctx.conn.execute("SELECT legacy_table FROM cqms_migration.p02_legacy_tables").fetchall()}
+    end_read(ctx.conn)
+    return names
+
+
+def refresh_kept(t: AuditTable) -> sql.Composable:
+    """The legacy spelling of t's common columns of another type, into its audits' legacy_values
+    (under the 'refresh:adopt' marker: no version bump, no write back)."""
+    kept = [c for c in kept_verbatim(t) if c not in LEGACY_TEXT]
+    others = [c for c in COMMON_COLUMNS if c not in LEGACY_TEXT]
+    pairs = (sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
+        sql.SQL("{}, t.{}::text").format(sql.Literal(c), sql.Identifier(c)) for c in kept))
+        if kept else sql.SQL("'{{}}'::jsonb"))
+    return sql.SQL("SET LOCAL cqms.sync_echo = 'refresh:adopt';\n"
+                   "UPDATE public.audits a SET legacy_values = (a.legacy_values - {others}::text[]) || {pairs}\n"
+                   "FROM public.{table} t WHERE a.legacy_table = {name} AND a.id = t.id").format(
+        others=sql.Literal(others), pairs=pairs, table=sql.Identifier(t.table_name), name=sql.Literal(t.table_name))
+
+
 @dataclass
 class SyncTriggers(PerTableTriggers):
     """legacy -> audits: a trigger per dynamic table, one table per transaction. A re-run after
@@ -109,6 +132,11 @@ class SyncTriggers(PerTableTriggers):
     def install(self, ctx) -> list[str]:
         install, register = to_adopt(ctx)
         out = [compose(ctx.conn, install_script(t, ctx.conn)) for t in install]
+        # a table re-adopted with other common column types: its migrated audits keep the legacy
+        # spelling of the columns now kept verbatim (mapping.kept_verbatim), so the compat view
+        # returns the legacy rows exactly (a value ' 7' read as 7 is shown as ' 7')
+        readopted = [t for t in install if t.table_name in _registered(ctx)]
+        out += [compose(ctx.conn, refresh_kept(t)) for t in readopted]
         out += [compose(ctx.conn, template("sync_register").format(table_name=sql.Literal(t.table_name),
                                                                    columns=sql.Literal(json.dumps(t.columns))))
                 for t in register]

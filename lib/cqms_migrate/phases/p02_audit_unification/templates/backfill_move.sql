@@ -17,6 +17,10 @@ quarantined AS (
          NULL, to_jsonb(s.source_row),
          current_setting('cqms.run_id', true)
   FROM shaped s WHERE s.reason IS NOT NULL
-  ON CONFLICT (phase, source_table, source_key) DO NOTHING
+  -- a row the sync could not read after drift ('unmappable_row') gets the reason it has now
+  ON CONFLICT (phase, source_table, source_key) DO UPDATE
+    SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, run_id = EXCLUDED.run_id,
+        detail = NULL, quarantined_at = clock_timestamp()
+    WHERE cqms_migration.quarantine.reason = 'unmappable_row'
   RETURNING 1)
 SELECT (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined), (SELECT count(*) FROM new_errors)

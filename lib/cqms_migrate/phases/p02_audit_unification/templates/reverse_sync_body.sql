@@ -19,7 +19,7 @@ BEGIN
   IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
   -- the forward sync's own write of this very row, a backfill batch's copy, or this function's
   -- own refresh: an echo
-  IF rec.legacy_table IS NULL OR v_marker IN ('forward:backfill', 'forward:' || rec.legacy_table || ':' || rec.id::text,
+  IF rec.legacy_table IS NULL OR v_marker IN ('forward:backfill', 'refresh:adopt', 'forward:' || rec.legacy_table || ':' || rec.id::text,
                                               'refresh:' || rec.legacy_table || ':' || rec.id::text) THEN
     RETURN NULL;
   END IF;

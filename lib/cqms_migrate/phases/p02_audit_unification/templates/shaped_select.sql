@@ -46,6 +46,7 @@ LEFT JOIN LATERAL (SELECT true AS found, x.legacy_table FROM public.audits x WHE
 CROSS JOIN LATERAL (SELECT
          CASE
            WHEN {id} IS NULL THEN 'null_id'
+           WHEN {unconvertible} THEN 'unconvertible_value'
            WHEN emp.id IS NULL THEN 'unknown_employee_email'
            WHEN aud.id IS NULL THEN 'unknown_auditor_email'
            WHEN emp.id = aud.id THEN 'self_audit'

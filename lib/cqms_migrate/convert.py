@@ -1,0 +1,114 @@
+"""Which legacy column types the runbook converts to the unified type, and how, losslessly.
+
+A legacy column the mapping reads may hold its values in another type than the unified column
+(sign_in_count as text, an id as bigint, a flag as 'yes'/'no'). The rule, one for users, people
+and the dynamic audit tables:
+
+  same      the type the unified column has: read as it is;
+  widen     every value has exactly one value of the unified type (smallint -> integer,
+            varchar -> text, json -> jsonb, timestamp -> timestamptz): cast;
+  checked   some values convert, some do not (text -> integer): each value through a
+            cqms_migration.to_<type>(text) function (sql/ledger.sql) that returns NULL unless the
+            text denotes exactly one value of the type. A value that does not convert is reported
+            (the row is quarantined, or counted as unconvertible) and stays in the legacy row;
+  None      no lossless conversion exists (a timestamp read as a date, jsonb as an integer): the
+            column is not mapped; it is carried as it is and reported.
+
+Writes back to the legacy type (reverse sync, compat views) cast the unified value to the legacy
+type; a value the legacy type cannot hold raises (the write fails) rather than being truncated.
+"""
+
+from __future__ import annotations
+
+import re
+
+from psycopg import sql
+
+TEXTUAL = ("text", "character varying", "character", "citext", "name", "bpchar", "varchar")
+INTEGERS = ("smallint", "integer", "bigint")
+FLOATS = ("real", "double precision")
+
+CHECKED_FUNCTION = {"integer": "to_integer", "numeric": "to_numeric", "boolean": "to_boolean", "uuid": "to_uuid",
+                    "timestamp with time zone": "to_timestamptz", "date": "to_date", "jsonb": "to_jsonb"}
+
+_ALIASES = {"timestamptz": "timestamp with time zone", "int": "integer", "int4": "integer", "int8": "bigint",
+            "int2": "smallint", "bool": "boolean", "varchar": "character varying", "timestamp": "timestamp without time zone",
+            "float8": "double precision", "float4": "real"}
+
+
+def base(type_name: str) -> str:
+    """A format_type() name without its modifier: 'character varying(40)' -> 'character varying'."""
+    t = re.sub(r"\(.*?\)", "", type_name or "").strip().lower()
+    return _ALIASES.get(t, t)
+
+
+def kind(legacy_type: str, target: str) -> str | None:
+    """'same', 'widen', 'checked' or None (see the module's docstring)."""
+    lt, tt = base(legacy_type), base(target)
+    if lt == tt:
+        return "same"
+    if lt.endswith("[]") or tt.endswith("[]"):
+        return None
+    if tt == "text":
+        return "widen"  # every value has a text form, and it reads back the same
+    if tt == "integer":
+        return "widen" if lt == "smallint" else "checked" if lt in ("bigint", "numeric", *FLOATS, *TEXTUAL) else None
+    if tt == "numeric":
+        return "widen" if lt in (*INTEGERS, *FLOATS) else "checked" if lt in TEXTUAL else None
+    if tt == "timestamp with time zone":
+        return "widen" if lt in ("timestamp without time zone", "date") else "checked" if lt in TEXTUAL else None
+    if tt == "date":
+        return "checked" if lt in TEXTUAL else None
+    if tt == "boolean":
+        return "checked" if lt in (*TEXTUAL, *INTEGERS) else None
+    if tt == "jsonb":
+        return "widen" if lt == "json" else "checked" if lt in TEXTUAL else None
+    if tt == "uuid":
+        return "checked" if lt in TEXTUAL else None
+    return None
+
+
+def read(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
+    """``expr`` (a value of the legacy type) as the target type; NULL where it does not convert."""
+    k = kind(legacy_type, target)
+    if k == "same":
+        return expr
+    if k == "widen":
+        return sql.SQL("({})::{}").format(expr, sql.SQL(target))
+    if k == "checked":
+        return sql.SQL("cqms_migration.{}(({})::text)").format(sql.Identifier(CHECKED_FUNCTION[base(target)]), expr)
+    return sql.SQL("NULL::{}").format(sql.SQL(target))
+
+
+def read_json(row: sql.Composable, column: str, legacy_type: str, target: str) -> sql.Composable:
+    """The column of a legacy row held as jsonb (to_jsonb(row)) as the target type."""
+    key = sql.Literal(column)
+    k = kind(legacy_type, target)
+    if base(target) == "jsonb" and k in ("same", "widen"):
+        return sql.SQL("nullif(({}) -> {}, 'null'::jsonb)").format(row, key)
+    if k in ("same", "widen"):
+        return sql.SQL("(({}) ->> {})::{}").format(row, key, sql.SQL(target))
+    if k == "checked":
+        return sql.SQL("cqms_migration.{}(({}) ->> {})").format(
+            sql.Identifier(CHECKED_FUNCTION[base(target)]), row, key)
+    return sql.SQL("NULL::{}").format(sql.SQL(target))
+
+
+def unconvertible(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
+    """A condition: ``expr`` holds a value that does not convert (only 'checked' columns can)."""
+    if kind(legacy_type, target) != "checked":
+        return sql.SQL("false")
+    return sql.SQL("(({0}) IS NOT NULL AND {1} IS NULL)").format(expr, read(expr, legacy_type, target))
+
+
+def write(expr: sql.Composable, target: str, legacy_type: str) -> sql.Composable:
+    """A unified value back in the legacy column's type. Textual legacy types get text and leave
+    the length check to the assignment (an explicit cast to varchar(n) would truncate)."""
+    lt = base(legacy_type)
+    if kind(legacy_type, target) == "same":
+        return expr
+    if lt in TEXTUAL:
+        return sql.SQL("({})::text").format(expr)
+    if lt in INTEGERS and base(target) == "boolean":
+        return sql.SQL("({})::integer").format(expr)
+    return sql.SQL("({})::{}").format(expr, sql.SQL(legacy_type))
