@@ -18,6 +18,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from . import legacy_shape
+
 from .db import end_read
 from .inventory import Inventory
 
@@ -29,12 +31,13 @@ TARGETS = {  # seed 7.2: metric -> (seed's "current", target, higher is better)
 }
 
 
-def _refs_union(inv: Inventory) -> sql.Composable:
+def _refs_union(inv: Inventory, people) -> sql.Composable:
     """(row_kind, row_key, email) for every email reference in the legacy data."""
     parts = [
         sql.SQL("SELECT 'assignment'::text AS kind, id::text AS k, e AS email FROM public.audit_assignments, "
                 "LATERAL (VALUES (employee_email), (auditor_email), (assigned_by)) v(e)"),
-        sql.SQL("SELECT 'people', NULL, e FROM public.people, LATERAL (VALUES (team_supervisor), (quality_mentor)) v(e)"),
+        sql.SQL("SELECT 'people', NULL, e FROM public.people p, LATERAL (VALUES ({}), ({})) v(e)").format(
+            people.ident("team_supervisor", "p"), people.ident("quality_mentor", "p")),
     ]
     for t in inv.tables:
         if t.exists and t.identifier_problem is None and "employee_email" in t.columns and "auditor_email" in t.columns:
@@ -44,10 +47,12 @@ def _refs_union(inv: Inventory) -> sql.Composable:
 
 
 def legacy_profile(conn: psycopg.Connection, inv: Inventory) -> dict:
-    refs = _refs_union(inv)
+    shapes = legacy_shape.discover(conn)
+    people, users = shapes["people"], shapes["users"]
+    refs = _refs_union(inv, people)
     q = sql.SQL("""
-      WITH known_exact AS (SELECT email FROM public.users WHERE email IS NOT NULL
-                           UNION SELECT email FROM public.people WHERE email IS NOT NULL),
+      WITH known_exact AS (SELECT {user_email} AS email FROM public.users u WHERE {user_email} IS NOT NULL
+                           UNION SELECT {people_email} FROM public.people p WHERE {people_email} IS NOT NULL),
            known_norm AS (SELECT lower(btrim(email)) AS ne FROM known_exact),
            refs AS ({refs}),
            nonblank AS (SELECT * FROM refs WHERE email IS NOT NULL AND btrim(email) <> '')
@@ -57,17 +62,15 @@ def legacy_profile(conn: psycopg.Connection, inv: Inventory) -> dict:
         (SELECT count(DISTINCT (kind, k)) FROM refs WHERE kind <> 'people'),
         (SELECT count(DISTINCT (kind, k)) FROM nonblank r WHERE kind <> 'people'
             AND NOT EXISTS (SELECT 1 FROM known_norm n WHERE n.ne = lower(btrim(r.email))))
-    """).format(refs=refs)
+    """).format(refs=refs, user_email=users.ident("email", "u"), people_email=people.ident("email", "p"))
     n_refs, n_exact, n_rows, n_orphan_rows = conn.execute(q).fetchone()
-    dup_total, dup_extra = conn.execute(
-        "SELECT count(*), count(*) - count(DISTINCT lower(btrim(email))) FROM public.people WHERE email IS NOT NULL"
-    ).fetchone()
-    people_filled, people_fields = conn.execute("""
-      SELECT sum((email IS NOT NULL AND btrim(email) <> '')::int + (name IS NOT NULL AND btrim(name) <> '')::int
-               + (role IS NOT NULL AND btrim(role) <> '')::int + (department IS NOT NULL AND btrim(department) <> '')::int
-               + (channel IS NOT NULL AND btrim(channel) <> '')::int + (team IS NOT NULL AND btrim(team) <> '')::int
-               + (country IS NOT NULL AND btrim(country) <> '')::int), count(*) * 7
-      FROM public.people""").fetchone()
+    dup_total, dup_extra = conn.execute(sql.SQL(
+        "SELECT count(*), count(*) - count(DISTINCT lower(btrim({0}))) FROM public.people p WHERE {0} IS NOT NULL"
+    ).format(people.ident("email", "p"))).fetchone()
+    required = ["email", "name", "role", "department", "channel", "team", "country"]
+    people_filled, people_fields = conn.execute(sql.SQL("SELECT sum({}), count(*) * {} FROM public.people p").format(
+        sql.SQL(" + ").join(sql.SQL("({0} IS NOT NULL AND btrim({0}) <> '')::int").format(people.ident(c, "p"))
+                            for c in required), sql.Literal(len(required)))).fetchone()
     audit_filled, audit_fields = 0, 0
     wanted = ["employee_email", "auditor_email", "interaction_date", "channel", "passing_status", "transcript", "submitted_at"]
     for t in inv.tables:

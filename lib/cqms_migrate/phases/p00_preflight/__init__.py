@@ -11,6 +11,7 @@ import pandas as pd
 import psycopg
 
 from ... import inventory as inv_mod
+from ... import legacy_shape
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
@@ -187,9 +188,16 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None)
         if missing_required:
             g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}: "
                               "exclude it in params (exclude_tables: [{table, reason}]) if it is not an audit table to migrate")
+        if t.exists and t.id_problem:
+            g.blocking.append(f"legacy table {t.table_name!r}: {t.id_problem}: exclude it in params "
+                              "(exclude_tables: [{table, reason}]) to migrate the others, and migrate it by hand")
     for m in inv.mismatches():
-        if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m:
+        if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m \
+                and "not uuid" not in m:
             g.warnings.append(m)
+    # users and people as found: variants, conversions, carried columns
+    for shape in legacy_shape.discover(conn).values():
+        g.warnings.extend(shape.findings())
     if profile["orphaned records %"] > params.max_orphan_pct:
         g.blocking.append(f"orphaned records {profile['orphaned records %']}% exceed max_orphan_pct "
                           f"{params.max_orphan_pct}%: clean up or raise the limit knowingly")

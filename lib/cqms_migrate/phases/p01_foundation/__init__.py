@@ -26,7 +26,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ... import quality
+from ... import legacy_shape, quality
 from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy, legacy_unchanged  # noqa: F401 - tests use it
 from ...common_steps import saved_checksums as _saved_checksums
 from ...db import end_read, one_snapshot
@@ -34,14 +34,48 @@ from ...errors import CheckFailed
 from ...steps import Rendered, SqlStep, Step, compose
 from ...triggers import PerTableTriggers
 from ..base import Phase
+from . import compat, legacy_writes
 
 PHASE = "01_foundation"
 FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
 HERE = Path(__file__).resolve().parent
 
 
+def shapes(ctx) -> dict[str, legacy_shape.TableShape]:
+    """users and people as the catalog has them now (legacy_shape)."""
+    found = legacy_shape.discover(ctx.conn)
+    end_read(ctx.conn)
+    return found
+
+
 @dataclass
-class LoadReferenceData(SqlStep):
+class ShapedSqlStep(SqlStep):
+    """A step whose SQL files name users and people columns through placeholders
+    ({people.p.email}, ...; literal braces doubled), filled from the discovered shape."""
+
+    def _load(self, kind: str, ctx=None) -> Rendered:
+        path = self._file(kind)
+        if not path.exists():
+            return Rendered([])
+        found = shapes(ctx)
+        return Rendered([compose(ctx.conn, legacy_shape.fill(path.read_text(), found, **self.statements(found)))])
+
+    def statements(self, found: dict[str, legacy_shape.TableShape]) -> dict[str, sql.Composable]:
+        """Placeholders composed whole for this step (beyond the column reads)."""
+        return {}
+
+    def render_deploy(self, ctx) -> Rendered:
+        return self._load("deploy", ctx)
+
+    def render_verify(self, ctx) -> Rendered:
+        return self._load("verify", ctx)
+
+    def render_revert(self, ctx) -> Rendered:
+        return self._load("revert", ctx)
+
+
+@dataclass
+class LoadReferenceData(ShapedSqlStep):
     """Roles and the role mapping come from params (templates/, filled with literals: the ledger
     records exactly what ran), then the reference rows from the legacy values (deploy/)."""
 
@@ -68,7 +102,8 @@ class SyncTriggers(PerTableTriggers):
     one table per transaction, then the functions and whatever the triggers wrote."""
 
     def install(self, ctx) -> list[str]:
-        functions = (HERE / "templates" / "sync_functions.sql").read_text().strip().rstrip(";")
+        functions = compose(ctx.conn, legacy_shape.fill((HERE / "templates" / "sync_functions.sql").read_text(),
+                                                        shapes(ctx))).strip().rstrip(";")
         return [functions + ";\n" + self._each(ctx, "sync_triggers", "users"),
                 self._each(ctx, "sync_triggers", "people")]
 
@@ -85,10 +120,21 @@ class SyncTriggers(PerTableTriggers):
 
 
 @dataclass
-class ReverseSync(SqlStep):
+class CompatViews(ShapedSqlStep):
+    """users_compat / people_compat composed for the discovered shape (compat.py)."""
+
+    def statements(self, found):
+        return compat.placeholders(found)
+
+
+@dataclass
+class ReverseSync(ShapedSqlStep):
     """employees -> users + people, installed before cutover (deploy/install_reverse_sync.sql).
     Its revert fences employees (the trigger stays behind the fence); create_employees' revert
     drops both with the table."""
+
+    def statements(self, found):
+        return legacy_writes.placeholders(found)
 
     revert_leaves: tuple[str, ...] = ("cqms_p01_fence", "p01_fence", "cqms_p01_reverse_sync", "p01_reverse_sync",
                                       "cqms_p01_access_follows_role", "p01_access_follows_role", "p01_access_grants")
@@ -120,7 +166,7 @@ def plan(ctx) -> list[Step]:
         _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
         SyncTriggers(PHASE, "install_sync_triggers", "users + people -> employees, live (statement triggers)"),
         _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
-        _sql("create_compat_views", "users_compat and people_compat (security_invoker)"),
+        _sql("create_compat_views", "users_compat and people_compat (security_invoker)", CompatViews),
         _sql("install_reverse_sync", "employees -> users + people (a rollback after cutover loses nothing)",
              ReverseSync),
         FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
@@ -169,6 +215,8 @@ MAPPED = """ne, auth_user_id, name, avatar_url, role_id, department_id, designat
 
 def _validate(conn: psycopg.Connection) -> Validation:
     q = lambda s, p=None: conn.execute(s, p).fetchone()
+    found = legacy_shape.discover(conn)
+    shaped = lambda text: legacy_shape.fill(text, found, phase=sql.Literal(PHASE))  # noqa: E731
     recon = []
     for table in ("users", "people"):
         legacy = q(f"SELECT count(*) FROM public.{table}")[0]
@@ -201,14 +249,15 @@ def _validate(conn: psycopg.Connection) -> Validation:
     check("people_compat: every unexplained legacy people row returned", people_unexplained[0],
           "legacy rows minus merged/quarantined, EXCEPT ALL people_compat")
     check("people_compat: returns no row people lacks", people_unexplained[1], "people_compat EXCEPT ALL people")
-    users_unexplained = q(f"""
+    users_unexplained = q(shaped("""
       WITH explained AS (SELECT source_key FROM cqms_migration.employee_sources
                            WHERE source_table = 'users' AND disposition = 'merged_duplicate'
                          UNION ALL SELECT source_key FROM cqms_migration.quarantine
-                           WHERE phase = '{PHASE}' AND source_table = 'users')
-      SELECT (SELECT count(*) FROM (SELECT * FROM public.users u WHERE u.id::text NOT IN (SELECT source_key FROM explained)
+                           WHERE phase = {phase} AND source_table = 'users')
+      SELECT (SELECT count(*) FROM (SELECT * FROM public.users u
+                                    WHERE ({users.u.id.raw})::text NOT IN (SELECT source_key FROM explained)
                                     EXCEPT ALL SELECT * FROM public.users_compat) a),
-             (SELECT count(*) FROM (SELECT * FROM public.users_compat EXCEPT ALL SELECT * FROM public.users) b)""")
+             (SELECT count(*) FROM (SELECT * FROM public.users_compat EXCEPT ALL SELECT * FROM public.users) b)"""))
     check("users_compat: every unexplained legacy users row returned", users_unexplained[0])
     check("users_compat: returns no row users lacks", users_unexplained[1])
 
@@ -228,13 +277,14 @@ def _validate(conn: psycopg.Connection) -> Validation:
     check("no constraint left NOT VALID", not_valid)
     dup = q("SELECT count(*) - count(DISTINCT lower(btrim(email))) FROM public.employees")[0]
     check("one employee per normalized email", dup)
-    unmapped = q("""
+    unmapped = q(shaped("""
       SELECT count(*) FROM (
-        SELECT lower(btrim(email)) ne FROM public.users WHERE email IS NOT NULL
-        UNION SELECT lower(btrim(email)) FROM public.people WHERE email IS NOT NULL) l
+        SELECT lower(btrim({users.u.email})) ne FROM public.users u WHERE {users.u.email} IS NOT NULL
+        UNION SELECT lower(btrim({people.p.email})) FROM public.people p WHERE {people.p.email} IS NOT NULL) l
       WHERE NOT EXISTS (SELECT 1 FROM cqms_migration.employee_email_map m WHERE m.normalized_email = l.ne)
-        AND NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine qq WHERE qq.phase = %s
-                        AND lower(btrim(qq.original_row ->> 'email')) = l.ne)""", (PHASE,))[0]
+        AND NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine q WHERE q.phase = {phase}
+                        AND lower(btrim(CASE q.source_table WHEN 'users' THEN {users.q.email}
+                                                            ELSE {people.q.email} END)) = l.ne)"""))[0]
     check("every legacy email resolves (email map) or is quarantined", unmapped)
     users_without_auth_link = q("SELECT count(*) FROM cqms_migration.employee_sources s WHERE s.source_table = 'users' "
                                 "AND s.disposition = 'migrated' AND NOT EXISTS (SELECT 1 FROM public.employees e "
@@ -281,9 +331,9 @@ def _validate(conn: psycopg.Connection) -> Validation:
         "SELECT source_table, reason, count(*) AS rows FROM cqms_migration.quarantine WHERE phase = %s "
         "GROUP BY 1, 2 ORDER BY 1, 2", (PHASE,)).fetchall(), columns=["source table", "reason", "rows"])
 
-    hier = conn.execute("""
-      WITH p AS (SELECT e.id, lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) AS sup,
-                        lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')) AS qm,
+    hier = conn.execute(shaped("""
+      WITH p AS (SELECT e.id, lower(btrim({people.e.team_supervisor})) AS sup,
+                        lower(btrim({people.e.quality_mentor})) AS qm,
                         lower(btrim(e.email)) AS ne, e.supervisor_id, e.quality_mentor_id
                  FROM public.employees e WHERE e.legacy_snapshot ? 'people')
       SELECT 'supervisor: self-reference set to NULL', count(*) FROM p WHERE sup = ne
@@ -301,8 +351,8 @@ def _validate(conn: psycopg.Connection) -> Validation:
           WHERE e.supervisor_id IS NOT NULL AND w.depth < 50 AND NOT e.id = ANY(w.path))
         SELECT DISTINCT start FROM walk WHERE cur = start) c
       UNION ALL SELECT 'shared legacy employee_id kept by one employee', count(*) FROM p
-        JOIN public.employees e USING (id) WHERE e.legacy_snapshot -> 'people' ->> 'employee_id' IS NOT NULL AND e.employee_id IS NULL
-    """).fetchall()
+        JOIN public.employees e USING (id) WHERE {people.e.employee_id} IS NOT NULL AND e.employee_id IS NULL
+    """)).fetchall()
     hierarchy = pd.DataFrame(hier, columns=["finding", "employees"]).set_index("finding")
     return Validation(reconciliation, pd.DataFrame(checks), quarantine, hierarchy)
 

@@ -77,8 +77,8 @@ BEGIN
   PERFORM set_config('cqms.sync_echo', 'reverse:employees:' || coalesce(NEW.id, OLD.id)::text, true);
 
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) THEN
-    DELETE FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne;
-    DELETE FROM public.users u WHERE u.id = OLD.auth_user_id OR coalesce(lower(btrim(u.email)), '') = v_old_ne;
+    DELETE FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') = v_old_ne;
+    DELETE FROM public.users u WHERE {users.u.id} = OLD.auth_user_id OR coalesce(lower(btrim({users.u.email})), '') = v_old_ne;
     PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne], true);
     PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
     RETURN NULL;
@@ -98,7 +98,7 @@ BEGIN
   IF TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL THEN
     IF v_snapshot ? 'people' THEN
       SELECT p.ctid INTO v_people_ctid FROM public.people p
-      WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne AND to_jsonb(p) = v_snapshot -> 'people' LIMIT 1;
+      WHERE coalesce(lower(btrim({people.p.email})), '') = v_old_ne AND to_jsonb(p) = v_snapshot -> 'people' LIMIT 1;
     END IF;
     v_people_change := (OLD.email, OLD.name, OLD.role_id, OLD.department_id, OLD.designation, OLD.employee_id,
                         OLD.channel_id, OLD.team_id, OLD.supervisor_id, OLD.quality_mentor_id, OLD.country_code,
@@ -108,26 +108,7 @@ BEGIN
                         NEW.channel_id, NEW.team_id, NEW.supervisor_id, NEW.quality_mentor_id, NEW.country_code,
                         NEW.is_active, NEW.last_login_at, NEW.login_count, NEW.avatar_url, NEW.intercom_admin_alias);
     IF v_people_ctid IS NOT NULL AND v_people_change THEN
-      UPDATE public.people p SET
-        email = CASE WHEN OLD.email IS DISTINCT FROM NEW.email THEN NEW.email ELSE p.email END,
-        name = CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN NEW.name ELSE p.name END,
-        role = CASE WHEN OLD.role_id IS DISTINCT FROM NEW.role_id THEN v_role ELSE p.role END,
-        department = CASE WHEN OLD.department_id IS DISTINCT FROM NEW.department_id THEN v_department ELSE p.department END,
-        designation = CASE WHEN OLD.designation IS DISTINCT FROM NEW.designation THEN NEW.designation ELSE p.designation END,
-        employee_id = CASE WHEN OLD.employee_id IS DISTINCT FROM NEW.employee_id THEN NEW.employee_id ELSE p.employee_id END,
-        channel = CASE WHEN OLD.channel_id IS DISTINCT FROM NEW.channel_id THEN v_channel ELSE p.channel END,
-        team = CASE WHEN OLD.team_id IS DISTINCT FROM NEW.team_id OR OLD.channel_id IS DISTINCT FROM NEW.channel_id
-                    THEN v_team ELSE p.team END,
-        team_supervisor = CASE WHEN OLD.supervisor_id IS DISTINCT FROM NEW.supervisor_id THEN v_sup ELSE p.team_supervisor END,
-        quality_mentor = CASE WHEN OLD.quality_mentor_id IS DISTINCT FROM NEW.quality_mentor_id THEN v_qm ELSE p.quality_mentor END,
-        country = CASE WHEN OLD.country_code IS DISTINCT FROM NEW.country_code THEN nullif(NEW.country_code, 'ZZ') ELSE p.country END,
-        is_active = CASE WHEN OLD.is_active IS DISTINCT FROM NEW.is_active THEN NEW.is_active ELSE p.is_active END,
-        last_login = CASE WHEN OLD.last_login_at IS DISTINCT FROM NEW.last_login_at THEN NEW.last_login_at ELSE p.last_login END,
-        login_count = CASE WHEN OLD.login_count IS DISTINCT FROM NEW.login_count THEN NEW.login_count ELSE p.login_count END,
-        avatar_url = CASE WHEN OLD.avatar_url IS DISTINCT FROM NEW.avatar_url THEN NEW.avatar_url ELSE p.avatar_url END,
-        intercom_admin_alias = CASE WHEN OLD.intercom_admin_alias IS DISTINCT FROM NEW.intercom_admin_alias
-                                    THEN NEW.intercom_admin_alias ELSE p.intercom_admin_alias END
-      WHERE p.ctid = v_people_ctid;
+      {people_update};
     ELSIF v_people_change AND (v_snapshot ? 'people' OR v_snapshot IS NULL
           OR (OLD.role_id, OLD.department_id, OLD.designation, OLD.employee_id, OLD.channel_id, OLD.team_id,
               OLD.supervisor_id, OLD.quality_mentor_id, OLD.country_code, OLD.is_active, OLD.intercom_admin_alias)
@@ -142,52 +123,25 @@ BEGIN
       -- an email change moves the person's other legacy rows too (duplicates merged into this
       -- employee), and the reports and mentees who name the old email in people follow it (their
       -- snapshots are refreshed below)
-      UPDATE public.people p SET email = NEW.email
-      WHERE coalesce(lower(btrim(p.email)), '') = v_old_ne AND p.ctid IS DISTINCT FROM v_people_ctid;
-      WITH moved AS (
-        UPDATE public.people p SET
-          team_supervisor = CASE WHEN lower(btrim(p.team_supervisor)) = v_old_ne THEN NEW.email ELSE p.team_supervisor END,
-          quality_mentor = CASE WHEN lower(btrim(p.quality_mentor)) = v_old_ne THEN NEW.email ELSE p.quality_mentor END
-        WHERE lower(btrim(p.team_supervisor)) = v_old_ne OR lower(btrim(p.quality_mentor)) = v_old_ne
-        RETURNING coalesce(lower(btrim(p.email)), '') AS ne)
-      SELECT array_agg(DISTINCT m.ne) INTO v_reports FROM moved m;
+      UPDATE public.people p SET {people_set_email}
+      WHERE coalesce(lower(btrim({people.p.email})), '') = v_old_ne AND p.ctid IS DISTINCT FROM v_people_ctid;
+      {people_move_reports};
     END IF;
     IF OLD.auth_user_id IS NOT NULL AND NEW.auth_user_id IS NOT DISTINCT FROM OLD.auth_user_id THEN
-      UPDATE public.users u SET
-        email = CASE WHEN OLD.email IS DISTINCT FROM NEW.email THEN NEW.email ELSE u.email END,
-        full_name = CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN NEW.name ELSE u.full_name END,
-        avatar_url = CASE WHEN OLD.avatar_url IS DISTINCT FROM NEW.avatar_url THEN NEW.avatar_url ELSE u.avatar_url END,
-        last_sign_in_at = CASE WHEN OLD.last_login_at IS DISTINCT FROM NEW.last_login_at THEN NEW.last_login_at ELSE u.last_sign_in_at END,
-        sign_in_count = CASE WHEN OLD.login_count IS DISTINCT FROM NEW.login_count THEN NEW.login_count ELSE u.sign_in_count END,
-        device_info = CASE WHEN OLD.device_info IS DISTINCT FROM NEW.device_info THEN NEW.device_info ELSE u.device_info END,
-        notification_preferences = CASE WHEN OLD.notification_preferences IS DISTINCT FROM NEW.notification_preferences
-                                        THEN NEW.notification_preferences ELSE u.notification_preferences END,
-        updated_at = now()
-      WHERE u.id = NEW.auth_user_id
-        AND (OLD.email, OLD.name, OLD.avatar_url, OLD.last_login_at, OLD.login_count, OLD.device_info, OLD.notification_preferences)
-            IS DISTINCT FROM
-            (NEW.email, NEW.name, NEW.avatar_url, NEW.last_login_at, NEW.login_count, NEW.device_info, NEW.notification_preferences);
+      {users_update};
     END IF;
   END IF;
 
   -- a new (or restored) employee, or one that needs a people row now
   IF TG_OP = 'INSERT' OR OLD.deleted_at IS NOT NULL OR v_people_change IS NULL THEN
-    INSERT INTO public.people (email, name, role, department, designation, employee_id, channel, team,
-                               team_supervisor, quality_mentor, country, is_active, last_login, login_count,
-                               avatar_url, intercom_admin_alias)
-    VALUES (NEW.email, NEW.name, v_role, v_department, NEW.designation, NEW.employee_id, v_channel, v_team,
-            v_sup, v_qm, nullif(NEW.country_code, 'ZZ'), NEW.is_active, NEW.last_login_at, NEW.login_count,
-            NEW.avatar_url, NEW.intercom_admin_alias);
+    {people_insert};
   END IF;
-  IF NEW.auth_user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.users u WHERE u.id = NEW.auth_user_id) THEN
-    INSERT INTO public.users (id, email, full_name, avatar_url, last_sign_in_at, sign_in_count, device_info,
-                              notification_preferences, created_at, updated_at)
-    VALUES (NEW.auth_user_id, NEW.email, NEW.name, NEW.avatar_url, NEW.last_login_at, NEW.login_count,
-            NEW.device_info, NEW.notification_preferences, NEW.created_at, NEW.updated_at);
+  IF NEW.auth_user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.users u WHERE {users.u.id} = NEW.auth_user_id) THEN
+    {users_insert};
   END IF;
   -- the snapshot and the provenance follow the legacy rows just written (the forward sync skips
   -- writes under this marker)
-  PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne, v_new_ne] || coalesce(v_reports, '{}'), true);
+  PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne, v_new_ne] || coalesce(v_reports, '{{}}'), true);
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;
 END $fn$;

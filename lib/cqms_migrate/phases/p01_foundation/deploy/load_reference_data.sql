@@ -28,13 +28,13 @@ INSERT INTO public.departments (id, name, code)
 SELECT md5('cqms-department:' || d.code)::uuid, d.name, d.code FROM (
   SELECT 'Unassigned' AS name, 'UNASSIGNED' AS code
   UNION ALL
-  SELECT mode() WITHIN GROUP (ORDER BY btrim(department)), cqms_migration.ref_code(department)
-  FROM public.people
-  WHERE cqms_migration.ref_code(department) <> 'UNASSIGNED'
-  GROUP BY cqms_migration.ref_code(department)) d;
+  SELECT mode() WITHIN GROUP (ORDER BY btrim({people.p.department})), cqms_migration.ref_code({people.p.department})
+  FROM public.people p
+  WHERE cqms_migration.ref_code({people.p.department}) <> 'UNASSIGNED'
+  GROUP BY cqms_migration.ref_code({people.p.department})) d;
 
 WITH legacy_channels AS (
-  SELECT btrim(channel) AS spelling FROM public.people
+  SELECT btrim({people.p.channel}) AS spelling FROM public.people p
   UNION ALL
   SELECT btrim(ch) FROM public.scorecards s,
     LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.channels) = 'array' THEN s.channels ELSE '[]' END) ch
@@ -53,11 +53,11 @@ SELECT md5('cqms-channel:' || c.code)::uuid, c.name, c.code, c.display_order FRO
 INSERT INTO public.teams (id, name, code, channel_id)
 SELECT md5('cqms-team:' || t.code)::uuid, min(t.name), t.code, t.channel_id
 FROM (
-  SELECT CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END AS name,
-         cqms_migration.ref_code(p.team) || '@' || c.code AS code,
+  SELECT CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim({people.p.team}) END AS name,
+         cqms_migration.ref_code({people.p.team}) || '@' || c.code AS code,
          c.id AS channel_id
   FROM public.people p
-  JOIN public.channels c ON c.code = cqms_migration.ref_code(p.channel)
+  JOIN public.channels c ON c.code = cqms_migration.ref_code({people.p.channel})
   UNION ALL
   SELECT 'Unassigned', 'UNASSIGNED@UNASSIGNED', c.id FROM public.channels c WHERE c.code = 'UNASSIGNED'
 ) t

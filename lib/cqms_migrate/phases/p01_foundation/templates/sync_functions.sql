@@ -18,10 +18,10 @@ CREATE TABLE cqms_migration.p01_email_locks (ne text PRIMARY KEY);
 -- who reports to an email, and whose mentor it is: found by index when that email changes
 -- lint waived: employees is the runbook's own table, written by nothing else before cutover (this step precedes it)
 -- squawk-ignore require-concurrent-index-creation
-CREATE INDEX employees_legacy_supervisor_idx ON public.employees ((lower(btrim(legacy_snapshot -> 'people' ->> 'team_supervisor'))));
+CREATE INDEX employees_legacy_supervisor_idx ON public.employees ((lower(btrim({people.snapshot.team_supervisor}))));
 -- lint waived: as above
 -- squawk-ignore require-concurrent-index-creation
-CREATE INDEX employees_legacy_mentor_idx ON public.employees ((lower(btrim(legacy_snapshot -> 'people' ->> 'quality_mentor'))));
+CREATE INDEX employees_legacy_mentor_idx ON public.employees ((lower(btrim({people.snapshot.quality_mentor}))));
 
 CREATE TYPE cqms_migration.p01_source AS (
   source_table text, source_key text, ne text, email text, problem text, rank bigint, original_row jsonb);
@@ -38,23 +38,26 @@ CREATE TYPE cqms_migration.p01_person AS (
 CREATE FUNCTION cqms_migration.p01_sources(p_nes text[]) RETURNS SETOF cqms_migration.p01_source
 LANGUAGE sql STABLE SET search_path = '' AS $$
   WITH pe AS (
-    SELECT to_jsonb(p) AS original_row, md5(p::text) AS h, p.email, coalesce(lower(btrim(p.email)), '') AS ne,
-           p.is_active, p.last_login, p.login_count,
-           CASE WHEN p.email IS NULL OR btrim(p.email) = '' THEN 'missing_email'
-                WHEN btrim(p.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
+    SELECT to_jsonb(p) AS original_row, md5(p::text) AS h, {people.p.email} AS email,
+           coalesce(lower(btrim({people.p.email})), '') AS ne,
+           {people.p.is_active} AS is_active, {people.p.last_login} AS last_login, {people.p.login_count} AS login_count,
+           CASE WHEN {people.p.email} IS NULL OR btrim({people.p.email}) = '' THEN 'missing_email'
+                WHEN btrim({people.p.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$' THEN 'invalid_email'
            END AS problem
     FROM public.people p
-    WHERE p_nes IS NULL OR coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(p_nes))
+    WHERE p_nes IS NULL OR coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(p_nes))
   ), pk AS (
     SELECT pe.*, pe.h || ':' || row_number() OVER (PARTITION BY pe.h) AS source_key FROM pe
   ), us AS (
-    SELECT to_jsonb(u) AS original_row, u.id::text AS source_key, u.id, u.email,
-           coalesce(lower(btrim(u.email)), '') AS ne, u.last_sign_in_at,
-           CASE WHEN u.email IS NULL OR btrim(u.email) = '' THEN 'missing_email'
-                WHEN btrim(u.email) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$' THEN 'invalid_email'
+    SELECT to_jsonb(u) AS original_row, ({users.u.id.raw})::text AS source_key, {users.u.id} AS id,
+           {users.u.email} AS email, coalesce(lower(btrim({users.u.email})), '') AS ne,
+           {users.u.last_sign_in_at} AS last_sign_in_at,
+           CASE WHEN {users.u.email} IS NULL OR btrim({users.u.email}) = '' THEN 'missing_email'
+                WHEN {users.u.id} IS NULL THEN 'unconvertible_id'
+                WHEN btrim({users.u.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$' THEN 'invalid_email'
            END AS problem
     FROM public.users u
-    WHERE p_nes IS NULL OR coalesce(lower(btrim(u.email)), '') IN (SELECT unnest(p_nes))
+    WHERE p_nes IS NULL OR coalesce(lower(btrim({users.u.email})), '') IN (SELECT unnest(p_nes))
   )
   SELECT 'people', pk.source_key, pk.ne, pk.email, pk.problem,
          CASE WHEN pk.problem IS NULL THEN row_number() OVER (
@@ -83,43 +86,43 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
     FULL JOIN (SELECT * FROM s WHERE s.source_table = 'people') p ON p.ne = u.ne
   )
   SELECT per.ne,
-         (per.u ->> 'id')::uuid,
-         coalesce(btrim(per.u ->> 'email'), btrim(per.pr ->> 'email')),
-         per.pr ->> 'employee_id',
-         coalesce(nullif(btrim(per.pr ->> 'name'), ''), nullif(btrim(per.u ->> 'full_name'), ''), split_part(per.ne, '@', 1)),
-         coalesce(per.u ->> 'avatar_url', per.pr ->> 'avatar_url'),
+         {users.uj.id},
+         coalesce(btrim({users.uj.email}), btrim({people.pr.email})),
+         {people.pr.employee_id},
+         coalesce(nullif(btrim({people.pr.name}), ''), nullif(btrim({users.uj.full_name}), ''), split_part(per.ne, '@', 1)),
+         coalesce({users.uj.avatar_url}, {people.pr.avatar_url}),
          r.id,
          d.id,
-         per.pr ->> 'designation',
+         {people.pr.designation},
          c.id,
          t.id,
-         cqms_migration.country_code(per.pr ->> 'country'),
-         lower(btrim(per.pr ->> 'team_supervisor')),
-         lower(btrim(per.pr ->> 'quality_mentor')),
-         per.pr ->> 'intercom_admin_alias',
-         coalesce((per.pr ->> 'is_active')::boolean, true),
-         greatest((per.u ->> 'last_sign_in_at')::timestamptz, (per.pr ->> 'last_login')::timestamptz),
-         greatest(coalesce((per.u ->> 'sign_in_count')::int, 0), coalesce((per.pr ->> 'login_count')::int, 0)),
-         coalesce(nullif(per.u -> 'notification_preferences', 'null'::jsonb), '{"email": true, "push": true, "in_app": true,
-           "categories": {"system": true, "task": true, "message": true, "reminder": true}}'::jsonb),
-         coalesce(nullif(per.u -> 'device_info', 'null'::jsonb), '{}'::jsonb),
-         (per.u ->> 'created_at')::timestamptz,
-         (per.u ->> 'updated_at')::timestamptz,
+         cqms_migration.country_code({people.pr.country}),
+         lower(btrim({people.pr.team_supervisor})),
+         lower(btrim({people.pr.quality_mentor})),
+         {people.pr.intercom_admin_alias},
+         coalesce({people.pr.is_active}, true),
+         greatest({users.uj.last_sign_in_at}, {people.pr.last_login}),
+         greatest(coalesce({users.uj.sign_in_count}, 0), coalesce({people.pr.login_count}, 0)),
+         coalesce({users.uj.notification_preferences}, '{{"email": true, "push": true, "in_app": true,
+           "categories": {{"system": true, "task": true, "message": true, "reminder": true}}}}'::jsonb),
+         coalesce({users.uj.device_info}, '{{}}'::jsonb),
+         {users.uj.created_at},
+         {users.uj.updated_at},
          jsonb_build_object('version', 1)
-           || CASE WHEN per.pr IS NOT NULL THEN jsonb_build_object('people', per.pr) ELSE '{}'::jsonb END
-           || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u - 'id') ELSE '{}'::jsonb END,
+           || CASE WHEN per.pr IS NOT NULL THEN jsonb_build_object('people', per.pr) ELSE '{{}}'::jsonb END
+           || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u - {users.key.id}) ELSE '{{}}'::jsonb END,
          coalesce(r.permissions ->> 'access_level', 'standard'),
-         row_number() OVER (ORDER BY coalesce((per.pr ->> 'is_active')::boolean, true) DESC,
-                            greatest((per.u ->> 'last_sign_in_at')::timestamptz, (per.pr ->> 'last_login')::timestamptz) DESC NULLS LAST,
+         row_number() OVER (ORDER BY coalesce({people.pr.is_active}, true) DESC,
+                            greatest({users.uj.last_sign_in_at}, {people.pr.last_login}) DESC NULLS LAST,
                             per.ne)
   FROM per
   LEFT JOIN cqms_migration.p01_role_mapping m
-         ON m.legacy_role = lower(regexp_replace(btrim(per.pr ->> 'role'), '\s+', ' ', 'g'))
+         ON m.legacy_role = lower(regexp_replace(btrim({people.pr.role}), '\s+', ' ', 'g'))
   JOIN public.roles r ON r.code = coalesce(m.role_code, (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
                                                            WHERE dm.legacy_role = '*default*'))
-  JOIN public.departments d ON d.code = cqms_migration.ref_code(per.pr ->> 'department')
-  JOIN public.channels c ON c.code = cqms_migration.ref_code(per.pr ->> 'channel')
-  JOIN public.teams t ON t.code = cqms_migration.ref_code(per.pr ->> 'team') || '@' || c.code
+  JOIN public.departments d ON d.code = cqms_migration.ref_code({people.pr.department})
+  JOIN public.channels c ON c.code = cqms_migration.ref_code({people.pr.channel})
+  JOIN public.teams t ON t.code = cqms_migration.ref_code({people.pr.team}) || '@' || c.code
 $$;
 
 -- Make employees (and the provenance, the email map and the quarantine) what the mapping says for
@@ -153,34 +156,34 @@ BEGIN
   -- reference rows for legacy values first seen now (ids derive from codes, as in load_reference_data)
   IF p_nes IS NOT NULL THEN
     INSERT INTO public.departments (id, name, code)
-    SELECT DISTINCT ON (cqms_migration.ref_code(p.department))
-           md5('cqms-department:' || cqms_migration.ref_code(p.department))::uuid, btrim(p.department),
-           cqms_migration.ref_code(p.department)
-    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+    SELECT DISTINCT ON (cqms_migration.ref_code({people.p.department}))
+           md5('cqms-department:' || cqms_migration.ref_code({people.p.department}))::uuid, btrim({people.p.department}),
+           cqms_migration.ref_code({people.p.department})
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
           OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
-    WHERE true AND cqms_migration.ref_code(p.department) <> 'UNASSIGNED'
-      AND NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code(p.department))
+    WHERE true AND cqms_migration.ref_code({people.p.department}) <> 'UNASSIGNED'
+      AND NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code({people.p.department}))
     ON CONFLICT DO NOTHING;
     INSERT INTO public.channels (id, name, code, display_order)
-    SELECT DISTINCT ON (cqms_migration.ref_code(p.channel))
-           md5('cqms-channel:' || cqms_migration.ref_code(p.channel))::uuid, btrim(p.channel),
-           cqms_migration.ref_code(p.channel),
+    SELECT DISTINCT ON (cqms_migration.ref_code({people.p.channel}))
+           md5('cqms-channel:' || cqms_migration.ref_code({people.p.channel}))::uuid, btrim({people.p.channel}),
+           cqms_migration.ref_code({people.p.channel}),
            (SELECT coalesce(max(c.display_order) FILTER (WHERE c.code <> 'UNASSIGNED'), 0) + 1 FROM public.channels c)
-    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
           OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
-    WHERE true AND cqms_migration.ref_code(p.channel) <> 'UNASSIGNED'
-      AND NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code(p.channel))
+    WHERE true AND cqms_migration.ref_code({people.p.channel}) <> 'UNASSIGNED'
+      AND NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code({people.p.channel}))
     ON CONFLICT DO NOTHING;
     INSERT INTO public.teams (id, name, code, channel_id)
-    SELECT DISTINCT ON (cqms_migration.ref_code(p.team) || '@' || c.code)
-           md5('cqms-team:' || cqms_migration.ref_code(p.team) || '@' || c.code)::uuid,
-           CASE WHEN cqms_migration.ref_code(p.team) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim(p.team) END,
-           cqms_migration.ref_code(p.team) || '@' || c.code, c.id
-    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim(p.email)), '') IN (SELECT unnest(v_nes))
+    SELECT DISTINCT ON (cqms_migration.ref_code({people.p.team}) || '@' || c.code)
+           md5('cqms-team:' || cqms_migration.ref_code({people.p.team}) || '@' || c.code)::uuid,
+           CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim({people.p.team}) END,
+           cqms_migration.ref_code({people.p.team}) || '@' || c.code, c.id
+    FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
           OFFSET 0) p
-    JOIN public.channels c ON c.code = cqms_migration.ref_code(p.channel)
+    JOIN public.channels c ON c.code = cqms_migration.ref_code({people.p.channel})
     WHERE true
-      AND NOT EXISTS (SELECT 1 FROM public.teams t WHERE t.code = cqms_migration.ref_code(p.team) || '@' || c.code)
+      AND NOT EXISTS (SELECT 1 FROM public.teams t WHERE t.code = cqms_migration.ref_code({people.p.team}) || '@' || c.code)
     ON CONFLICT DO NOTHING;
   END IF;
 
@@ -267,7 +270,7 @@ BEGIN
     auth_user_id = CASE WHEN p_refresh_only THEN e.auth_user_id ELSE EXCLUDED.auth_user_id END,
     email = CASE WHEN p_refresh_only THEN e.email ELSE EXCLUDED.email END,
     employee_id = CASE WHEN p_refresh_only OR EXCLUDED.employee_id IS NULL AND e.employee_id IS NOT NULL
-                         AND e.employee_id IS NOT DISTINCT FROM (EXCLUDED.legacy_snapshot -> 'people' ->> 'employee_id')
+                         AND e.employee_id IS NOT DISTINCT FROM {people.excluded.employee_id}
                        THEN e.employee_id ELSE EXCLUDED.employee_id END,
     name = CASE WHEN p_refresh_only THEN e.name ELSE EXCLUDED.name END,
     avatar_url = CASE WHEN p_refresh_only THEN e.avatar_url ELSE EXCLUDED.avatar_url END,
@@ -299,18 +302,18 @@ BEGIN
 
   -- everyone else whose supervisor or mentor is one of these emails (it appeared, or it left)
   UPDATE public.employees e SET
-    supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))
+    supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
                        AND s.id <> e.id AND s.deleted_at IS NULL),
-    quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor'))
+    quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
                            AND s.id <> e.id AND s.deleted_at IS NULL)
   WHERE NOT p_refresh_only AND v_nes IS NOT NULL AND e.legacy_snapshot ? 'people'
     AND NOT (lower(btrim(e.email)) IN (SELECT unnest(v_nes)))
-    AND (lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor')) = ANY (v_nes)  -- two index scans
-         OR lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor')) = ANY (v_nes))
+    AND (lower(btrim({people.e.team_supervisor})) = ANY (v_nes)  -- two index scans
+         OR lower(btrim({people.e.quality_mentor})) = ANY (v_nes))
     AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
-      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'team_supervisor'))
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
          AND s.id <> e.id AND s.deleted_at IS NULL),
-      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim(e.legacy_snapshot -> 'people' ->> 'quality_mentor'))
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
          AND s.id <> e.id AND s.deleted_at IS NULL));
 
   -- an employee whose legacy rows are all gone is soft-deleted (audits keep a valid key)
@@ -326,7 +329,7 @@ BEGIN
   WHERE v_nes IS NULL OR coalesce(lower(btrim(s.email_as_written)), '') IN (SELECT unnest(v_nes));
   DELETE FROM cqms_migration.quarantine q
   WHERE q.phase = '01_foundation' AND q.source_table IN ('users', 'people')
-    AND (v_nes IS NULL OR coalesce(lower(btrim(q.original_row ->> 'email')), '') IN (SELECT unnest(v_nes)));
+    AND (v_nes IS NULL OR coalesce(lower(btrim(CASE q.source_table WHEN 'users' THEN {users.q.email} ELSE {people.q.email} END)), '') IN (SELECT unnest(v_nes)));
 
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
   SELECT '01_foundation', s.source_table, s.source_key, s.problem,
@@ -410,13 +413,25 @@ BEGIN
     INSERT INTO cqms_migration.p01_pending (nes) VALUES (NULL);
     RETURN NULL;
   ELSIF TG_OP = 'INSERT' THEN
-    SELECT array_agg(DISTINCT coalesce(lower(btrim(n.email)), '')) INTO v_nes FROM new_rows n;
+    IF TG_TABLE_NAME = 'users' THEN
+      SELECT array_agg(DISTINCT coalesce(lower(btrim({users.n.email})), '')) INTO v_nes FROM new_rows n;
+    ELSE
+      SELECT array_agg(DISTINCT coalesce(lower(btrim({people.n.email})), '')) INTO v_nes FROM new_rows n;
+    END IF;
   ELSIF TG_OP = 'DELETE' THEN
-    SELECT array_agg(DISTINCT coalesce(lower(btrim(o.email)), '')) INTO v_nes FROM old_rows o;
+    IF TG_TABLE_NAME = 'users' THEN
+      SELECT array_agg(DISTINCT coalesce(lower(btrim({users.o.email})), '')) INTO v_nes FROM old_rows o;
+    ELSE
+      SELECT array_agg(DISTINCT coalesce(lower(btrim({people.o.email})), '')) INTO v_nes FROM old_rows o;
+    END IF;
+  ELSIF TG_TABLE_NAME = 'users' THEN
+    SELECT array_agg(DISTINCT x) INTO v_nes FROM (
+      SELECT coalesce(lower(btrim({users.n.email})), '') FROM new_rows n
+      UNION SELECT coalesce(lower(btrim({users.o.email})), '') FROM old_rows o) s(x);
   ELSE
     SELECT array_agg(DISTINCT x) INTO v_nes FROM (
-      SELECT coalesce(lower(btrim(n.email)), '') FROM new_rows n
-      UNION SELECT coalesce(lower(btrim(o.email)), '') FROM old_rows o) s(x);
+      SELECT coalesce(lower(btrim({people.n.email})), '') FROM new_rows n
+      UNION SELECT coalesce(lower(btrim({people.o.email})), '') FROM old_rows o) s(x);
   END IF;
   IF v_nes IS NOT NULL THEN
     INSERT INTO cqms_migration.p01_pending (nes) VALUES (v_nes);

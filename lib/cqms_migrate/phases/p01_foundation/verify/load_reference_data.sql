@@ -11,8 +11,8 @@ BEGIN
   END IF;
   -- every legacy value has somewhere to go
   IF EXISTS (SELECT 1 FROM public.people p
-             WHERE NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code(p.department))
-                OR NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code(p.channel))) THEN
+             WHERE NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code({people.p.department}))
+                OR NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code({people.p.channel}))) THEN
     RAISE EXCEPTION 'a legacy department or channel has no reference row';
   END IF;
 END $$;
