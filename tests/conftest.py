@@ -54,6 +54,7 @@ class Server:
 class Database:
     server: Server
     name: str
+    params_file: str | None = None
 
     @property
     def url(self) -> str:
@@ -104,13 +105,40 @@ def server(request, servers_root) -> Server:
     return _started[kind]
 
 
-def _seed_template(srv: Server, name: str = "cqms_template_seeded", stock_grants: bool = True) -> None:
+def _seed_template(srv: Server, name: str = "cqms_template_seeded", stock_grants: bool = True,
+                   drift: bool = False) -> None:
     from cqms_migrate.legacy.generator import seed_legacy
 
     supabase.bootstrap(srv.admin_url(), env="test", dbname=name, role="postgres",
                        password=ROLE_PASSWORD, stock_grants=stock_grants)
     with psycopg.connect(srv.owner_url(name)) as owner, psycopg.connect(srv.admin_url(name)) as admin:
-        seed_legacy(owner, admin, **SEED)
+        seed_legacy(owner, admin, **SEED, drift=drift)
+
+
+_drift_seeded: set[str] = set()
+
+
+@pytest.fixture
+def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
+    """Like legacy_db, on the drifted dataset (legacy/drift.py: the shapes an independently built
+    database has); CQMS_PARAMS_FILE-style params with its exclusion are at db.params_file."""
+    import yaml
+    from cqms_migrate.legacy.drift import exclusions
+    from cqms_migrate.paths import params_dir
+
+    if server.kind not in _drift_seeded:
+        _seed_template(server, "cqms_template_seeded_drift", drift=True)
+        _drift_seeded.add(server.kind)
+    db = _clone(server, "cqms_template_seeded_drift")
+    monkeypatch.setenv("CQMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CQMS_HOME", str(_scratch_home(tmp_path)))
+    monkeypatch.setenv("CQMS_STATE_DIR", str(tmp_path / "state"))
+    data = yaml.safe_load((params_dir() / "local.yaml").read_text())
+    data["exclude_tables"] = exclusions()
+    db.params_file = str(tmp_path / "local-drift.yaml")
+    Path(db.params_file).write_text(yaml.safe_dump(data))
+    yield db
+    _drop(db)
 
 
 _bare_seeded: set[str] = set()

@@ -45,11 +45,12 @@ __all__ = ["seed_legacy"]
 
 
 def seed_legacy(owner_conn, admin_conn, *, audits: int = 100_000, scorecards: int = 20,
-                people: int = 400, seed: int = 42, progress: Progress | None = None) -> dict:
+                people: int = 400, seed: int = 42, progress: Progress | None = None, drift: bool = False) -> dict:
     """Create and fill the legacy schema; return a report of row counts and injected anomalies.
 
     owner_conn: connection as the (non-superuser) role that will own the legacy tables.
     admin_conn: superuser connection to the same database, used only to insert auth.users rows.
+    drift: then give it the shapes an independently built database has (legacy/drift.py).
     Both connections are committed on success. Refuses (LegacyShapeError) to seed over an
     existing public.users / public.people / public.scorecards.
     """
@@ -86,4 +87,9 @@ def seed_legacy(owner_conn, admin_conn, *, audits: int = 100_000, scorecards: in
         except Exception:
             pass
         raise
+    if drift:
+        from .drift import apply_drift
+        report["drift"] = apply_drift(owner_conn)
+        if not owner_conn.autocommit:
+            owner_conn.commit()
     return report

@@ -1,0 +1,113 @@
+"""A legacy database in another shape than our generator makes: the shapes an independently
+built Express CQMS database was found to have (issue 12), applied to a seeded database with the
+DDL and updates its application would have run. Tests run every phase on it as well as on the
+clean dataset: the runbook discovers shapes from the catalog, never from this module.
+
+What it changes (deterministic; ``apply_drift`` returns the figures):
+
+* users: two more columns the seed's users_compat names (last_sign_out_at, first_sign_in_at);
+  sign_in_count held as text, a few values not a number ('n/a', '');
+* people: name is called full_name, login_count is bigint, is_active is text ('yes'/'no'), two
+  columns nobody maps (pronouns, hire_date);
+* the dynamic tables: one holds average_score as text (two rows 'N/A'), reversal_approved as
+  text ('yes'/'no'); one lacks transcript and audit_duration; a parameter column has a quoted
+  name ("Greeting Quality"); a parameter has no column; a column's parameter was deleted;
+* a scorecard table keyed by bigint (blocked until excluded: exclude_tables);
+* inactive scorecards naming users and auth.users.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from psycopg import sql
+
+BIGINT_TABLE = "legacy_callback_audit"
+
+
+def _tables(conn) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT table_name FROM public.scorecards s WHERE to_regclass(format('public.%I', table_name)) IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM public.scorecard_perameters p WHERE p.scorecard_id = s.id) "
+        "ORDER BY table_name").fetchall()]
+
+
+def apply_drift(conn) -> dict:
+    """Alter the seeded legacy database in ``conn`` (as its owner) into the drifted shape, in one
+    transaction. Returns what was changed, with counts."""
+    report: dict = {}
+    x = conn.execute
+    with conn.transaction():
+        # users
+        x("ALTER TABLE public.users ADD COLUMN last_sign_out_at timestamptz, ADD COLUMN first_sign_in_at timestamptz")
+        x("UPDATE public.users SET first_sign_in_at = created_at, "
+          "last_sign_out_at = CASE WHEN last_sign_in_at IS NOT NULL THEN last_sign_in_at + interval '47 minutes' END")
+        x("ALTER TABLE public.users ALTER COLUMN sign_in_count TYPE text USING sign_in_count::text")
+        bad = x("WITH v AS (SELECT id, row_number() OVER (ORDER BY id) n FROM public.users ORDER BY id LIMIT 3) "
+                "UPDATE public.users u SET sign_in_count = CASE WHEN v.n = 1 THEN '' ELSE 'n/a' END "
+                "FROM v WHERE v.id = u.id").rowcount
+        report["users"] = {"added": ["last_sign_out_at", "first_sign_in_at"], "sign_in_count": "text",
+                           "sign_in_count not a number": bad}
+        # people
+        x("ALTER TABLE public.people RENAME COLUMN name TO full_name")
+        x("ALTER TABLE public.people ALTER COLUMN login_count TYPE bigint")
+        x("ALTER TABLE public.people ALTER COLUMN is_active TYPE text "
+          "USING CASE is_active WHEN true THEN 'yes' WHEN false THEN 'no' END")
+        x("ALTER TABLE public.people ADD COLUMN pronouns text, ADD COLUMN hire_date date")
+        x("UPDATE public.people SET pronouns = (ARRAY['she/her', 'he/him', 'they/them'])[1 + abs(hashtext(coalesce(email, ''))) % 3], "
+          "hire_date = date '2019-01-01' + abs(hashtext(coalesce(email, '') || 'h')) % 1500")
+        report["people"] = {"renamed": {"name": "full_name"}, "login_count": "bigint", "is_active": "text",
+                            "added": ["pronouns", "hire_date"]}
+        tables = _tables(conn)
+        retyped, thin, quoted = tables[0], tables[1], tables[2]
+        t = sql.Identifier("public", retyped)
+        x(sql.SQL("ALTER TABLE {} ALTER COLUMN average_score TYPE text USING average_score::text, "
+                  "ALTER COLUMN reversal_approved TYPE text USING CASE reversal_approved WHEN true THEN 'yes' "
+                  "WHEN false THEN 'no' END").format(t))
+        na = x(sql.SQL("UPDATE {0} SET average_score = 'N/A' WHERE id IN (SELECT id FROM {0} "
+                       "WHERE average_score IS NOT NULL ORDER BY id LIMIT 2)").format(t)).rowcount
+        x(sql.SQL("ALTER TABLE {} DROP COLUMN transcript, DROP COLUMN audit_duration").format(sql.Identifier("public", thin)))
+        # a parameter column with a quoted name, a parameter without column, a deleted parameter
+        card = x("SELECT id FROM public.scorecards WHERE table_name = %s", (quoted,)).fetchone()[0]
+        params = x("SELECT id, field_id FROM public.scorecard_perameters WHERE scorecard_id = %s "
+                   "AND coalesce(is_active, true) ORDER BY display_order, field_id", (card,)).fetchall()
+        (p1, f1), (p2, f2) = params[0], params[1]
+        x(sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+            sql.Identifier("public", quoted), sql.Identifier(f1), sql.Identifier("Greeting Quality")))
+        x("UPDATE public.scorecard_perameters SET field_id = 'Greeting Quality' WHERE id = %s", (p1,))
+        x("UPDATE public.scorecard_perameters SET is_active = false WHERE id = %s", (p2,))
+        x("INSERT INTO public.scorecard_perameters (id, scorecard_id, error_name, penalty_points, parameter_type, "
+          "field_type, field_id, is_active, display_order) VALUES (%s, %s, 'Ghost parameter', 1, 'error', "
+          "'counter', 'ghost_parameter', true, 99)", (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-ghost")), card))
+        report["audit tables"] = {"retyped": {"table": retyped, "average_score": "text", "reversal_approved": "text",
+                                              "average_score not a number": na},
+                                  "missing common columns": {"table": thin, "columns": ["transcript", "audit_duration"]},
+                                  "quoted parameter column": {"table": quoted, "column": "Greeting Quality"},
+                                  "parameter without column": "ghost_parameter", "deleted parameter": f2}
+        # a table keyed by bigint, and scorecards naming what is not an audit table
+        x(sql.SQL("CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, employee_email text, "
+                  "auditor_email text, interaction_date date, average_score numeric, callback_missed integer)").format(
+            sql.Identifier("public", BIGINT_TABLE)))
+        emails = x("SELECT email FROM public.people WHERE email IS NOT NULL ORDER BY email LIMIT 2").fetchall()
+        x(sql.SQL("INSERT INTO {} (employee_email, auditor_email, interaction_date, average_score, callback_missed) "
+                  "SELECT %s, %s, date '2024-03-01' + g, 80 + g %% 20, g %% 3 FROM generate_series(1, 25) g").format(
+            sql.Identifier("public", BIGINT_TABLE)), (emails[0][0], emails[1][0]))
+        for name, table in (("Callback audits", BIGINT_TABLE), ("Test scorecard (do not use)", "users"),
+                            ("Auth import (do not use)", "auth.users")):
+            x("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version) "
+              "VALUES (%s, %s, %s, 80, %s, 1)",
+              (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + table)), name, table, table == BIGINT_TABLE))
+        x("INSERT INTO public.scorecard_perameters (id, scorecard_id, error_name, penalty_points, parameter_type, "
+          "field_type, field_id, is_active, display_order) VALUES (%s, %s, 'Callback missed', 5, 'error', "
+          "'counter', 'callback_missed', true, 1)",
+          (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-param")),
+           str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + BIGINT_TABLE))))
+        report["bigint-keyed table"] = {"table": BIGINT_TABLE, "rows": 25}
+        report["scorecards naming other tables"] = ["users", "auth.users"]
+        x("ANALYZE")
+    return report
+
+
+def exclusions() -> list[dict]:
+    """The params entry an operator writes for the drifted dataset's bigint-keyed table."""
+    return [{"table": BIGINT_TABLE, "reason": "keyed by bigint; migrated by hand (drift dataset)"}]
