@@ -146,3 +146,37 @@ def test_a_rollback_without_writes_leaves_every_legacy_table_identical(legacy_db
     assert set(outcomes["status"]) == {"reverted"}, outcomes
     both = pd.concat(checks.values())
     assert not both.empty and both["identical"].all(), both
+
+
+def _whole_round_trip(db, pf):
+    """The catalog and every row outside the ledger, before phase 01 and after rolling back phases
+    02 and 01, are the same (test_round_trip's snapshot); then both deploy again and validate."""
+    from cqms_migrate import ledger
+    from test_round_trip import diff, snapshot
+
+    with db.connect() as c:
+        ledger.install(c)
+        s0 = snapshot(c)
+    deploy(p1.PHASE, pf)
+    deploy(p2.PHASE, pf)
+    with PhaseContext(p1.PHASE, env="local", action="rollback", params_file=pf) as ctx:
+        outcomes, _ = rollback.run(ctx, p1.PHASE)
+    assert set(outcomes["status"]) == {"reverted"}, outcomes
+    with db.connect() as c:
+        s1 = snapshot(c)
+    left = [d for d in diff(s0, s1) if not d.startswith(("rows of cqms_migration.", "flags:", "applied:"))]
+    assert left == [], left
+    deploy(p1.PHASE, pf)
+    deploy(p2.PHASE, pf)
+    with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
+        assert p2.validate(ctx.conn, p2.migratable(ctx), p2._inventory(ctx).not_migrated()).ok
+
+
+def test_both_phases_revert_to_the_same_catalog_and_deploy_again(legacy_db_drift):
+    _whole_round_trip(legacy_db_drift, legacy_db_drift.params_file)
+
+
+def test_both_phases_revert_to_the_same_catalog_on_the_clean_dataset(legacy_db):
+    """Found on the drifted dataset, true of any: a whole rollback left
+    cqms_migration.p01_access_follows_role() behind (each step's own round trip excuses it)."""
+    _whole_round_trip(legacy_db, None)

@@ -6,3 +6,4 @@ DROP FUNCTION IF EXISTS public.employees_bump_version();
 DROP FUNCTION IF EXISTS public.employees_auth_user_gone();
 DROP FUNCTION IF EXISTS cqms_migration.p01_fence();
 DROP FUNCTION IF EXISTS cqms_migration.p01_reverse_sync();
+DROP FUNCTION IF EXISTS cqms_migration.p01_access_follows_role();
