@@ -173,7 +173,7 @@ def cmd_legacy_seed(args) -> int:
             progress = _Progress()
             try:
                 report = seed_legacy(owner_conn, admin_conn, audits=audits, scorecards=scorecards, people=people,
-                                     seed=seed, progress=progress)
+                                     seed=seed, progress=progress, drift=args.drift)
             finally:
                 progress.close()
             for c in (owner_conn, admin_conn):
@@ -186,6 +186,13 @@ def cmd_legacy_seed(args) -> int:
     report = report or {}
     _print_mapping("tables (rows):", report.get("tables") or {})
     _print_mapping("anomalies planted:", report.get("anomalies") or {})
+    if report.get("drift"):
+        from .legacy.drift import exclusions
+        _out("foreign shapes (legacy/drift.py):")
+        for k, v in report["drift"].items():
+            _out(f"  {k}: {json.dumps(v, default=str)}")
+        _out("the bigint-keyed table blocks preflight until excluded; add to params/<env>.yaml:\n"
+             f"  exclude_tables: {json.dumps(exclusions())}")
     return 0
 
 
@@ -362,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--people", type=int, default=None)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--replace", action="store_true", help="drop and re-create the database first")
+    s.add_argument("--drift", action="store_true",
+                   help="then give it the shapes an independently built database has (legacy/drift.py)")
     s.set_defaults(func=cmd_legacy_seed)
 
     s = sub.add_parser("run", help="execute the phase notebooks into outputs/<env>/<run-id>/")

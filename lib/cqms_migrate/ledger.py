@@ -43,6 +43,22 @@ def exists(conn: psycopg.Connection) -> bool:
     return conn.execute("SELECT to_regclass('cqms_migration.applied_steps') IS NOT NULL").fetchone()[0]
 
 
+def json_safe(value):
+    """``value`` as JSON can hold it: NaN and infinities (pandas' missing numbers, say a
+    reconciliation row of a table excluded by decision) become null, other objects their text."""
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.loads(json.dumps(clean(json.loads(json.dumps(value, default=str))), allow_nan=False))
+
+
 class Ledger:
     """The ledger of one run. ``present`` is False only in a dry run on a database that has
     never been migrated (a dry run creates nothing): reads then answer "nothing applied" and
@@ -209,7 +225,7 @@ class Ledger:
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO cqms_migration.metrics (run_id, phase, name, value) VALUES (%s,%s,%s,%s)",
-                (self.run_id, phase, name, Jsonb(json.loads(json.dumps(value, default=str)))),
+                (self.run_id, phase, name, Jsonb(json_safe(value))),
             )
 
     def frame(self, query: str, params=None) -> pd.DataFrame:
