@@ -58,7 +58,8 @@ def kind(legacy_type: str, target: str) -> str | None:
     if tt == "timestamp with time zone":
         return "widen" if lt in ("timestamp without time zone", "date") else "checked" if lt in TEXTUAL else None
     if tt == "date":
-        return "checked" if lt in TEXTUAL else None
+        # a timestamp holding midnights is a date; any other time of day would be lost
+        return "checked" if lt in (*TEXTUAL, "timestamp without time zone") else None
     if tt == "boolean":
         return "checked" if lt in (*TEXTUAL, *INTEGERS) else None
     if tt == "jsonb":
@@ -68,12 +69,25 @@ def kind(legacy_type: str, target: str) -> str | None:
     return None
 
 
+def _utc(expr: sql.Composable, legacy_type: str) -> sql.Composable | None:
+    """A time without zone read as UTC, whatever the session's TimeZone (the writer's, in a
+    trigger): None when the legacy type is not one."""
+    lt = base(legacy_type)
+    if lt == "timestamp without time zone":
+        return sql.SQL("(({}) AT TIME ZONE 'UTC')").format(expr)
+    if lt == "date":
+        return sql.SQL("(({})::timestamp AT TIME ZONE 'UTC')").format(expr)
+    return None
+
+
 def read(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
     """``expr`` (a value of the legacy type) as the target type; NULL where it does not convert."""
     k = kind(legacy_type, target)
     if k == "same":
         return expr
     if k == "widen":
+        if base(target) == "timestamp with time zone":
+            return _utc(expr, legacy_type)
         return sql.SQL("({})::{}").format(expr, sql.SQL(target))
     if k == "checked":
         return sql.SQL("cqms_migration.{}(({})::text)").format(sql.Identifier(CHECKED_FUNCTION[base(target)]), expr)
@@ -86,6 +100,8 @@ def read_json(row: sql.Composable, column: str, legacy_type: str, target: str) -
     k = kind(legacy_type, target)
     if base(target) == "jsonb" and k in ("same", "widen"):
         return sql.SQL("nullif(({}) -> {}, 'null'::jsonb)").format(row, key)
+    if k == "widen" and base(target) == "timestamp with time zone":
+        return _utc(sql.SQL("(({}) ->> {})::{}").format(row, key, sql.SQL(legacy_type)), legacy_type)
     if k in ("same", "widen"):
         return sql.SQL("(({}) ->> {})::{}").format(row, key, sql.SQL(target))
     if k == "checked":
@@ -101,14 +117,18 @@ def unconvertible(expr: sql.Composable, legacy_type: str, target: str) -> sql.Co
     return sql.SQL("(({0}) IS NOT NULL AND {1} IS NULL)").format(expr, read(expr, legacy_type, target))
 
 
-def write(expr: sql.Composable, target: str, legacy_type: str) -> sql.Composable:
-    """A unified value back in the legacy column's type. Textual legacy types get text and leave
-    the length check to the assignment (an explicit cast to varchar(n) would truncate)."""
-    lt = base(legacy_type)
+def write(expr: sql.Composable, target: str, legacy_type: str, exact: bool = False) -> sql.Composable:
+    """A unified value back in the legacy column's type. For an assignment (``exact`` False)
+    textual legacy types get text and leave the length check to the assignment (an explicit cast
+    to varchar(n) would truncate); ``exact``: the legacy type itself, modifier included (a compat
+    view's column, which holds only values the legacy column holds)."""
+    lt, tt = base(legacy_type), base(target)
     if kind(legacy_type, target) == "same":
-        return expr
-    if lt in TEXTUAL:
+        return sql.SQL("({})::{}").format(expr, sql.SQL(legacy_type)) if exact and legacy_type != target else expr
+    if lt in TEXTUAL and not exact:
         return sql.SQL("({})::text").format(expr)
-    if lt in INTEGERS and base(target) == "boolean":
-        return sql.SQL("({})::integer").format(expr)
+    if lt == "timestamp without time zone" and tt == "timestamp with time zone":
+        return sql.SQL("(({}) AT TIME ZONE 'UTC')").format(expr)
+    if lt in INTEGERS and tt == "boolean":
+        return sql.SQL("({})::integer::{}").format(expr, sql.SQL(legacy_type))
     return sql.SQL("({})::{}").format(expr, sql.SQL(legacy_type))

@@ -151,14 +151,19 @@ GRANT SELECT ON cqms_migration.feature_flags TO anon, authenticated, service_rol
 -- Lossless conversion of a legacy value to the type the unified schema holds it in (lib
 -- cqms_migrate/convert.py decides which legacy types need one). Each returns NULL when the text
 -- does not denote exactly one value of the type: the row is then reported (never a value guessed
--- or rounded) and the legacy value stays where it was. Replaced on every run: one definition.
+-- or rounded) and the legacy value stays where it was. Times are read in UTC and only in ISO
+-- 8601 order ('03/04/2024' could be March or April: not converted), whatever the session's
+-- TimeZone and DateStyle. Replaced on every run: one definition.
 CREATE OR REPLACE FUNCTION cqms_migration.to_integer(v text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
-  SELECT CASE WHEN v ~ '^\s*[-+]?[0-9]{1,9}\s*$' THEN v::integer END
+  SELECT CASE WHEN v ~ '^\s*[-+]?[0-9]{1,10}\s*$' THEN
+           CASE WHEN v::bigint BETWEEN -2147483648 AND 2147483647 THEN v::integer END END
 $$;
 CREATE OR REPLACE FUNCTION cqms_migration.to_numeric(v text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
-  SELECT CASE WHEN v ~ '^\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?\s*$' THEN v::numeric END
+  -- at most 1000 characters and an exponent of at most three digits: within what numeric holds
+  SELECT CASE WHEN length(v) <= 1000 AND v ~ '^\s*[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,3})?\s*$'
+              THEN v::numeric END
 $$;
 CREATE OR REPLACE FUNCTION cqms_migration.to_boolean(v text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
@@ -169,20 +174,24 @@ CREATE OR REPLACE FUNCTION cqms_migration.to_uuid(v text) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
   SELECT CASE WHEN btrim(v) ~* '^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$' THEN btrim(v)::uuid END
 $$;
--- STABLE: text without a zone is read in the session's TimeZone (the runbook's is UTC)
 CREATE OR REPLACE FUNCTION cqms_migration.to_timestamptz(v text) RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = '' SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
 BEGIN
-  RETURN CASE WHEN btrim(v) IN ('', 'infinity', '-infinity', 'now', 'today', 'tomorrow', 'yesterday', 'epoch')
-              THEN NULL ELSE v::timestamptz END;
+  IF btrim(v) !~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN v::timestamptz;
 EXCEPTION WHEN data_exception THEN
-  RETURN NULL;
+  RETURN NULL;  -- a month 13, a 30 February
 END $$;
 CREATE OR REPLACE FUNCTION cqms_migration.to_date(v text) RETURNS date
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = '' SET DateStyle = 'ISO, YMD' AS $$
 BEGIN
-  -- a date only: text with a time of day would lose it
-  RETURN CASE WHEN btrim(v) ~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$' THEN btrim(v)::date END;
+  -- a date, or a time of day that is exactly midnight (a timestamp column holding dates)
+  IF btrim(v) !~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}( 00:00(:00([.]0+)?)?)?$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN split_part(btrim(v), ' ', 1)::date;
 EXCEPTION WHEN data_exception THEN
   RETURN NULL;
 END $$;

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from ... import inventory as inv_mod
-from ... import legacy_shape
+from ... import convert, legacy_shape
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
@@ -188,6 +189,11 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None)
         if missing_required:
             g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}: "
                               "exclude it in params (exclude_tables: [{table, reason}]) if it is not an audit table to migrate")
+        date_type = t.columns.get("interaction_date")
+        if t.exists and date_type and convert.kind(date_type, "date") is None:
+            g.blocking.append(f"legacy table {t.table_name!r}: interaction_date is {date_type}, which has no lossless "
+                              "conversion to date: every row would be quarantined; convert the column or exclude the "
+                              "table in params (exclude_tables: [{table, reason}])")
         if t.exists and t.id_problem:
             g.blocking.append(f"legacy table {t.table_name!r}: {t.id_problem}: exclude it in params "
                               "(exclude_tables: [{table, reason}]) to migrate the others, and migrate it by hand")
@@ -196,8 +202,21 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None)
                 and "not uuid" not in m:
             g.warnings.append(m)
     # users and people as found: variants, conversions, carried columns
+    # the conversion functions come with the ledger: a dry run on a never-migrated database has none
+    can_count = conn.execute("SELECT to_regprocedure('cqms_migration.to_integer(text)') IS NOT NULL").fetchone()[0]
     for shape in legacy_shape.discover(conn).values():
         g.warnings.extend(shape.findings())
+        for m in shape.mapped.values():
+            if m.usable and m.kind == "checked" and not can_count:
+                g.warnings.append(f"{shape.table}.{m.column.name}: values that do not convert are counted once the "
+                                  "ledger exists (not in a dry run of a never-migrated database)")
+            elif m.usable and m.kind == "checked":
+                bad = conn.execute(sql.SQL("SELECT count(*) FROM public.{} p WHERE {}").format(
+                    sql.Identifier(shape.table), shape.unconvertible(m.canonical, "p"))).fetchone()[0]
+                if bad:
+                    g.warnings.append(f"{shape.table}.{m.column.name}: {bad} value(s) do not convert to {m.target} "
+                                      "(read as NULL; the legacy rows and the compat view keep them)")
+    end_read(conn)
     if profile["orphaned records %"] > params.max_orphan_pct:
         g.blocking.append(f"orphaned records {profile['orphaned records %']}% exceed max_orphan_pct "
                           f"{params.max_orphan_pct}%: clean up or raise the limit knowingly")

@@ -288,7 +288,7 @@ def _validate(conn: psycopg.Connection) -> Validation:
     check("every legacy email resolves (email map) or is quarantined", unmapped)
     users_without_auth_link = q("SELECT count(*) FROM cqms_migration.employee_sources s WHERE s.source_table = 'users' "
                                 "AND s.disposition = 'migrated' AND NOT EXISTS (SELECT 1 FROM public.employees e "
-                                "WHERE e.id = s.employee_id AND e.auth_user_id::text = s.source_key)")[0]
+                                "WHERE e.id = s.employee_id AND e.auth_user_id = cqms_migration.to_uuid(s.source_key))")[0]
     check("every migrated users row is linked to its auth user", users_without_auth_link)
 
     # employees are what the mapping says for the current legacy rows (the sync kept them so)

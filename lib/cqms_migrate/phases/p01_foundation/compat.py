@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from ... import convert
 from ...legacy_shape import TableShape
 
 DERIVED = {
@@ -65,11 +66,9 @@ def view(shape: TableShape) -> sql.Composable:
         snap = sql.SQL("(s.r).{}").format(sql.Identifier(c.name))
         m = by_column.get(c.name)
         if m is not None and m.canonical in derived:
-            value = shape.write(m.canonical, sql.SQL(derived[m.canonical]))[1]
-            if shape.table == "users" and m.canonical == "id":
-                expr = value  # the auth user's id: the snapshot leaves it out
-            else:
-                expr = sql.SQL("CASE WHEN s.same THEN {} ELSE {} END").format(snap, value)
+            value = convert.write(sql.SQL(derived[m.canonical]), m.target, c.type, exact=True)
+            # in the legacy type exactly (a varchar(60) stays varchar(60))
+            expr = sql.SQL("(CASE WHEN s.same THEN {} ELSE {} END)::{}").format(snap, value, sql.SQL(c.type))
         else:
             expr = snap  # carried: the legacy row's value, whatever the employee became
         cols.append(sql.SQL("  {} AS {}").format(expr, sql.Identifier(c.name)))

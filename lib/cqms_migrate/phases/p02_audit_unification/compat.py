@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from ...db import end_read
-from ...inventory import AuditTable
+from ... import convert
+from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, Step, compose
-from .mapping import short_name, template
+from .mapping import LEGACY_TEXT, common_type, short_name, template
 
 API_ROLES = ("anon", "authenticated", "service_role")
 
@@ -69,6 +70,28 @@ def derived_expressions(legacy_spelling: dict[str, str] | None = None) -> dict[s
     return derived
 
 
+_AUDITS_COLUMN = {"average_score": "total_score", "critical_errors": "critical_errors_count"}
+
+
+def _of_type(name: str, typ: str) -> sql.Composable | None:
+    """A common column the table holds in another type than audits, when the shared expression
+    would not give its type back: a time without zone (read as UTC, shown as UTC), a non-text
+    column converted by check (a flag as 0/1), one with no conversion (its legacy text, always)."""
+    if name not in COMMON_COLUMNS or name in LEGACY_TEXT or name == "id":
+        return None
+    target, col = common_type(name), sql.SQL("a.{}").format(sql.Identifier(_AUDITS_COLUMN.get(name, name)))
+    lv = sql.SQL("a.legacy_values ->> {}").format(sql.Literal(name))
+    k = convert.kind(typ, target)
+    if k == "widen" and convert.base(typ) == "timestamp without time zone":
+        return convert.write(col, target, typ)
+    if k == "checked" and convert.base(typ) not in convert.TEXTUAL:
+        return sql.SQL("CASE WHEN s.same AND a.legacy_values ? {} THEN {} ELSE ({})::text END").format(
+            sql.Literal(name), lv, convert.write(col, target, typ))
+    if k is None:
+        return lv
+    return None
+
+
 def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) -> sql.Composable:
     """templates/compat_view.sql with one expression per legacy column: a common column from
     derived_expressions, any other from parameter_scores."""
@@ -76,7 +99,7 @@ def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) ->
     exprs = []
     for name, typ in t.columns.items():
         # a parameter column, or a column without parameter: from parameter_scores
-        expr = derived.get(name) or sql.SQL("a.parameter_scores ->> {}").format(sql.Literal(name))
+        expr = _of_type(name, typ) or derived.get(name) or sql.SQL("a.parameter_scores ->> {}").format(sql.Literal(name))
         exprs.append(sql.SQL("({})::{} AS {}").format(expr, sql.SQL(typ), sql.Identifier(name)))
     return template("compat_view").format(view=sql.Identifier("public", compat_view_name(t.table_name)),
                                           expressions=sql.SQL(",\n       ").join(exprs),

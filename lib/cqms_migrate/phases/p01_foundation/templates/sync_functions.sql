@@ -110,7 +110,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
          {users.uj.updated_at},
          jsonb_build_object('version', 1)
            || CASE WHEN per.pr IS NOT NULL THEN jsonb_build_object('people', per.pr) ELSE '{{}}'::jsonb END
-           || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u - {users.key.id}) ELSE '{{}}'::jsonb END,
+           || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u) ELSE '{{}}'::jsonb END,
          coalesce(r.permissions ->> 'access_level', 'standard'),
          row_number() OVER (ORDER BY coalesce({people.pr.is_active}, true) DESC,
                             greatest({users.uj.last_sign_in_at}, {people.pr.last_login}) DESC NULLS LAST,

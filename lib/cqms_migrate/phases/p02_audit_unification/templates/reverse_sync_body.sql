@@ -55,6 +55,14 @@ BEGIN
     ELSE
       v_changed := v_patch;
     END IF;
+    -- a boolean of audits into an integer legacy column (a flag kept as 0/1): 1 or 0
+    SELECT jsonb_object_agg(p.key, CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+                                         AND p.value IN ('true'::jsonb, 'false'::jsonb, '"true"'::jsonb, '"false"'::jsonb)
+                                        THEN to_jsonb(CASE WHEN p.value IN ('true'::jsonb, '"true"'::jsonb) THEN 1 ELSE 0 END)
+                                        ELSE p.value END)
+      INTO v_patch
+    FROM jsonb_each(v_patch) p LEFT JOIN pg_attribute a ON a.attrelid = v_rel AND a.attname = p.key AND NOT a.attisdropped;
+    v_changed := (SELECT coalesce(jsonb_object_agg(c.key, v_patch -> c.key), jsonb_build_object()) FROM jsonb_each(v_changed) c);
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO v_cols
     FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
       AND a.attidentity <> 'a' AND a.attname <> 'id' AND v_changed ? a.attname;
@@ -93,8 +101,11 @@ BEGIN
     END IF;
     EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1', v_rel) INTO v_written USING rec.id;
     PERFORM set_config('cqms.sync_echo', 'refresh:' || rec.legacy_table || ':' || rec.id::text, true);
+    -- the normalised text, and the legacy spelling of the columns of another type kept beside it
     UPDATE public.audits x SET legacy_values = (
-      SELECT jsonb_object_agg(k, v_written -> k) FROM unnest({legacy_text}::text[]) k)
+      SELECT jsonb_object_agg(k, v_written -> k) FROM (
+        SELECT unnest({legacy_text}::text[]) UNION SELECT jsonb_object_keys(x.legacy_values) EXCEPT SELECT 'version') ks(k)
+      WHERE v_written ? k)
     WHERE x.id = rec.id AND x.legacy_table = rec.legacy_table;
   END IF;
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
