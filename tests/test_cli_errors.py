@@ -149,3 +149,15 @@ def test_staging_asks_for_tls_when_the_url_says_nothing(legacy_db, tmp_path):
     line = assert_one_line_error(p, "cannot connect")
     assert "SSL" in line or "ssl" in line, line
     assert p.returncode == 4
+
+
+def test_rehearse_refuses_anything_but_local_and_unknown_faults(home):
+    proc = cli(home, "rehearse", "--env", "staging", "--audits", "0",
+               CQMS_STAGING_DATABASE_URL="postgresql://u:pw@127.0.0.1:1/x")
+    assert_one_line_error(proc, "local")
+    assert_no_outputs(home, "staging")
+    proc = cli(home, "rehearse", "--faults", "crash,meteor", "--audits", "0")
+    assert_one_line_error(proc, "meteor", "crash, statement_timeout")
+    assert proc.returncode == 2
+    proc = cli(home, "rehearse", "--workers", "0", "--audits", "0")
+    assert_one_line_error(proc, "--workers")

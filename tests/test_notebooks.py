@@ -30,5 +30,5 @@ def test_committed_notebook_equals_the_generated_one(name):
 
 def test_every_registered_phase_has_a_notebook_and_distinct_ordered_ordinals():
     files = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
-    assert {f"{p.name}.ipynb" for p in phases.PHASES} | {"98_verify.ipynb", "99_rollback.ipynb"} == files
+    assert {f"{p.name}.ipynb" for p in phases.PHASES} | {"91_rehearsal.ipynb", "98_verify.ipynb", "99_rollback.ipynb"} == files
     assert phases.names() == sorted(phases.names())

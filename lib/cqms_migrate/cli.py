@@ -255,6 +255,24 @@ def cmd_verify(args) -> int:
                          run_id=args.run_id, limit=args.limit, log=_log)
 
 
+def cmd_rehearse(args) -> int:
+    from . import rehearsal, runner
+    from .errors import ParamsError
+
+    unknown = [f for f in args.faults.split(",") if f and f not in rehearsal.FAULTS]
+    if unknown:
+        raise ParamsError(f"unknown fault(s) {', '.join(unknown)}: choose from {', '.join(rehearsal.FAULTS)}")
+    if args.workers < 1 or args.rate <= 0 or args.baseline < 0:
+        raise ParamsError("--workers must be at least 1, --rate positive, --baseline not negative")
+    if args.audits:
+        seed_args = argparse.Namespace(env=args.env, params=args.params, audits=args.audits,
+                                       scorecards=args.scorecards, people=args.people, seed=None, replace=True,
+                                       drift=False)
+        cmd_legacy_seed(seed_args)
+    return _with_summary(runner.rehearse, env=args.env, params_file=args.params, run_id=args.run_id, log=_log,
+                         workers=args.workers, rate=args.rate, baseline_s=args.baseline, faults=args.faults)
+
+
 # -- status / verify-trail -------------------------------------------------------------------
 def cmd_status(args) -> int:
     import pandas as pd
@@ -401,6 +419,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=20, help="differing rows named per comparison")
     s.add_argument("--run-id", default=None)
     s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("rehearse", help="local only: seed a legacy dataset, then run, roll back and re-run every "
+                                        "phase while a simulated application writes, with faults injected; the "
+                                        "verdict computed (executes notebooks/91_rehearsal.ipynb)")
+    s.add_argument("--env", default="local")
+    s.add_argument("--params", default=None)
+    s.add_argument("--audits", type=int, default=1_000_000, help="seed this many audits first (0: keep the data)")
+    s.add_argument("--scorecards", type=int, default=20)
+    s.add_argument("--people", type=int, default=None)
+    s.add_argument("--workers", type=int, default=4, help="application connections")
+    s.add_argument("--rate", type=float, default=20.0, help="requests per second per connection")
+    s.add_argument("--baseline", type=float, default=30.0, help="seconds of the application alone first")
+    s.add_argument("--faults", default="crash,statement_timeout,terminate,lock_holder,new_table",
+                   help="comma-separated, any of: crash, statement_timeout, terminate, lock_holder, new_table")
+    s.add_argument("--run-id", default=None)
+    s.set_defaults(func=cmd_rehearse)
 
     s = sub.add_parser("status", help="applied steps and feature flags of an environment")
     s.add_argument("--env", required=True)

@@ -40,8 +40,9 @@ def build(name: str, cells: list):
 
 def all_notebooks() -> dict[str, object]:
     """{file name: notebook} for every registered phase and the rollback notebook."""
-    from . import phases, rollback, verify
+    from . import phases, rehearsal, rollback, verify
     out = {f"{p.name}.ipynb": build(f"{p.name}.ipynb", p.notebook()) for p in phases.PHASES}
+    out[rehearsal.NOTEBOOK] = build(rehearsal.NOTEBOOK, rehearsal.notebook())
     out[verify.NOTEBOOK] = build(verify.NOTEBOOK, verify.notebook())
     out[rollback.NOTEBOOK] = build(rollback.NOTEBOOK, rollback.notebook())
     return out

@@ -36,4 +36,8 @@ def params_dir() -> Path:
 
 
 def outputs_dir() -> Path:
+    """<root>/outputs; CQMS_OUTPUTS overrides (a rehearsal gives the runs it starts a trail of
+    their own, so they never fork the chain of the run that started them)."""
+    if os.environ.get("CQMS_OUTPUTS"):
+        return Path(os.environ["CQMS_OUTPUTS"]).resolve()
     return project_root() / "outputs"

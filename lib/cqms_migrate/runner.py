@@ -467,3 +467,18 @@ def verify(env: str, phase: str | None = None, params_file=None, run_id: str | N
                     params_file=params_file, run_id=run_id, confirm=None, dry_run=False,
                     jobs=[(nb, {"target_phase": target_phase, "limit": limit})], log=log,
                     extra={"target_phase": target_phase or "every applied phase"})
+
+
+def rehearse(env: str, params_file=None, run_id: str | None = None, log: Log = print, **parameters) -> dict:
+    """Execute notebooks/91_rehearsal.ipynb into the trail (its phases run through this runner, in
+    processes of their own, and leave their own runs in the trail). Local only: it injects faults."""
+    from . import rehearsal
+    params = load_params(env, params_file)
+    if params.env != "local":
+        raise ParamsError(f"rehearse runs against the local environment only (it injects faults); got {params.env!r}")
+    nb = notebooks_dir() / rehearsal.NOTEBOOK
+    run_id = _check_run_id(run_id)
+    target, version = probe(params)
+    return _execute(action="rehearse", env=env, params=params, target=target, server_version=version,
+                    params_file=params_file, run_id=run_id, confirm=None, dry_run=False,
+                    jobs=[(nb, parameters)], log=log, extra={"rehearsal": parameters})

@@ -1,0 +1,448 @@
+"""Rehearsal under load (issue 13): the whole migration run through the runner while a simulated
+application (workload.py) reads and writes, with faults injected, then every phase rolled back
+under load and run again. The verdict is computed from what the application saw and what the
+database holds, never eyeballed:
+
+  lost          acknowledged writes whose last content is not found (through both paths), after
+                every stage
+  errors        application errors by kind; only those provoked on purpose are allowed
+  latency       p50, p99 and max per stage, p99 against the no-migration baseline
+  lock waits    the longest any application query waited on a lock (sampled from pg_stat_activity)
+  rollback      seconds per phase
+  verify        cqms-migrate verify after every stage
+
+Stages: baseline (no migration) -> migrate (phases 00-02, with faults) -> rollback 02 -> rollback
+01 -> migrate again. Faults (each optional): the phase-02 kernel killed after its 2nd backfill
+batch (CQMS_FAULTS=crash_after_batch) and the run re-started; a statement timeout inside a batch
+(timeout_batch); the runner's backend terminated mid-step (pg_terminate_backend) and the run
+re-started; an application transaction holding a row of people while phase 01 installs its
+trigger (the phase waits within its lock timeout and retries); a new scorecard table created
+while the migration runs (the application writes it at once).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from .. import verify as verify_mod
+from .workload import APP_NAME, Sample, Worker, World, WriteLog, check
+
+FAULTS = ("crash", "statement_timeout", "terminate", "lock_holder", "new_table")
+
+
+@dataclass
+class Verdict:
+    stages: pd.DataFrame                  # per stage: ops, errors, p50/p99/max ms, lost, verify
+    errors: pd.DataFrame                  # kind, stage, count, provoked
+    faults: pd.DataFrame                  # what was injected and what happened
+    rollback_seconds: dict[str, float]
+    baseline_p99_ms: float
+    max_lock_wait_ms: float
+    lock_wait_limit_ms: float
+    samples: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    events: list = field(default_factory=list)  # (time, label) phase boundaries and faults
+    failures: list[str] = field(default_factory=list)
+    checks: pd.DataFrame = field(default_factory=pd.DataFrame)  # criterion, ok, detail
+
+    def passed(self, criterion: str) -> bool:
+        return bool(self.checks.loc[self.checks["criterion"] == criterion, "ok"].all())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        return ("PASSED" if self.ok else "FAILED: " + "; ".join(self.failures))
+
+    def raise_if_failed(self) -> None:
+        from ..errors import CheckFailed
+        if not self.ok:
+            raise CheckFailed(f"rehearsal verdict: {self.summary()}")
+
+
+class LockMonitor(threading.Thread):
+    """The longest wait on a lock of any application query, sampled every 50 ms."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.stop, self.max_ms, self.where = url, threading.Event(), 0.0, ""
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True, application_name="cqms-rehearsal-monitor") as c:
+            while not self.stop.wait(0.05):
+                row = c.execute("SELECT extract(epoch FROM clock_timestamp() - query_start) * 1000, left(query, 80) "
+                                "FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock' "
+                                "ORDER BY 1 DESC LIMIT 1", (APP_NAME,)).fetchone()
+                if row and row[0] > self.max_ms:
+                    self.max_ms, self.where = float(row[0]), row[1]
+
+
+class Rehearsal:
+    def __init__(self, env: str = "local", params_file: str | None = None, workers: int = 4, rate: float = 20.0,
+                 baseline_s: float = 5.0, seed: int = 11, faults: tuple[str, ...] = FAULTS, log=print,
+                 extra_steps: dict | None = None):
+        from ..db import resolve_target
+        from ..params import load_params
+        self.env, self.params_file, self.log = env, params_file, log
+        self.params = load_params(env, params_file)
+        self.url = resolve_target(self.params).url
+        self.workers_n, self.rate, self.baseline_s, self.seed = workers, rate, baseline_s, seed
+        self.faults = tuple(faults)
+        self.stage = ["setup"]
+        self.samples: list[Sample] = []
+        self.writes = WriteLog()
+        self.events: list = []
+        self.fault_rows: list[dict] = []
+        self.stage_rows: list[dict] = []
+        self.rollback_seconds: dict[str, float] = {}
+        self.provoked: set[str] = set()
+        self.extra_steps = extra_steps or {}
+        # the runs it starts keep a trail of their own (outputs/rehearsals/<id>/<env>/...)
+        from ..paths import outputs_dir
+        from ..context import new_run_id
+        self.trail = outputs_dir() / "rehearsals" / (os.environ.get("CQMS_RUN_ID") or new_run_id())
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _mark(self, label: str) -> None:
+        self.events.append((time.time(), label))
+        self.log(f"[rehearsal] {label}")
+
+    def _run(self, action: str, faults: str = "", phases: list[str] | None = None, through: str | None = None,
+             phase: str | None = None) -> str | None:
+        """The runner as the operator runs it: its own process (a crash fault kills only it), at
+        a lower CPU priority (in production it runs on another machine than the database; here
+        the two cores are shared with the application). Returns None, or why it failed."""
+        import subprocess
+        import sys
+        args = [sys.executable, "-m", "cqms_migrate", action, "--env", self.env]
+        if self.params_file:
+            args += ["--params", str(self.params_file)]
+        if action == "run":
+            args += ["--phase", *phases] if phases else ["--through", through]
+        else:
+            args += ["--phase", phase]
+        env = dict(os.environ)
+        env.pop("CQMS_FAULTS", None)
+        env.pop("CQMS_RUN_ID", None)  # each run its own id
+        env["CQMS_OUTPUTS"] = str(self.trail)
+        if faults:
+            env["CQMS_FAULTS"] = faults
+        proc = subprocess.run(["nice", "-n", "15", *args], env=env, capture_output=True, text=True)
+        if proc.returncode == 0:
+            return None
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        return f"exit {proc.returncode}: {tail[-1][:200] if tail else ''}"
+
+    def _check_stage(self, name: str, started: float) -> None:
+        """After a stage: the application pauses between requests (a check needs the writes to
+        hold still: a write committed while it reads would look lost), is checked, resumes."""
+        self.world.running.clear()
+        deadline = time.time() + 30
+        while not all(w.idle.is_set() or not w.is_alive() for w in self.workers) and time.time() < deadline:
+            time.sleep(0.01)
+        try:
+            self._check_now(name, started)
+        finally:
+            self.world.running.set()
+
+    def _check_now(self, name: str, started: float) -> None:
+        with psycopg.connect(self.url) as c:
+            found = check(c, self.writes)
+            try:
+                v = verify_mod.run(c)
+                verified, vdetail = v.ok, "" if v.ok else "; ".join(
+                    f"{x.name}: {x.missing} missing, {x.extra} extra, {dict((k, n) for k, n in x.per_column.items() if n)}"
+                    for x in v.comparisons if not x.ok)[:400]
+            except Exception as e:  # noqa: BLE001 - the verdict records it
+                verified, vdetail = False, f"{type(e).__name__}: {e}"[:400]
+        mine = [s for s in self.samples if s.stage == name]
+        ms = sorted(s.seconds * 1000 for s in mine if s.error is None)
+        self.stage_rows.append({
+            "stage": name, "seconds": round(time.time() - started, 1), "operations": len(mine),
+            "errors": sum(1 for s in mine if s.error), "p50 ms": round(statistics.median(ms), 1) if ms else None,
+            "p99 ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1) if ms else None,
+            "max ms": round(ms[-1], 1) if ms else None, "writes checked": found["checked"], "lost": found["lost"],
+            "in legacy, quarantined by the mapping": found["quarantined"],
+            "lost examples": found["examples"][:3], "verify": "clean" if verified else vdetail})
+        self._mark(f"{name}: {found['checked']} writes checked, {found['lost']} lost, verify "
+                   f"{'clean' if verified else 'NOT clean'}")
+
+    # -- faults ---------------------------------------------------------------------------------
+    def _terminate_when(self, phase_app: str, step_hint: str, done: threading.Event) -> threading.Thread:
+        """Terminate the runner's backend once, while it runs a statement matching ``step_hint``."""
+        def watch():
+            with psycopg.connect(self.url, autocommit=True) as c:
+                deadline = time.time() + 300
+                while not done.is_set() and time.time() < deadline:
+                    row = c.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
+                                    "AND query ILIKE %s LIMIT 1", (f"%{phase_app}%", f"%{step_hint}%")).fetchone()
+                    if row:
+                        c.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+                        self.fault_rows.append({"fault": "terminate", "what": f"pg_terminate_backend on the runner "
+                                                f"({phase_app}, a statement with {step_hint!r})", "at": time.time()})
+                        return
+                    time.sleep(0.02)
+        t = threading.Thread(target=watch, daemon=True)
+        t.start()
+        return t
+
+    def _hold_people_row(self, seconds: float) -> threading.Thread:
+        """An application transaction that updated a people row and keeps it open."""
+        def hold():
+            with psycopg.connect(self.url, application_name="cqms-rehearsal-holder") as c:
+                c.execute("UPDATE public.people SET login_count = login_count WHERE email = "
+                          "(SELECT min(email) FROM public.people WHERE email LIKE '%%@%%')")
+                time.sleep(seconds)
+                c.rollback()
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        self.fault_rows.append({"fault": "lock_holder", "what": f"a transaction holding a people row for {seconds:g}s "
+                                "while phase 01 installs its triggers", "at": time.time()})
+        return t
+
+    def _new_table(self, world: World) -> None:
+        name = f"rehearsal_{uuid.uuid4().hex[:6]}_audit"
+        with psycopg.connect(self.url, autocommit=True) as c:
+            template = world.tables[0][0]
+            c.execute(sql.SQL("CREATE TABLE public.{} (LIKE public.{} INCLUDING DEFAULTS)").format(
+                sql.Identifier(name), sql.Identifier(template)))
+            c.execute(sql.SQL("ALTER TABLE public.{} ADD PRIMARY KEY (id)").format(sql.Identifier(name)))
+            sid = str(uuid.uuid4())
+            c.execute("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version) "
+                      "SELECT %s, 'Rehearsal scorecard', %s, 80, true, 1", (sid, name))
+            c.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON public.{} TO authenticated, service_role".replace(
+                "{}", sql.Identifier(name).as_string(c)))
+        world.add_table(name, sid)
+        self.fault_rows.append({"fault": "new_table", "what": f"scorecard table {name} created while the migration "
+                                "runs; the application writes it at once", "at": time.time()})
+
+    # -- the rehearsal --------------------------------------------------------------------------
+    def run(self) -> Verdict:
+        with psycopg.connect(self.url) as c:
+            world = World(c, self.workers_n, self.seed)
+        if len(world.people) < 4 * self.workers_n or not world.auditors:
+            raise ValueError("the legacy dataset is too small for the rehearsal's workers")
+        self.world = world
+        monitor = LockMonitor(self.url)
+        monitor.start()
+        self.workers = workers = [Worker(i, self.url, world, self.writes, self.samples, self.rate, self.stage, self.seed)
+                   for i in range(self.workers_n)]
+        for w in workers:
+            w.start()
+        try:
+            self._stages(world)
+        finally:
+            for w in workers:
+                w.stop.set()
+            for w in workers:
+                w.join(30)
+            monitor.stop.set()
+            monitor.join(5)
+        return self._verdict(monitor)
+
+    def _stages(self, world: World) -> None:
+        # baseline: the application alone
+        self.stage[0] = "baseline"
+        t = time.time()
+        self._mark("baseline: the application alone")
+        time.sleep(self.baseline_s)
+        self._check_stage("baseline", t)
+
+        # migrate, with faults
+        self.stage[0] = "migrate"
+        t = time.time()
+        self._mark("migrate: phases 00-02 through the runner")
+        holder = None
+        if "lock_holder" in self.faults:
+            holder = self._hold_people_row(1.5)
+        err = self._run("run", through="01_foundation")
+        if holder:
+            holder.join()
+        if err:
+            self._mark(f"phase 01 failed ({err}); re-run")
+            self.fault_rows.append({"fault": "lock_holder", "what": f"phase 01 stopped: {err}; re-run", "at": time.time()})
+            if (err := self._run("run", phases=["01_foundation"])):
+                raise RuntimeError(f"phase 01 failed twice: {err}")
+        self._mark("phase 01 done")
+        if "new_table" in self.faults:
+            self._new_table(world)
+        if "crash" in self.faults or "statement_timeout" in self.faults:
+            spec = ",".join(x for x, on in (("crash_after_batch=2", "crash" in self.faults),
+                                            ("timeout_batch=1", "statement_timeout" in self.faults)) if on)
+            self._mark(f"phase 02 with CQMS_FAULTS={spec}")
+            err = self._run("run", faults=spec, phases=["02_audit_unification"])
+            self.fault_rows.append({"fault": "crash" if "crash" in self.faults else "statement_timeout",
+                                    "what": f"CQMS_FAULTS={spec}: " + (f"the run stopped ({err[:120]})" if err else
+                                                                      "the run finished"), "at": time.time()})
+        if "terminate" in self.faults:
+            done = threading.Event()
+            # the backfill's statements open with this comment (pg_stat_activity keeps the first 1 kB)
+            watcher = self._terminate_when("02_audit_unification", "Backfill, statement", done)
+            err = self._run("run", phases=["02_audit_unification"])
+            done.set()
+            watcher.join(5)
+            self._mark(f"phase 02 after terminate: {err or 'succeeded'}")
+        if (err := self._run("run", phases=["02_audit_unification"])):
+            raise RuntimeError(f"phase 02 failed after its faults: {err}")
+        for name, step in self.extra_steps.items():  # tests: a deliberately broken migration
+            self._mark(f"extra step {name}")
+            step(self.url)
+        self._mark("phase 02 done")
+        self._check_stage("migrate", t)
+
+        # roll back each phase under load, in reverse
+        for phase in ("02_audit_unification", "01_foundation"):
+            self.stage[0] = f"rollback {phase}"
+            t = time.time()
+            self._mark(f"rollback {phase}")
+            err = self._run("rollback", phase=phase)
+            self.rollback_seconds[phase] = round(time.time() - t, 1)
+            if err:
+                raise RuntimeError(f"rollback of {phase} failed: {err}")
+            self._check_stage(f"rollback {phase}", t)
+
+        # and again
+        self.stage[0] = "migrate again"
+        t = time.time()
+        self._mark("migrate again")
+        if (err := self._run("run", through="02_audit_unification")):
+            raise RuntimeError(f"the second run failed: {err}")
+        self._check_stage("migrate again", t)
+        self.stage[0] = "done"
+
+    def _verdict(self, monitor: LockMonitor) -> Verdict:
+        stages = pd.DataFrame(self.stage_rows)
+        errs = [s for s in self.samples if s.error]
+        errors = (pd.DataFrame([{"stage": s.stage, "op": s.op, "kind": s.error.split(":")[0], "example": s.error}
+                                for s in errs])
+                  .groupby(["stage", "op", "kind"], as_index=False).agg(count=("example", "size"), example=("example", "first"))
+                  if errs else pd.DataFrame(columns=["stage", "op", "kind", "count", "example"]))
+        base = stages.loc[stages["stage"] == "baseline", "p99 ms"]
+        baseline_p99 = float(base.iloc[0]) if len(base) and base.iloc[0] is not None else 0.0
+        lock_limit = max(ms for ms, _ in self.params.legacy_lock_retries) + max(self.params.batch_target_ms * 2, 1000)
+        checks = []
+
+        def crit(name, ok, detail):
+            checks.append({"criterion": name, "ok": bool(ok), "detail": detail})
+
+        lost = int(stages["lost"].max()) if len(stages) else 0
+        crit("acknowledged writes lost", lost == 0, f"{lost} not found after some stage" if lost else
+             f"0 of {int(stages['writes checked'].max()) if len(stages) else 0} (last content of every key, both paths)")
+        n_err = int(errors["count"].sum()) if len(errors) else 0
+        crit("application errors", n_err == 0, ", ".join(f"{r.kind} in {r.op} ({r.stage}) x{r.count}"
+                                                   for r in errors.itertuples())[:400] if n_err else "none")
+        dirty = stages[stages["verify"] != "clean"] if len(stages) else stages
+        crit("verify after every stage", not len(dirty),
+             "clean" if not len(dirty) else "; ".join(f"{r.stage}: {r.verify}" for r in dirty.itertuples())[:400])
+        crit("longest application lock wait", monitor.max_ms <= lock_limit,
+             f"{monitor.max_ms:.0f} ms (limit {lock_limit:.0f} ms: the legacy lock timeout plus a batch)"
+             + (f"; {monitor.where}" if monitor.max_ms > lock_limit else ""))
+        slow = [f"{r['stage']} {r['p99 ms']} ms" for _, r in stages.iterrows()
+                if r["stage"] != "baseline" and baseline_p99 and r["p99 ms"] and r["p99 ms"] > 2 * baseline_p99]
+        crit("p99 latency at most 2x the baseline", not slow,
+             f"baseline {baseline_p99} ms" + (f"; over: {', '.join(slow)}" if slow else ""))
+        long = {p: s for p, s in self.rollback_seconds.items() if s > 15 * 60}
+        crit("rollback of each phase under 15 minutes", not long,
+             ", ".join(f"{p} {s} s" for p, s in self.rollback_seconds.items()))
+        checks = pd.DataFrame(checks)
+        failures = [f"{r.criterion}: {r.detail}" for r in checks.itertuples() if not r.ok]
+        samples = pd.DataFrame([s.__dict__ for s in self.samples])
+        return Verdict(stages, errors, pd.DataFrame(self.fault_rows), self.rollback_seconds, baseline_p99,
+                       monitor.max_ms, lock_limit, samples, self.events, failures, checks)
+
+
+def rehearse(env: str = "local", **kw) -> Verdict:
+    return Rehearsal(env, **kw).run()
+
+
+def chart(v: Verdict):
+    """Application latency (p99 and p50 per second) and throughput over time, stage boundaries
+    and faults marked."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    if v.samples.empty:
+        return fig
+    s = v.samples.copy()
+    t0 = s["at"].min()
+    s["t"] = (s["at"] - t0).astype(int)
+    ok = s[s["error"].isna()]
+    per = ok.groupby("t")["seconds"]
+    ax1.plot(per.quantile(0.99).index, per.quantile(0.99).values * 1000, label="p99", color="#d9534f")
+    ax1.plot(per.median().index, per.median().values * 1000, label="p50", color="#337ab7")
+    if v.baseline_p99_ms:
+        ax1.axhline(2 * v.baseline_p99_ms, color="black", linestyle=":", linewidth=1, label="2x baseline p99")
+    ax1.set_ylabel("latency, ms")
+    ax1.set_yscale("log")
+    ax1.legend(loc="upper right", fontsize=8)
+    counts = s.groupby("t").size()
+    ax2.bar(counts.index, counts.values, width=1.0, color="#5cb85c", label="operations/s")
+    errs = s[s["error"].notna()].groupby("t").size()
+    if len(errs):
+        ax2.bar(errs.index, errs.values, width=1.0, color="#d9534f", label="errors/s")
+    ax2.set_ylabel("operations per second")
+    ax2.set_xlabel("seconds since the rehearsal started")
+    ax2.legend(loc="upper right", fontsize=8)
+    for at, label in v.events:
+        x = at - t0
+        for ax in (ax1, ax2):
+            ax.axvline(x, color="grey", linewidth=0.6)
+        ax1.text(x, ax1.get_ylim()[1], label.split(":")[0][:28], rotation=90, fontsize=6, va="top", ha="right")
+    fig.tight_layout()
+    return fig
+
+
+NOTEBOOK = "91_rehearsal.ipynb"
+
+
+def notebook() -> list:
+    """The cells of notebooks/91_rehearsal.ipynb."""
+    from ..notebook_cells import code, md
+    return [
+        md("""
+# 91 · Rehearsal under load — the whole migration while the application reads and writes
+A simulated Express CQMS application (several connections, as agents, auditors and the server
+side, switching path per feature flag as the seed's adapters do) runs through every stage:
+baseline, migrate (phases 00-02 through the runner, with faults injected), rollback of each phase
+in reverse, migrate again. After each stage the application pauses between requests while every
+write it got a commit for is looked up through both paths and `cqms-migrate verify` runs.
+
+Run with `cqms-migrate rehearse --env local` (it seeds the legacy dataset first, local only)."""),
+        code('''# Parameters (papermill injects the run's values below this cell). Defaults: a short rehearsal.
+env = "local"          # local only: the rehearsal injects faults
+params_file = ""       # default: params/<env>.yaml
+run_id = ""            # the runner passes its own
+confirm = ""           # (the runner passes these to every notebook; a rehearsal is local only)
+dry_run = False
+workers = 4            # application connections
+rate = 20.0            # requests per second per connection
+baseline_s = 10.0      # the application alone, before anything runs
+faults = "crash,statement_timeout,terminate,lock_holder,new_table"
+seed = 11''', "parameters"),
+        code("""
+from cqms_migrate import notebook as nb, rehearsal
+v = rehearsal.rehearse(env, params_file=params_file or None, workers=workers, rate=rate, baseline_s=baseline_s,
+                       faults=tuple(f for f in faults.split(",") if f), seed=seed)
+print(v.summary())"""),
+        md("## 1. Verdict — each criterion computed from what the application saw and the database holds"),
+        code("nb.show(v.checks)"),
+        md("## 2. Stages"),
+        code("nb.show(v.stages)"),
+        md("## 3. Faults injected"),
+        code("nb.show(v.faults)"),
+        md("## 4. Application errors by kind (none expected)"),
+        code("nb.show(v.errors)"),
+        md("## 5. Application latency and throughput over time (stages and faults marked)"),
+        code("rehearsal.chart(v);"),
+        md("## 6. Outcome"),
+        code("v.raise_if_failed()\nprint('rehearsal: every criterion met')"),
+    ]
