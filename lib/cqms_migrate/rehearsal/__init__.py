@@ -221,7 +221,7 @@ class Rehearsal:
                       "SELECT %s, 'Rehearsal scorecard', %s, 80, true, 1", (sid, name))
             c.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON public.{} TO authenticated, service_role".replace(
                 "{}", sql.Identifier(name).as_string(c)))
-        world.add_table(name, sid)
+        world.add_table(name, sid, set(world.columns[template]))
         self.fault_rows.append({"fault": "new_table", "what": f"scorecard table {name} created while the migration "
                                 "runs; the application writes it at once", "at": time.time()})
 

@@ -22,6 +22,8 @@ global order. Operations and their personas:
   score        admin     an audit's score changed (legacy column or audits.total_score)
                          (admin requests run as service_role, the application's server side)
   acknowledge  agent     the audited agent acknowledges (legacy column or audits, own audit)
+  reversal_request agent the audited agent asks for a reversal (reversal_requested_at)
+  validate     admin     the audit validated (validation_status 'approved')
   delete       admin     an audit deleted
   new_hire     admin     a person added to people (legacy) or employees (unified)
   assignment   auditor   an assignment created, then completed (legacy: phase 3 is not built)
@@ -44,8 +46,8 @@ AUDITS_FLAG = "USE_UNIFIED_AUDITS_TABLE"
 APP_NAME = "cqms-rehearsal-app"
 
 # operation -> weight (a read-heavy application, as the legacy one is)
-MIX = {"read_fanout": 20, "lookup": 20, "login": 15, "audit_insert": 14, "score": 10, "acknowledge": 8,
-       "delete": 2, "new_hire": 3, "assignment": 8}
+MIX = {"read_fanout": 20, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
+       "reversal_request": 3, "validate": 3, "delete": 2, "new_hire": 3, "assignment": 6}
 
 
 @dataclass
@@ -108,6 +110,9 @@ class World:
         self.tables = [tuple(r) for r in conn.execute(
             "SELECT s.table_name, s.id::text FROM public.scorecards s WHERE coalesce(s.is_active, true) "
             "AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL ORDER BY s.table_name").fetchall()]
+        self.columns = {t: {r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(format('public.%%I', %s::text)) "
+            "AND attnum > 0 AND NOT attisdropped", (t,)).fetchall()} for t, _ in self.tables}
         by_email = {p.email: p for p in self.people}
         existing: list[Audit] = []
         per_table = max(1, sample // max(1, len(self.tables)))
@@ -125,9 +130,13 @@ class World:
         self.running = threading.Event()
         self.running.set()
 
-    def add_table(self, table: str, scorecard_id: str) -> None:
+    def add_table(self, table: str, scorecard_id: str, columns: set[str]) -> None:
         with self.lock:
+            self.columns[table] = columns
             self.tables.append((table, scorecard_id))
+
+    def has(self, table: str, column: str) -> bool:
+        return column in self.columns.get(table, ())
 
 
 def _flags(c: psycopg.Connection) -> dict[str, bool]:
@@ -183,8 +192,9 @@ class Worker(threading.Thread):
                     conn = psycopg.connect(self.url, application_name=APP_NAME)
                 flags = _flags(conn)
                 op = self.rng.choices(ops, weights)[0]
-                path = "unified" if flags.get(AUDITS_FLAG if op in ("read_fanout", "audit_insert", "score",
-                                                                    "acknowledge", "delete") else EMPLOYEES_FLAG) \
+                path = "unified" if flags.get(AUDITS_FLAG if op in ("read_fanout", "audit_insert", "score", "acknowledge",
+                                                                    "reversal_request", "validate", "delete")
+                                              else EMPLOYEES_FLAG) \
                     and op != "assignment" else "legacy"
                 t0 = time.perf_counter()
                 error = None
@@ -265,13 +275,15 @@ class Worker(threading.Thread):
         score = round(self.rng.uniform(40, 100), 2)
         _as(c, auditor)
         if path == "legacy":
-            c.execute(sql.SQL(
-                "INSERT INTO public.{} (id, employee_email, employee_name, auditor_email, auditor_name, interaction_date, "
-                "average_score, passing_status, validation_status, acknowledgement_status, submitted_at, created_at, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s, current_date, %s, %s, 'pending', 'pending', now(), now(), now())"
-            ).format(sql.Identifier(table)),
-                (a.id, employee.email, employee.name, auditor.email, auditor.name, score,
-                 "Passed" if score >= 80 else "Failed"))
+            values = {"id": a.id, "employee_email": employee.email, "employee_name": employee.name,
+                      "auditor_email": auditor.email, "auditor_name": auditor.name, "interaction_date": "today",
+                      "average_score": score, "passing_status": "Passed" if score >= 80 else "Failed",
+                      "validation_status": "pending", "acknowledgement_status": "pending", "submitted_at": "now",
+                      "created_at": "now", "updated_at": "now"}
+            values = {k: v for k, v in values.items() if self.world.has(table, k)}
+            c.execute(sql.SQL("INSERT INTO public.{} ({}) VALUES ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, values)),
+                sql.SQL(", ").join(sql.Placeholder() * len(values))), list(values.values()))
         else:
             n = c.execute(
                 "INSERT INTO public.audits (id, employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
@@ -304,6 +316,8 @@ class Worker(threading.Thread):
         if not self.mine:
             return
         a = self.rng.choice(self.mine)
+        if not self.world.has(a.table, "acknowledgement_status"):
+            return
         _as(c, a.employee)
         if path == "legacy":
             n = c.execute(sql.SQL("UPDATE public.{} SET acknowledgement_status = 'acknowledged' WHERE id = %s").format(
@@ -313,6 +327,38 @@ class Worker(threading.Thread):
                           "AND deleted_at IS NULL", (a.id,)).rowcount
         if n:
             self._after_commit(c, ("ack", a.id), {"table": a.table, "status": "acknowledged"})
+
+    def reversal_request(self, c, path):
+        if not self.mine:
+            return
+        a = self.rng.choice(self.mine)
+        if not self.world.has(a.table, "reversal_requested_at"):
+            return
+        _as(c, a.employee)
+        if path == "legacy":
+            n = c.execute(sql.SQL("UPDATE public.{} SET reversal_requested_at = now() WHERE id = %s").format(
+                sql.Identifier(a.table)), (a.id,)).rowcount
+        else:
+            n = c.execute("UPDATE public.audits SET reversal_requested_at = now() WHERE id = %s AND deleted_at IS NULL",
+                          (a.id,)).rowcount
+        if n:
+            self._after_commit(c, ("reversal", a.id), {"table": a.table, "column": "reversal_requested_at"})
+
+    def validate(self, c, path):
+        if not self.mine:
+            return
+        a = self.rng.choice(self.mine)
+        if not self.world.has(a.table, "validation_status"):
+            return
+        _as(c, None)
+        if path == "legacy":
+            n = c.execute(sql.SQL("UPDATE public.{} SET validation_status = 'approved' WHERE id = %s").format(
+                sql.Identifier(a.table)), (a.id,)).rowcount
+        else:
+            n = c.execute("UPDATE public.audits SET validation_status = 'approved' WHERE id = %s AND deleted_at IS NULL",
+                          (a.id,)).rowcount
+        if n:
+            self._after_commit(c, ("validation", a.id), {"table": a.table, "status": "approved"})
 
     def delete(self, c, path):
         fresh = [a for a in self.mine if a not in self.world.audits_of[self.idx]]
@@ -327,6 +373,8 @@ class Worker(threading.Thread):
         self.mine.remove(a)
         self._after_commit(c, ("audit", a.id), {"table": a.table, "score": None, "deleted": True})
         self._after_commit(c, ("ack", a.id), None)
+        self._after_commit(c, ("reversal", a.id), None)
+        self._after_commit(c, ("validation", a.id), None)
 
     def new_hire(self, c, path):
         self.hires += 1
@@ -411,6 +459,16 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
         elif kind == "ack":
             t = sql.Identifier(content["table"])
             got = conn.execute(sql.SQL("SELECT acknowledgement_status FROM public.{} WHERE id = %s").format(t), (k,)).fetchone()
+            if not got or got[0] != content["status"]:
+                bad(key, content["status"], got and got[0], "legacy")
+        elif kind == "reversal":
+            got = conn.execute(sql.SQL("SELECT reversal_requested_at FROM public.{} WHERE id = %s").format(
+                sql.Identifier(content["table"])), (k,)).fetchone()
+            if not got or got[0] is None:
+                bad(key, "requested", got and got[0], "legacy")
+        elif kind == "validation":
+            got = conn.execute(sql.SQL("SELECT validation_status FROM public.{} WHERE id = %s").format(
+                sql.Identifier(content["table"])), (k,)).fetchone()
             if not got or got[0] != content["status"]:
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "login":
