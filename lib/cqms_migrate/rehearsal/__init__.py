@@ -79,11 +79,18 @@ class LockMonitor(threading.Thread):
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True, application_name="cqms-rehearsal-monitor") as c:
             while not self.stop.wait(0.05):
-                row = c.execute("SELECT extract(epoch FROM clock_timestamp() - query_start) * 1000, left(query, 80) "
-                                "FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock' "
-                                "ORDER BY 1 DESC LIMIT 1", (APP_NAME,)).fetchone()
+                # the waiting query, and who it waits for (application, its statement, since when)
+                row = c.execute(
+                    "SELECT extract(epoch FROM clock_timestamp() - w.query_start) * 1000, left(w.query, 80), "
+                    "(SELECT string_agg(format('%%s [%%s, %%s s] %%s', b.application_name, b.state, "
+                    "round(extract(epoch FROM clock_timestamp() - coalesce(b.xact_start, b.query_start)))::int, "
+                    "left(regexp_replace(b.query, '\\s+', ' ', 'g'), 120)), ' | ') "
+                    " FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(w.pid))) "
+                    "FROM pg_stat_activity w WHERE w.application_name = %s AND w.wait_event_type = 'Lock' "
+                    "ORDER BY 1 DESC LIMIT 1", (APP_NAME,)).fetchone()
                 if row and row[0] > self.max_ms:
-                    self.max_ms, self.where = float(row[0]), row[1]
+                    self.max_ms = float(row[0])
+                    self.where = f"{row[1]} waiting for: {row[2] or '?'}"
 
 
 class Rehearsal:
