@@ -290,3 +290,26 @@ def test_after_the_phase1_fence_a_late_writer_gets_an_error(legacy_db):
     assert "failed" not in set(outcomes["status"])
     with legacy_db.connect() as c:
         assert one(c, "SELECT to_regclass('public.employees') IS NULL")
+
+
+def test_a_write_for_a_person_does_not_wait_for_a_key_share_lock(legacy_db):
+    """A backfill batch's foreign-key checks on audits hold FOR KEY SHARE on the audited employees
+    until the batch commits. The phase-1 apply used INSERT ... ON CONFLICT DO UPDATE, which locks
+    FOR UPDATE and so waited for the whole batch (a login waited 78 s in the 1M rehearsal): it now
+    updates existing employees FOR NO KEY UPDATE. Both paths, with a key-share holder open."""
+    deploy_p1()
+    with legacy_db.connect() as holder, legacy_db.connect() as app:
+        eid, uid, email = app.execute(
+            "SELECT e.id, e.auth_user_id, e.email FROM public.employees e WHERE e.auth_user_id IS NOT NULL "
+            "AND e.legacy_snapshot ? 'people' AND e.deleted_at IS NULL ORDER BY e.email LIMIT 1").fetchone()
+        app.rollback()
+        holder.execute("SELECT 1 FROM public.employees WHERE id = %s FOR KEY SHARE", (eid,))
+        app.execute("SET LOCAL statement_timeout = '3s'")
+        app.execute("UPDATE public.employees SET last_login_at = now() WHERE id = %s", (eid,))
+        app.commit()
+        app.execute("SET LOCAL statement_timeout = '3s'")
+        app.execute("UPDATE public.users SET last_sign_in_at = now() WHERE id = %s", (uid,))
+        app.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (email,))
+        app.commit()  # the deferred apply runs here, under the same timeout
+        holder.rollback()
+    assert_valid(legacy_db.url)

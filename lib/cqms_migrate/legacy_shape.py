@@ -216,7 +216,8 @@ ROW_ALIASES = {"people": ("p", "n", "o"), "users": ("u", "n", "o")}
 JSON_ROWS = {
     "people": {"pr": "per.pr", "snapshot": "legacy_snapshot -> 'people'", "e": "e.legacy_snapshot -> 'people'",
                "excluded": "EXCLUDED.legacy_snapshot -> 'people'", "q": "q.original_row",
-               "old": "OLD.legacy_snapshot -> 'people'", "snap": "v_snapshot -> 'people'"},
+               "old": "OLD.legacy_snapshot -> 'people'", "snap": "v_snapshot -> 'people'",
+               "r_snapshot": "r.legacy_snapshot -> 'people'"},
     "users": {"uj": "per.u", "q": "q.original_row", "old": "OLD.legacy_snapshot -> 'users'"},
 }
 

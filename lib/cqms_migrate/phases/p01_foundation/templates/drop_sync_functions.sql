@@ -13,6 +13,7 @@ DROP FUNCTION IF EXISTS cqms_migration.p01_flush_pending();
 DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);
+DROP TYPE IF EXISTS cqms_migration.p01_row;
 DROP TYPE IF EXISTS cqms_migration.p01_person;
 DROP TYPE IF EXISTS cqms_migration.p01_source;
 -- lint waived: a rollback of phase 01 has switched the application back to the legacy tables first

@@ -33,6 +33,14 @@ CREATE TYPE cqms_migration.p01_person AS (
   last_login_at timestamptz, login_count integer, notification_preferences jsonb, device_info jsonb,
   created_at timestamptz, updated_at timestamptz, legacy_snapshot jsonb, access_level text, precedence bigint);
 
+-- an employee as the mapping writes it (p01_apply), and whether it exists already
+CREATE TYPE cqms_migration.p01_row AS (
+  id uuid, auth_user_id uuid, email text, employee_id text, name text, avatar_url text, role_id uuid,
+  department_id uuid, designation text, channel_id uuid, team_id uuid, supervisor_id uuid, quality_mentor_id uuid,
+  country_code text, intercom_admin_alias text, is_active boolean, access_level text, last_login_at timestamptz,
+  login_count integer, notification_preferences jsonb, device_info jsonb, created_at timestamptz,
+  updated_at timestamptz, legacy_snapshot jsonb, existing boolean);
+
 -- every users and people row of the given emails (NULL: all), with its source key, its problem
 -- (it is quarantined) or its rank among the rows of its email (1: the row the employee is built from)
 CREATE FUNCTION cqms_migration.p01_sources(p_nes text[]) RETURNS SETOF cqms_migration.p01_source
@@ -139,7 +147,9 @@ DECLARE
   v_nes text[];
   v_src cqms_migration.p01_source[];
   v_exp cqms_migration.p01_person[];
+  v_rows cqms_migration.p01_row[];
   v_n bigint;
+  v_changed bigint;
 BEGIN
   IF p_nes IS NULL THEN
     LOCK TABLE cqms_migration.p01_email_locks IN EXCLUSIVE MODE;
@@ -254,51 +264,79 @@ BEGIN
     LEFT JOIN LATERAL (SELECT s.id, lower(btrim(s.email)) AS ne FROM public.employees s
                        WHERE lower(btrim(s.email)) = k.mentor_ne AND s.id <> k.id AND s.deleted_at IS NULL) me ON true
   )
+  SELECT array_agg(ROW(k.id, k.auth_user_id, k.email, k.employee_id, k.name, k.avatar_url, k.role_id, k.department_id,
+         k.designation, k.channel_id, k.team_id, k.supervisor_id, k.quality_mentor_id, k.country_code,
+         k.intercom_admin_alias, k.is_active, k.access_level, k.last_login_at, k.login_count,
+         k.notification_preferences, k.device_info, coalesce(k.created_at, now()), coalesce(k.updated_at, now()),
+         k.legacy_snapshot, k.existing)::cqms_migration.p01_row)
+    INTO v_rows
+  FROM linked k
+  WHERE NOT p_refresh_only OR k.existing;
+
+  -- Three writes, so that an existing employee is locked FOR NO KEY UPDATE, never FOR UPDATE:
+  -- INSERT ... ON CONFLICT DO UPDATE locks its row FOR UPDATE whatever it sets, and that waits
+  -- for every FOR KEY SHARE on it (a backfill batch's foreign-key checks on audits hold them
+  -- until the batch commits: a login waited 78 s at 1M audits). New employees are inserted;
+  -- existing ones get their non-key columns; a key column (auth_user_id, employee_id) is written
+  -- only where it changes.
   INSERT INTO public.employees AS e (
     id, auth_user_id, email, employee_id, name, avatar_url, role_id, department_id, designation,
     channel_id, team_id, supervisor_id, quality_mentor_id, country_code, intercom_admin_alias, is_active,
     access_level, last_login_at, login_count, notification_preferences, device_info, created_at, updated_at,
     legacy_snapshot)
-  SELECT k.id, k.auth_user_id, k.email, k.employee_id, k.name, k.avatar_url, k.role_id, k.department_id,
-         k.designation, k.channel_id, k.team_id, k.supervisor_id, k.quality_mentor_id, k.country_code,
-         k.intercom_admin_alias, k.is_active, k.access_level, k.last_login_at, k.login_count,
-         k.notification_preferences, k.device_info, coalesce(k.created_at, now()), coalesce(k.updated_at, now()),
-         k.legacy_snapshot
-  FROM linked k
-  WHERE NOT p_refresh_only OR k.existing
-  ON CONFLICT (id) DO UPDATE SET
-    auth_user_id = CASE WHEN p_refresh_only THEN e.auth_user_id ELSE EXCLUDED.auth_user_id END,
-    email = CASE WHEN p_refresh_only THEN e.email ELSE EXCLUDED.email END,
-    employee_id = CASE WHEN p_refresh_only OR EXCLUDED.employee_id IS NULL AND e.employee_id IS NOT NULL
-                         AND e.employee_id IS NOT DISTINCT FROM {people.excluded.employee_id}
-                       THEN e.employee_id ELSE EXCLUDED.employee_id END,
-    name = CASE WHEN p_refresh_only THEN e.name ELSE EXCLUDED.name END,
-    avatar_url = CASE WHEN p_refresh_only THEN e.avatar_url ELSE EXCLUDED.avatar_url END,
-    role_id = CASE WHEN p_refresh_only THEN e.role_id ELSE EXCLUDED.role_id END,
-    department_id = CASE WHEN p_refresh_only THEN coalesce(e.department_id, EXCLUDED.department_id) ELSE EXCLUDED.department_id END,
-    designation = CASE WHEN p_refresh_only THEN e.designation ELSE EXCLUDED.designation END,
-    channel_id = CASE WHEN p_refresh_only THEN coalesce(e.channel_id, EXCLUDED.channel_id) ELSE EXCLUDED.channel_id END,
-    team_id = CASE WHEN p_refresh_only THEN coalesce(e.team_id, EXCLUDED.team_id) ELSE EXCLUDED.team_id END,
-    supervisor_id = CASE WHEN p_refresh_only THEN e.supervisor_id ELSE EXCLUDED.supervisor_id END,
-    quality_mentor_id = CASE WHEN p_refresh_only THEN e.quality_mentor_id ELSE EXCLUDED.quality_mentor_id END,
-    country_code = CASE WHEN p_refresh_only THEN coalesce(e.country_code, EXCLUDED.country_code) ELSE EXCLUDED.country_code END,
-    intercom_admin_alias = CASE WHEN p_refresh_only THEN e.intercom_admin_alias ELSE EXCLUDED.intercom_admin_alias END,
-    is_active = CASE WHEN p_refresh_only THEN e.is_active ELSE EXCLUDED.is_active END,
+  SELECT r.id, r.auth_user_id, r.email, r.employee_id, r.name, r.avatar_url, r.role_id, r.department_id,
+         r.designation, r.channel_id, r.team_id, r.supervisor_id, r.quality_mentor_id, r.country_code,
+         r.intercom_admin_alias, r.is_active, r.access_level, r.last_login_at, r.login_count,
+         r.notification_preferences, r.device_info, r.created_at, r.updated_at, r.legacy_snapshot
+  FROM unnest(v_rows) r
+  WHERE NOT p_refresh_only AND NOT EXISTS (SELECT 1 FROM public.employees x WHERE x.id = r.id)
+  ON CONFLICT (id) DO NOTHING;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+
+  UPDATE public.employees e SET
+    email = CASE WHEN p_refresh_only THEN e.email ELSE r.email END,
+    name = CASE WHEN p_refresh_only THEN e.name ELSE r.name END,
+    avatar_url = CASE WHEN p_refresh_only THEN e.avatar_url ELSE r.avatar_url END,
+    role_id = CASE WHEN p_refresh_only THEN e.role_id ELSE r.role_id END,
+    department_id = CASE WHEN p_refresh_only THEN coalesce(e.department_id, r.department_id) ELSE r.department_id END,
+    designation = CASE WHEN p_refresh_only THEN e.designation ELSE r.designation END,
+    channel_id = CASE WHEN p_refresh_only THEN coalesce(e.channel_id, r.channel_id) ELSE r.channel_id END,
+    team_id = CASE WHEN p_refresh_only THEN coalesce(e.team_id, r.team_id) ELSE r.team_id END,
+    supervisor_id = CASE WHEN p_refresh_only THEN e.supervisor_id ELSE r.supervisor_id END,
+    quality_mentor_id = CASE WHEN p_refresh_only THEN e.quality_mentor_id ELSE r.quality_mentor_id END,
+    country_code = CASE WHEN p_refresh_only THEN coalesce(e.country_code, r.country_code) ELSE r.country_code END,
+    intercom_admin_alias = CASE WHEN p_refresh_only THEN e.intercom_admin_alias ELSE r.intercom_admin_alias END,
+    is_active = CASE WHEN p_refresh_only THEN e.is_active ELSE r.is_active END,
     -- the level follows the legacy role when the role changes; otherwise it stays (a level granted
     -- through employees after cutover, recorded in p01_access_grants, survives a login)
-    access_level = CASE WHEN p_refresh_only OR e.role_id IS NOT DISTINCT FROM EXCLUDED.role_id THEN e.access_level
-                        ELSE EXCLUDED.access_level END,
-    last_login_at = CASE WHEN p_refresh_only THEN e.last_login_at ELSE EXCLUDED.last_login_at END,
-    login_count = CASE WHEN p_refresh_only THEN e.login_count ELSE EXCLUDED.login_count END,
-    notification_preferences = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
-                                    THEN e.notification_preferences ELSE EXCLUDED.notification_preferences END,
-    device_info = CASE WHEN p_refresh_only OR NOT EXCLUDED.legacy_snapshot ? 'users'
-                       THEN e.device_info ELSE EXCLUDED.device_info END,
+    access_level = CASE WHEN p_refresh_only OR e.role_id IS NOT DISTINCT FROM r.role_id THEN e.access_level
+                        ELSE r.access_level END,
+    last_login_at = CASE WHEN p_refresh_only THEN e.last_login_at ELSE r.last_login_at END,
+    login_count = CASE WHEN p_refresh_only THEN e.login_count ELSE r.login_count END,
+    notification_preferences = CASE WHEN p_refresh_only OR NOT r.legacy_snapshot ? 'users'
+                                    THEN e.notification_preferences ELSE r.notification_preferences END,
+    device_info = CASE WHEN p_refresh_only OR NOT r.legacy_snapshot ? 'users'
+                       THEN e.device_info ELSE r.device_info END,
     -- (a refresh fills a department, channel, team or country the writer left NULL with the
     -- Unassigned row or 'ZZ' the legacy NULL maps to: the legacy tables cannot tell them apart)
-    legacy_snapshot = EXCLUDED.legacy_snapshot,  -- its version: employees_bump_version
-    deleted_at = CASE WHEN p_refresh_only THEN e.deleted_at END;
-  GET DIAGNOSTICS v_n = ROW_COUNT;
+    legacy_snapshot = r.legacy_snapshot,  -- its version: employees_bump_version
+    deleted_at = CASE WHEN p_refresh_only THEN e.deleted_at END
+  FROM unnest(v_rows) r
+  WHERE e.id = r.id;
+  GET DIAGNOSTICS v_changed = ROW_COUNT;
+  v_n := v_n + v_changed;
+
+  UPDATE public.employees e SET
+    auth_user_id = r.auth_user_id,
+    employee_id = CASE WHEN r.employee_id IS NULL AND e.employee_id IS NOT NULL
+                         AND e.employee_id IS NOT DISTINCT FROM ({people.r_snapshot.employee_id})
+                       THEN e.employee_id ELSE r.employee_id END
+  FROM unnest(v_rows) r
+  WHERE NOT p_refresh_only AND e.id = r.id
+    AND (e.auth_user_id, e.employee_id) IS DISTINCT FROM
+        (r.auth_user_id, CASE WHEN r.employee_id IS NULL AND e.employee_id IS NOT NULL
+                                AND e.employee_id IS NOT DISTINCT FROM ({people.r_snapshot.employee_id})
+                              THEN e.employee_id ELSE r.employee_id END);
 
   -- everyone else whose supervisor or mentor is one of these emails (it appeared, or it left)
   UPDATE public.employees e SET
