@@ -297,17 +297,16 @@ class Engine:
                               statement_timeout_s=self.tuning.statement_timeout_s, what=f"checkpoint {job.name}")
 
 
-class TqdmProgress:
-    """A text progress bar per job (it survives into the executed notebook and its HTML)."""
+class BarProgress:
+    """A progress bar per job (progress.Bar: in place in a notebook, one clean final line saved)."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.bar = None
 
     def start(self, job: Job, rows_done: int) -> None:
-        from tqdm import tqdm
-        self.bar = tqdm(total=job.total_rows, initial=min(rows_done, job.total_rows), desc=job.name.split(":")[-1],
-                        unit="rows", disable=not self.enabled, mininterval=1.0)
+        from .progress import Bar
+        self.bar = Bar(job.total_rows, job.name.split(":")[-1], unit="rows", initial=rows_done, enabled=self.enabled)
 
     def advance(self, rows: int) -> None:
         if self.bar is not None:

@@ -198,24 +198,25 @@ def cmd_legacy_seed(args) -> int:
 
 # -- run / rollback --------------------------------------------------------------------------
 def _print_summary(manifest: dict) -> None:
-    phases = manifest.get("phases") or []
+    """The verdict first, then a line per notebook with its key figures (review.summary)."""
+    from .review import INDEX, summary
+    s = summary(manifest)
     _out("")
     _out(f"run {manifest['run_id']} ({manifest.get('action', 'run')}, env={manifest['env']}"
-         f"{', dry run' if manifest.get('dry_run') else ''}): {manifest.get('status')}")
-    if phases:
-        from .phases import summary_lines
-        w = max(len(p["phase"]) for p in phases)
-        for p in phases:
+         f"{', dry run' if manifest.get('dry_run') else ''}): {s['verdict']['headline']}")
+    rows = s["phases"]
+    if rows:
+        w = max(len(p["phase"]) for p in rows)
+        for p in rows:
             secs = p.get("seconds")
             _out(f"  {p['phase']:<{w}}  {p['status']:<11}  {secs:>8.1f}s" if secs is not None
                  else f"  {p['phase']:<{w}}  {p['status']}")
-            for line in summary_lines(p.get("figures") or {}):
-                _out(f"  {'':<{w}}  {line}")
-    done = {p["phase"] for p in phases}
-    for name in manifest.get("planned") or []:
-        if name not in done:
-            _out(f"  {name}  not run")
-    _out(f"output: {outputs_dir() / manifest['env'] / manifest['run_id']}")
+            figures = ({"feature flag": p["flag"]} if p["flag"] else {}) | p["key_figures"]
+            for label, value in figures.items():
+                _out(f"  {'':<{w}}  {label}: {value}")
+    folder = outputs_dir() / manifest["env"] / manifest["run_id"]
+    _out(f"output: {folder}")
+    _out(f"review: {folder / INDEX}")
 
 
 def _with_summary(fn, **kw) -> int:
@@ -339,6 +340,30 @@ def cmd_lint(args) -> int:
         with pd.option_context("display.width", 250, "display.max_rows", 500, "display.max_colwidth", 70):
             _out(shown[["phase", "step", "action", "unit", "rule", "statement", "reason"]].to_string(index=False))
     lint.raise_if_unwaived(findings)
+    return 0
+
+
+def cmd_trail(args) -> int:
+    """Every run of an env, newest first; --write-index rewrites outputs/<env>/index.html."""
+    import pandas as pd
+
+    from .review import env_index_problem, runs, write_env_index
+    from .trail import env_dir
+
+    found = runs(args.env)
+    if not found:
+        _out(f"no runs in {env_dir(args.env)}")
+        return 0
+    frame = pd.DataFrame([{"started (UTC)": r["started_at"], "run": r["run_id"],
+                           "action": r["action"] + (" (dry run)" if r.get("dry_run") else ""),
+                           "phases": r["phases"], "verdict": r["verdict"], "operator": r["operator"]} for r in found])
+    with pd.option_context("display.max_colwidth", 80, "display.width", 250):
+        _out(frame.to_string(index=False))
+    if args.write_index:
+        _out(f"wrote {write_env_index(args.env)}")
+    else:
+        problem = env_index_problem(args.env)
+        _out(f"index: {env_dir(args.env) / 'index.html'}" + (f" (stale: {problem})" if problem else ""))
     return 0
 
 
@@ -466,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", help="list waived findings too")
     s.add_argument("--json", help="also write every finding to this file")
     s.set_defaults(func=cmd_lint)
+
+    s = sub.add_parser("trail", help="every run of outputs/<env>/, newest first (time, action, phases, verdict, operator)")
+    s.add_argument("--env", required=True)
+    s.add_argument("--write-index", action="store_true", help="rewrite outputs/<env>/index.html from the manifests")
+    s.set_defaults(func=cmd_trail)
 
     s = sub.add_parser("verify-trail", help="check the hashes and chain of outputs/<env>/")
     s.add_argument("--env", required=True)

@@ -112,11 +112,11 @@ class ConcurrentIndexes(Step):
 
     def _run(self, ctx, conn: psycopg.Connection, statements: list[sql.Composable], what: str,
              progress: bool = False) -> int:
-        from tqdm import tqdm
+        from .progress import iterate
         end_read(conn)
         conn.autocommit = True
         try:
-            for stmt in tqdm(statements, desc=what, unit="stmt", mininterval=1.0, disable=not progress):
+            for stmt in iterate(statements, what, unit="statements", enabled=progress):
                 text = compose(conn, stmt)
                 if " ATTACH PARTITION " in text and conn.execute(
                         "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "

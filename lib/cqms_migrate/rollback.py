@@ -37,6 +37,23 @@ def run(ctx, target: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return outcomes_frame(outcomes), checks
 
 
+def key_figures(outcomes: pd.DataFrame, checks: dict[str, pd.DataFrame], remaining=None) -> dict:
+    """Per phase reverted: steps reverted and seconds; the legacy comparison; what remains verified."""
+    out = {}
+    if not outcomes.empty:
+        for phase_name, g in outcomes.groupby("phase", sort=False):
+            done = int((g["status"] == "reverted").sum()) if "status" in g else len(g)
+            out[f"rollback of {phase_name}"] = f"{done} of {len(g)} steps reverted in {g['seconds'].sum():.1f} s"
+    if checks:
+        out["legacy tables"] = ("identical to before the phase" if legacy_identical(checks)
+                                else "differ from before the phase (the application's writes; see section 3)")
+    if remaining is not None:
+        from .verify import key_figures as verify_figures
+        out["what remains, verified"] = verify_figures(remaining)["comparisons"] if remaining.comparisons \
+            else "nothing left to verify"
+    return out
+
+
 def legacy_identical(checks: dict[str, pd.DataFrame]) -> bool:
     return all(df.empty or bool(df["identical"].all()) for df in checks.values())
 
@@ -74,6 +91,7 @@ ctx = nb.open_phase(target_phase, env=env, params_file=params_file, run_id=run_i
            "unified tables against what the legacy rows say now, in one snapshot (nothing left to verify when "
            "every phase was reverted)."),
         code("from cqms_migrate import verify\nremaining = verify.run(ctx.conn)\nnb.show(remaining.summary())\n"
-             "nb.show(remaining.examples())\nremaining.raise_if_failed()"),
+             "nb.show(remaining.examples())\nnb.key_figures(rollback.key_figures(outcomes, checks, remaining))\n"
+             "remaining.raise_if_failed()"),
         code("ctx.close('succeeded')"),
     ]

@@ -39,6 +39,8 @@ KERNEL = "python3"
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 Log = Callable[[str], None]
+# the executed notebooks' HTML: wide outputs scroll rather than being cut at the page's edge
+PAGE_CSS = ".jp-OutputArea-output{overflow-x:auto}.jp-RenderedHTMLCommon table{table-layout:auto}"
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -209,11 +211,16 @@ class _LogStream:
 
 
 def render_html(ipynb: Path, html: Path) -> None:
+    """The executed notebook as a self-contained page (templates/cqms: the lab template without
+    scripts from a CDN, tables readable)."""
     import nbformat
     from nbconvert import HTMLExporter
 
+    from .notebook import TABLE_CSS
     nb = nbformat.read(str(ipynb), as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    exporter = HTMLExporter(template_name="cqms", extra_template_basedirs=[str(PACKAGE_DIR / "templates")])
+    body, _ = exporter.from_notebook_node(nb, resources={"cqms_css": TABLE_CSS + PAGE_CSS,
+                                                         "metadata": {"name": ipynb.stem}})
     html.write_text(body, encoding="utf-8")
 
 
@@ -301,7 +308,8 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
             "previous_run_id": prev_id,
             "previous_manifest_sha256": prev_sha,
         }
-        write_manifest(out, manifest)
+        _seal(out, manifest)
+        _env_index(env, log)
         log(f"run {run_id}: env={env} action={action} database={target.description} "
             f"(server {server_version}){' DRY RUN' if dry_run else ''}")
         log(f"output: {out}")
@@ -351,24 +359,43 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                     stream.flush()
                 entry["finished_at"] = _now()
                 entry["seconds"] = round(time.monotonic() - t0, 3)
-                _finish_files(dest, html, secrets, entry, log)
-                _record_figures(target, run_id, entry)
                 if entry["status"] != "succeeded":
                     _close_ledger_runs(target, run_id, entry)
+                _record_figures(target, run_id, entry, dest)
+                _finish_files(dest, html, secrets, entry, manifest, log)
+                if entry["status"] != "succeeded":
                     manifest["status"] = entry["status"]
                     manifest["finished_at"] = _now()
-                    write_manifest(out, manifest)
+                    _seal(out, manifest)
+                    _env_index(env, log)
                     log(f"x {nb.stem} {entry['status']} after {entry['seconds']:.1f}s")
                     if interrupted is not None:
                         raise interrupted
                     failure.manifest = manifest
                     raise failure
                 log(f"ok {nb.stem} {entry['seconds']:.1f}s")
-                write_manifest(out, manifest)
+                _seal(out, manifest)
         manifest["status"] = "succeeded"
         manifest["finished_at"] = _now()
-        write_manifest(out, manifest)
+        _seal(out, manifest)
+        _env_index(env, log)
         return manifest
+
+
+def _seal(out: Path, manifest: dict) -> None:
+    """index.html (and the summary in the manifest) first, then the manifest that hashes it."""
+    from . import review
+    review.write_run_index(out, manifest)
+    write_manifest(out, manifest)
+
+
+def _env_index(env: str, log: Log) -> None:
+    """outputs/<env>/index.html, every run newest first (derived: verify-trail compares it)."""
+    from . import review
+    try:
+        review.write_env_index(env)
+    except Exception as e:  # noqa: BLE001 - a convenience page; the manifests are the record
+        log(f"  (could not write outputs/{env}/index.html: {type(e).__name__}: {e})")
 
 
 def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
@@ -384,22 +411,36 @@ def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
         pass
 
 
-def _record_figures(target: db.Target, run_id: str, entry: dict) -> None:
-    """Copy the phase's key figures from the ledger into its manifest entry (best effort)."""
-    from . import phases
+def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path) -> None:
+    """Copy the phase's key figures from the ledger (and what the notebook displayed as key
+    figures) into its manifest entry, with the state of the phase's feature flag (best effort)."""
+    from . import phases, review
+    figures, flag = {}, None
     try:
         with db.connection(target) as conn:
             figures = phases.run_figures(conn, run_id, entry["phase"])
+            flag = phases.flag_state(conn, entry["phase"])
     except Exception:  # noqa: BLE001 - the notebook is the record; figures are only a summary
-        return
+        pass
     if figures:
         entry["figures"] = json.loads(json.dumps(figures, default=str))
+    if flag:
+        entry["flag"] = flag
+    shown = {**review.key_figures(figures), **review.notebook_key_figures(dest)}
+    if shown:
+        entry["key_figures"] = shown
 
 
-def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, log: Log) -> None:
-    """Scrub the executed notebook, render and scrub its HTML. Never masks the phase's outcome."""
+def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, manifest: dict, log: Log) -> None:
+    """Open the executed notebook with its banner, scrub it, render and scrub its HTML. Never
+    masks the phase's outcome."""
+    from . import review
     if not dest.exists():
         return
+    try:
+        review.add_banner(dest, manifest, entry)
+    except Exception as e:  # noqa: BLE001 - the notebook as papermill left it is still the record
+        log(f"  (could not add the banner to {dest.name}: {type(e).__name__}: {_one_line(str(e), secrets)})")
     scrub_file(dest, secrets)
     try:
         render_html(dest, html)

@@ -185,6 +185,10 @@ def _scan(env: str, run_id: str | None, base) -> tuple[list[str], int, int]:
         elif sha256_file(prev_manifest) != prev_sha:
             problems.append(f"run {name}: previous run {prev_id}'s manifest does not match the recorded sha256")
     if run_id is None:
+        from .review import env_index_problem
+        problem = env_index_problem(env, base)
+        if problem:
+            problems.append(problem)
         if len(roots) > 1:
             problems.append(f"chain has {len(roots)} starting runs ({', '.join(roots)}): an earlier link was cut")
         for prev_id, succ in sorted(successors.items()):

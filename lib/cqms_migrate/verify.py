@@ -456,6 +456,14 @@ def _canonical(phase: str) -> str:
     return phases.get(phase).name
 
 
+def key_figures(result: Result) -> dict:
+    bad = [c.name for c in result.comparisons if not c.ok]
+    rows = sum(int(c.rows_expected or 0) for c in result.comparisons)
+    return {"comparisons": (f"{len(result.comparisons) - len(bad)}/{len(result.comparisons)} equal"
+                            + (f"; FAILED: {', '.join(bad)} differ" if bad else "")),
+            "rows compared": f"{rows:,} expected rows in {result.seconds:.1f} s"}
+
+
 def checks(result: Result) -> list[dict]:
     """The comparisons as validation checks (a phase's validation includes them)."""
     return [{"check": f"verify: {c.name}: every mapped column equals what the legacy rows say",
@@ -495,5 +503,5 @@ print(f"verified in {result.seconds:.1f}s")"""),
         md("## 2. Differing rows (the first per comparison)"),
         code("nb.show(result.examples())"),
         md("## 3. Verdict"),
-        code("result.raise_if_failed()\nprint('verify: every comparison equal')"),
+        code("nb.key_figures(verify.key_figures(result))\nresult.raise_if_failed()\nprint('verify: every comparison equal')"),
     ]

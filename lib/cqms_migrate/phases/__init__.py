@@ -12,7 +12,7 @@ from .p02_audit_unification import AuditUnification
 PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification()]
 
 __all__ = ["PHASES", "Phase", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
-           "plan_frame", "revert", "run_figures", "summary_lines"]
+           "plan_frame", "revert", "run_figures", "flag_state"]
 
 
 def names() -> list[str]:
@@ -49,19 +49,13 @@ def run_figures(conn, run_id: str, phase_name: str) -> dict:
     return {name: value for name, value in rows}
 
 
-def summary_lines(figures: dict) -> list[str]:
-    """One line per key figure, for the terminal summary of a run."""
-    out = []
-    bt = figures.get("backfill_throughput")
-    if bt:
-        line = f"backfill: {bt.get('rows', 0):,} rows at {bt.get('rows_per_s') or 0:,} rows/s"
-        if bt.get("unbatched_rows_per_s"):
-            line += (f"; the same work unbatched {bt['unbatched_rows_per_s']:,} rows/s "
-                     f"(backfill/unbatched {bt.get('backfill_over_unbatched')})")
-        if bt.get("raw_copy_rows_per_s"):
-            line += f"; raw copy of the rows {bt['raw_copy_rows_per_s']:,} rows/s ({bt.get('raw_copy_factor')}x)"
-        out.append(line)
-        out.append(f"backfill batches: {bt.get('batches')}, median {bt.get('median_batch_rows_per_s')} rows/s, "
-                   f"p5 {bt.get('p5_batch_rows_per_s')} rows/s, slow {bt.get('slow_batches')}, "
-                   f"throttled {bt.get('throttled')}")
-    return out
+def flag_state(conn, phase_name: str) -> dict | None:
+    """{name, enabled} of the phase's feature flag as the ledger says now (None: no flag)."""
+    try:
+        ph = get(phase_name)
+    except Exception:  # noqa: BLE001 - not a phase
+        return None
+    if not ph.flag or not conn.execute("SELECT to_regclass('cqms_migration.feature_flags') IS NOT NULL").fetchone()[0]:
+        return None
+    row = conn.execute("SELECT enabled FROM cqms_migration.feature_flags WHERE flag = %s", (ph.flag,)).fetchone()
+    return {"name": ph.flag, "enabled": bool(row and row[0])}

@@ -63,6 +63,11 @@ class Verdict:
     def summary(self) -> str:
         return ("PASSED" if self.ok else "FAILED: " + "; ".join(self.failures))
 
+    def key_figures(self) -> dict:
+        """One line per criterion (FAILED marked), for the banner and the run's index.html."""
+        return {str(r["criterion"]): ("" if r["ok"] else "FAILED: ") + str(r.get("detail", ""))
+                for r in self.checks.to_dict("records")}
+
     def raise_if_failed(self) -> None:
         from ..errors import CheckFailed
         if not self.ok:
@@ -451,5 +456,5 @@ print(v.summary())"""),
         md("## 5. Application latency and throughput over time (stages and faults marked)"),
         code("rehearsal.chart(v);"),
         md("## 6. Outcome"),
-        code("v.raise_if_failed()\nprint('rehearsal: every criterion met')"),
+        code("nb.key_figures(v.key_figures())\nv.raise_if_failed()\nprint('rehearsal: every criterion met')"),
     ]

@@ -29,9 +29,9 @@ SETTINGS = ["server_version", "max_connections", "shared_buffers", "work_mem", "
 
 class Preflight(Phase):
     """Read-only: no step; its notebook is the whole phase."""
-
     name = PHASE
     title = "Preflight: inventory, data quality, go/no-go"
+    figures = ("quality",)
 
     def notebook(self) -> list:
         from .notebook import cells
@@ -138,6 +138,14 @@ class GoNoGo:
         if not rows:
             rows = [{"severity": "ok", "finding": "no blocking problem"}]
         return pd.DataFrame(rows)
+
+    def key_figures(self, inv) -> dict:
+        migratable = [t for t in inv.tables if t.exists and not (t.not_audit or t.excluded)]
+        rows = sum(int(t.row_count or 0) for t in migratable)
+        return {"audit tables": f"{len(migratable)} to migrate, {len(inv.tables) - len(migratable)} excluded or not audits"
+                                + (f", {rows:,} rows" if rows else ""),
+                "go / no-go": (f"NO-GO: {len(self.blocking)} blocking: {self.blocking[0]}" if self.blocking else "GO")
+                              + (f"; {len(self.warnings)} warnings" if self.warnings else "")}
 
     def raise_if_blocked(self) -> None:
         if self.blocking:

@@ -39,6 +39,6 @@ ctx = nb.open_phase("00_preflight", env=env, params_file=params_file, run_id=run
         code("disk = pre.disk(ctx.conn, inv, ctx.params.min_free_disk_factor)\nnb.show(disk)"),
         md("## 7. Go / no-go\nRaises on a blocking problem; warnings are for the operator to read."),
         code("verdict = pre.go_no_go(ctx.conn, ctx.params, inv, privs, disk, profile, url=ctx.target.url)\nnb.show(verdict.frame())\n"
-             "verdict.raise_if_blocked()"),
+             "nb.key_figures(verdict.key_figures(inv))\nverdict.raise_if_blocked()"),
         code("ctx.close('succeeded')"),
     ]

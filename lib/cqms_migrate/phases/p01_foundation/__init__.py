@@ -445,6 +445,7 @@ class Foundation(ComparesLegacyOnRevert, Phase):
     flag = FLAG
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
+    figures = ("reconciliation", "checks", "quality", "advisor")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ... import inventory
-from ...batching import BatchResult, Engine, RestartJob, TqdmProgress
+from ...batching import BatchResult, Engine, RestartJob, BarProgress
 from ...db import end_read
 from ...locks import lock_settings
 from ...steps import Rendered, SqlStep, compose
@@ -117,7 +117,7 @@ class HeapPageBackfill:
 def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True,
                    engine: Engine | None = None) -> int:
     """Backfill one legacy table on the batch engine; returns the rows read by this call."""
-    engine = engine or Engine(ctx, progress=TqdmProgress(progress))
+    engine = engine or Engine(ctx, progress=BarProgress(progress))
     return engine.run(HeapPageBackfill(ctx, t)).rows_read
 
 
@@ -247,7 +247,7 @@ class Backfill(SqlStep):
                 ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}") for t in tables):
             measure_unbatched_baseline(ctx, tables)
         requeue_unmappable(ctx, conn)
-        engine = Engine(ctx, progress=TqdmProgress(ctx.progress))
+        engine = Engine(ctx, progress=BarProgress(ctx.progress))
         rows = sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)
         release_migrated_unmappable(conn)
         return rows
