@@ -289,7 +289,7 @@ def run_index_html(manifest: dict) -> str:
             f'<a class="nb-ipynb" href="{_e(p["notebook"])}">ipynb</a>' if p["notebook"] else "") if x)
         secs = f"{p['seconds']:.1f} s" if isinstance(p["seconds"], (int, float)) else ""
         rows.append(f'<tr class="phase" data-phase="{_e(p["phase"])}"><td>{_e(p["phase"])}</td>'
-                    f'<td class="{_e(p["status"])}">{_e(p["status"])}</td><td class="nowrap">{secs}</td><td>{_e(p["flag"])}</td>'
+                    f'<td class="{_e(p["status"]).replace(" ", "-")}">{_e(p["status"])}</td><td class="nowrap">{secs}</td><td>{_e(p["flag"])}</td>'
                     f'<td><ul class="figures">{figs}</ul></td><td>{links}</td></tr>')
     body.append(f'<h2>Notebooks</h2><div class="wrap"><table id="phases">{head}{"".join(rows)}</table></div>')
     prev = manifest.get("previous_run_id")
