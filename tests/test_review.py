@@ -146,7 +146,9 @@ def test_a_trail_reads_as_a_reviewer_would(legacy_db):
     run, verify_run, rollback_run = ran
     p2 = next(p for p in run["phases"] if p["phase"] == "02_audit_unification")
     assert p2["flag"] == {"name": "USE_UNIFIED_AUDITS_TABLE", "enabled": True}
-    assert {"reconciliation", "quarantined by reason", "backfill", "validation checks"} <= set(p2["key_figures"])
+    assert {"reconciliation", "quarantined by reason", "backfill", "validation checks",
+            "independent verification"} <= set(p2["key_figures"])
+    assert p2["key_figures"]["independent verification"].endswith("comparisons equal")
     assert re.match(r"\d+/\d+ tables reconcile exactly", p2["key_figures"]["reconciliation"])
     progress = [o["data"]["text/plain"] for c in cells(env_dir / run["run_id"] / "02_audit_unification.ipynb")
                 for o in c.get("outputs", []) if "cqms-progress" in o.get("data", {}).get("text/html", "")]

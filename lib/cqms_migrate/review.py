@@ -118,7 +118,12 @@ def key_figures(metrics: dict) -> dict[str, str]:
     if isinstance(m.get("backfill_throughput"), dict):
         out["backfill"] = _backfill(m["backfill_throughput"])
     if isinstance(m.get("checks"), list) and m["checks"]:
-        out["validation checks"] = _checks(m["checks"])
+        verify = [r for r in m["checks"] if str(r.get("check", "")).startswith("verify:")]
+        others = [r for r in m["checks"] if r not in verify]
+        if others:
+            out["validation checks"] = _checks(others)
+        if verify:
+            out["independent verification"] = _checks(verify).replace(" passed", " comparisons equal", 1)
     if isinstance(m.get("advisor"), dict):
         a = m["advisor"]
         out["security advisor"] = f"{a.get('errors', 0)} errors, {a.get('unwaived_warnings', 0)} unwaived warnings"

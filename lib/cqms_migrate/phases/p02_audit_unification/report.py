@@ -82,10 +82,26 @@ def throughput(ctx) -> Throughput:
         "raw_copy_factor": "raw copy is this many times faster",
     }
     shown = lambda v: f"{v:,}" if isinstance(v, int) else str(v)
-    summary = pd.DataFrame({"value": [shown(figures[k]) for k in labels if k in figures]},
-                           index=[labels[k] for k in labels if k in figures])
+    keys = [k for k in labels if k in figures]
+    summary = pd.DataFrame({"value": [shown(figures[k]) for k in keys],
+                            "check": [_judge(k, figures) for k in keys]},
+                           index=pd.Index([labels[k] for k in keys], name="figure"))
     df.attrs["overall_rows_per_s"] = figures["rows_per_s"]
     return Throughput(df, per_table, summary, decisions, figures)
+
+
+def _judge(key: str, figures: dict) -> str:
+    """What a reviewer must notice: a backfill far below the same work unbatched, uneven batches,
+    slow batches (the thresholds review.py marks in the run's index too)."""
+    from ...review import BACKFILL_OVER_UNBATCHED_MIN, P5_OVER_MEDIAN_MIN
+    v = figures.get(key)
+    if key == "backfill_over_unbatched" and v is not None:
+        return "ok" if v >= BACKFILL_OVER_UNBATCHED_MIN else f"BELOW EXPECTED (< {BACKFILL_OVER_UNBATCHED_MIN})"
+    if key == "p5_over_median" and v is not None and figures.get("batches", 0) >= 20:
+        return "ok" if v >= P5_OVER_MEDIAN_MIN else f"UNEVEN (< {P5_OVER_MEDIAN_MIN})"
+    if key == "slow_batches":
+        return "ok" if not v else "see the slow batches below"
+    return ""
 
 
 def throughput_chart(tp: Throughput):
