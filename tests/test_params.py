@@ -204,3 +204,13 @@ def test_legacy_spelling_must_map_back_through_the_status_map(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match="Nope"):
         load_params("local", path)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_the_unbatched_baseline_benchmark_is_local_only(tmp_path, env):
+    """It holds every application write to a legacy audit table for a whole unbatched copy (95 s at
+    1M audits in the rehearsal): never where an application writes."""
+    data = committed(env)
+    data["measure_unbatched_baseline"] = True
+    with pytest.raises(ParamsError, match="measure_unbatched_baseline is local only"):
+        load_params(env, write(tmp_path, data))
