@@ -69,6 +69,20 @@ class Verdict:
     def summary(self) -> str:
         return ("PASSED" if self.ok else "FAILED: " + "; ".join(self.failures))
 
+    def latency_by_operation(self) -> pd.DataFrame:
+        """p99 ms of each operation (and path) per stage, with its count: where a stage's p99
+        comes from (a write through the sync triggers, a read that scans...)."""
+        s = self.samples
+        if s.empty:
+            return pd.DataFrame()
+        ok = s[s["error"].isna()].assign(ms=lambda d: d["seconds"] * 1000)
+        order = list(dict.fromkeys(ok["stage"]))
+        p99 = ok.pivot_table(index=["op", "path"], columns="stage", values="ms",
+                             aggfunc=lambda x: round(float(x.quantile(0.99)), 1))
+        n = ok.groupby(["op", "path"]).size().rename("operations")
+        return p99.reindex(columns=[c for c in order if c in p99.columns]).join(n).sort_values(
+            order[-1] if order and order[-1] in p99.columns else "operations", ascending=False)
+
     def key_figures(self) -> dict:
         """One line per criterion (FAILED marked), for the banner and the run's index.html."""
         return {str(r["criterion"]): ("" if r["ok"] else "FAILED: ") + str(r.get("detail", ""))
@@ -488,6 +502,9 @@ print(v.summary())"""),
         code("nb.show(v.checks)"),
         md("## 2. Stages"),
         code("nb.show(v.stages)"),
+        md("### Latency by operation\np99 ms per stage of each operation the application ran, by path (legacy tables "
+           "or the unified ones, as the flags said): where each stage's p99 comes from."),
+        code("nb.show(v.latency_by_operation())"),
         md("## 3. Faults injected"),
         code("nb.show(v.faults)"),
         md("## 4. Application errors by kind (none expected)"),
