@@ -4,6 +4,7 @@ verify-trail covering the pages, and the pages opened in headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -44,8 +45,12 @@ class Links(HTMLParser):
 
 
 def parse(path: Path) -> Links:
+    return parse_html(path.read_text(encoding="utf-8"))
+
+
+def parse_html(text: str) -> Links:
     p = Links()
-    p.feed(path.read_text(encoding="utf-8"))
+    p.feed(text)
     return p
 
 
@@ -110,6 +115,54 @@ def test_a_hostile_error_message_is_text_in_the_pages():
     assert running["verdict"]["headline"].startswith("RUNNING (or stopped without finishing): 0 of 2")
 
 
+def test_a_figure_cannot_end_the_banner_block_or_smuggle_a_link():
+    """The banner is one HTML block in a markdown cell: a blank line in a value would end it and
+    hand the rest to the markdown parser, which turns [x](javascript:...) into a live link."""
+    from nbconvert.filters import markdown2html
+    entry = {"phase": "02_audit_unification", "status": "failed", "seconds": 1.0,
+             "error": {"ename": "X", "evalue": "first\n\n[click](javascript:alert(1))"},
+             "key_figures": {"reconciliation": "ok\n\n[click](javascript:alert(2))"}}
+    banner = review.banner_html({"run_id": "r", "env": "local"}, entry, None)
+    assert "\n" not in banner
+    rendered = markdown2html(banner)
+    assert "javascript:" not in "".join(parse_html(rendered).hrefs), rendered
+
+
+def test_the_env_index_survives_damaged_manifests_and_links_only_run_folders(tmp_path):
+    env_dir = tmp_path / "local"
+    for name, manifest in (("20261204T000001Z-aaaaaa", "[]"),
+                           ("20261204T000002Z-bbbbbb", json.dumps({"run_id": "20261204T000002Z-bbbbbb",
+                                                                  "summary": "x", "started_at": 5})),
+                           ("javascript:alert(document.domain)", json.dumps({"started_at": "9"}))):
+        (env_dir / name).mkdir(parents=True)
+        (env_dir / name / "manifest.json").write_text(manifest)
+        (env_dir / name / "index.html").write_text("<p>run</p>")
+    page = review.env_index_html("local", env_dir)
+    hrefs = parse_html(page).hrefs
+    assert hrefs == ["./20261204T000002Z-bbbbbb/index.html", "./20261204T000001Z-aaaaaa/index.html"], hrefs
+    assert "no readable manifest.json" in page
+    assert trail.verify_trail("local", base=env_dir)   # the damaged manifests are reported, not a crash
+
+
+def test_the_env_index_is_current_whenever_a_killed_runner_could_stop(tmp_path, monkeypatch):
+    """Sealed after every notebook: a runner killed between two notebooks leaves an env index that
+    verify-trail accepts, and no secret in a key figure reaches the pages."""
+    monkeypatch.setenv("CQMS_OUTPUTS", str(tmp_path / "outputs"))
+    out = outputs_dir() / "local" / "20261204T000000Z-cccccc"
+    out.mkdir(parents=True)
+    manifest = {"run_id": out.name, "env": "local", "action": "run", "status": "running", "started_at": "t",
+                "planned": ["00_preflight", "01_foundation"], "phases": [], "previous_run_id": None,
+                "previous_manifest_sha256": None}
+    runner._seal(out, manifest, ["hunter2-secret"], quiet)
+    manifest["phases"].append({"phase": "00_preflight", "status": "succeeded", "seconds": 1.0,
+                               "key_figures": {"go / no-go": "GO; postgresql://u:hunter2-secret@h/db"}})
+    runner._seal(out, manifest, ["hunter2-secret"], quiet)      # ... and the runner is killed here
+    assert trail.verify_trail("local") == []
+    assert "1 of 2 notebooks done" in (out.parent / "index.html").read_text()
+    for page in (out / "index.html", out.parent / "index.html"):
+        assert "hunter2" not in page.read_text()
+
+
 def test_progress_off_a_terminal_is_one_line_when_the_bar_closes(capsys):
     with Bar(1000, "chat_audit", unit="rows", initial=200) as bar:
         for _ in range(8):
@@ -118,6 +171,8 @@ def test_progress_off_a_terminal_is_one_line_when_the_bar_closes(capsys):
     assert out.err == ""
     lines = out.out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chat_audit: 1,000/1,000 rows (resumed at 200) in ")
+    bar.update(500)                                   # after close: the final line stays final
+    assert bar.done == 1000 and capsys.readouterr().out == ""
 
 
 # -- a trail a reviewer reads ---------------------------------------------------------------------

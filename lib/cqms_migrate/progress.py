@@ -74,6 +74,8 @@ class Bar:
 
     # -- driving it ------------------------------------------------------------------------------
     def update(self, n: int = 1) -> None:
+        if self._closed:   # the final line stays final
+            return
         self.done += int(n)
         if self.mode == "tty":
             self._tqdm.update(n)

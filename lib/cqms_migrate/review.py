@@ -18,6 +18,7 @@ import datetime as dt
 import html
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 
@@ -54,6 +55,12 @@ code{font-size:12px}
 
 def _e(x) -> str:
     return html.escape("" if x is None else str(x))
+
+
+def _eb(x) -> str:
+    """Escaped for the banner, which is one HTML block in a markdown cell: a blank line would end
+    the block and hand the rest to the markdown parser (links included)."""
+    return _e(x).replace("\r", "").replace("\n", "<br>")
 
 
 def _n(v) -> str:
@@ -187,8 +194,9 @@ def summary(manifest: dict) -> dict:
         err = failed.get("error") or {}
         cell = err.get("exec_count") or err.get("execution_count")
         where = f"{failed['phase']}" + (f", cell [{cell}]" if cell else "")
-        headline = f"{STATUS_WORD.get(failed['status'], failed['status'].upper())} at {where}: " \
-                   f"{err.get('ename', '')}: {err.get('evalue', '')}".rstrip(": ")
+        what = ": ".join(str(x) for x in (err.get("ename"), err.get("evalue")) if x)
+        headline = f"{STATUS_WORD.get(failed['status'], failed['status'].upper())} at {where}" + \
+                   (f": {what}" if what else "")
         link = (f"{failed.get('html')}#{cell_anchor(err.get('cell_id'))}" if failed.get("html") and err.get("cell_id")
                 else failed.get("html") or failed.get("notebook"))
         verdict = {"status": failed["status"], "headline": headline, "phase": failed["phase"], "cell": cell,
@@ -222,24 +230,24 @@ def banner_html(manifest: dict, entry: dict, failing: dict | None) -> str:
     status = entry.get("status", "running")
     word = STATUS_WORD.get(status, status.upper())
     colour = {"succeeded": "#e6f4ea;border:1px solid #34a853"}.get(status, "#fce8e6;border:1px solid #d93025")
-    head = f"{word}: {_e(entry.get('phase'))} in {entry.get('seconds', 0):.1f} s"
+    head = f"{word}: {_eb(entry.get('phase'))} in {entry.get('seconds', 0):.1f} s"
     err = entry.get("error") or {}
     if status != "succeeded":
         cell = (failing or {}).get("execution_count") or err.get("exec_count")
         anchor = cell_anchor((failing or {}).get("cell_id"))
-        where = (f' at <a href="#{_e(anchor)}">cell [{_e(cell)}]</a>' if anchor else
-                 (f" at cell [{_e(cell)}]" if cell else ""))
-        head += f"{where}: <code>{_e(err.get('ename'))}: {_e(err.get('evalue'))}</code>"
-    meta = (f"run <code>{_e(manifest.get('run_id'))}</code> · {_e(manifest.get('action'))} · env "
-            f"<code>{_e(manifest.get('env'))}</code> · {_e(manifest.get('database'))} (server "
-            f"{_e(manifest.get('server_version'))}) · commit <code>{_e((manifest.get('git_commit') or '')[:12])}</code>"
-            f" · operator {_e(manifest.get('operator'))} · started {_e(entry.get('started_at'))}"
+        where = (f' at <a href="#{_eb(anchor)}">cell [{_eb(cell)}]</a>' if anchor else
+                 (f" at cell [{_eb(cell)}]" if cell else ""))
+        head += f"{where}: <code>{_eb(err.get('ename'))}: {_eb(err.get('evalue'))}</code>"
+    meta = (f"run <code>{_eb(manifest.get('run_id'))}</code> · {_eb(manifest.get('action'))} · env "
+            f"<code>{_eb(manifest.get('env'))}</code> · {_eb(manifest.get('database'))} (server "
+            f"{_eb(manifest.get('server_version'))}) · commit <code>{_eb((manifest.get('git_commit') or '')[:12])}</code>"
+            f" · operator {_eb(manifest.get('operator'))} · started {_eb(entry.get('started_at'))}"
             + (" · DRY RUN" if manifest.get("dry_run") else ""))
     figs = dict(entry.get("key_figures") or {})
     flag = entry.get("flag") or {}
     if flag.get("name"):
         figs = {"feature flag": f"{flag['name']} {'on' if flag.get('enabled') else 'off'}", **figs}
-    rows = "".join(f"<tr><th>{_e(k)}</th><td{_warn(v)}>{_e(v)}</td></tr>" for k, v in figs.items())
+    rows = "".join(f"<tr><th>{_eb(k)}</th><td{_warn(v)}>{_eb(v)}</td></tr>" for k, v in figs.items())
     table = f'<table class="cqms-table">{rows}</table>' if rows else ""
     return (f'<div class="cqms-banner" style="padding:.6em 1em;border-radius:6px;background:{colour}">'
             f'<p style="font-size:1.2em;margin:0 0 .3em 0"><strong>{head}</strong></p>'
@@ -336,30 +344,45 @@ def write_run_index(folder: Path, manifest: dict) -> None:
 
 # -- every run of an env ----------------------------------------------------------------------
 def runs(env: str, base: str | Path | None = None) -> list[dict]:
-    """One row per run folder of ``env``, newest first (by started_at, then run id)."""
+    """One row per run folder of ``env``, newest first: by started_at, then by position in the
+    manifest chain (runs started in the same second), then run id."""
+    from .runner import RUN_ID_RE
     from .trail import MANIFEST, run_folders
-    out = []
+    out, prev = [], {}
     for folder in run_folders(env, base):
+        linkable = bool(RUN_ID_RE.match(folder.name)) and (folder / INDEX).is_file()
         try:
             m = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            if not isinstance(m, dict):
+                raise ValueError("not an object")
         except (OSError, ValueError):
             out.append({"run_id": folder.name, "started_at": "", "action": "?", "phases": "", "status": "no manifest",
-                        "verdict": "no readable manifest.json", "operator": "", "index": None})
+                        "verdict": "no readable manifest.json", "operator": "", "dry_run": False,
+                        "index": f"{folder.name}/{INDEX}" if linkable else None})
             continue
-        verdict = (m.get("summary") or {}).get("verdict") or {}
-        planned = m.get("planned") or [p.get("phase") for p in m.get("phases") or []]
-        out.append({"run_id": folder.name, "started_at": m.get("started_at") or "", "action": m.get("action"),
-                    "phases": ", ".join(str(p) for p in planned), "status": m.get("status"),
-                    "verdict": verdict.get("headline") or m.get("status"), "operator": m.get("operator"),
-                    "dry_run": bool(m.get("dry_run")),
-                    "index": f"{folder.name}/{INDEX}" if (folder / INDEX).is_file() else None})
-    return sorted(out, key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
+        summary_ = m.get("summary") if isinstance(m.get("summary"), dict) else {}
+        verdict = summary_.get("verdict") if isinstance(summary_.get("verdict"), dict) else {}
+        planned = m.get("planned") if isinstance(m.get("planned"), list) else \
+            [p.get("phase") for p in m.get("phases") or [] if isinstance(p, dict)]
+        prev[folder.name] = m.get("previous_run_id")
+        out.append({"run_id": folder.name, "started_at": str(m.get("started_at") or ""), "action": str(m.get("action")),
+                    "phases": ", ".join(str(p) for p in planned), "status": str(m.get("status")),
+                    "verdict": str(verdict.get("headline") or m.get("status")), "operator": m.get("operator"),
+                    "dry_run": bool(m.get("dry_run")), "index": f"{folder.name}/{INDEX}" if linkable else None})
+
+    def depth(name: str) -> int:
+        seen, n = set(), 0
+        while prev.get(name) and name not in seen:
+            seen.add(name)
+            name, n = prev[name], n + 1
+        return n
+    return sorted(out, key=lambda r: (r["started_at"], depth(r["run_id"]), r["run_id"]), reverse=True)
 
 
 def env_index_html(env: str, base: str | Path | None = None) -> str:
     rows = []
     for r in runs(env, base):
-        name = (f'<a href="{_e(r["index"])}">{_e(r["run_id"])}</a>' if r["index"] else _e(r["run_id"]))
+        name = (f'<a href="./{_e(quote(r["index"]))}">{_e(r["run_id"])}</a>' if r["index"] else _e(r["run_id"]))
         rows.append(f'<tr class="run"><td>{_e(r["started_at"])}</td><td>{name}</td><td>{_e(r["action"])}'
                     f'{" (dry run)" if r.get("dry_run") else ""}</td><td>{_e(r["phases"])}</td>'
                     f'<td class="{_e(r["status"])}">{_e(r["verdict"])}</td><td>{_e(r["operator"])}</td></tr>')

@@ -308,8 +308,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
             "previous_run_id": prev_id,
             "previous_manifest_sha256": prev_sha,
         }
-        _seal(out, manifest)
-        _env_index(env, log)
+        _seal(out, manifest, secrets, log)
         log(f"run {run_id}: env={env} action={action} database={target.description} "
             f"(server {server_version}){' DRY RUN' if dry_run else ''}")
         log(f"output: {out}")
@@ -361,41 +360,37 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                 entry["seconds"] = round(time.monotonic() - t0, 3)
                 if entry["status"] != "succeeded":
                     _close_ledger_runs(target, run_id, entry)
-                _record_figures(target, run_id, entry, dest)
+                _record_figures(target, run_id, entry, dest, secrets)
                 _finish_files(dest, html, secrets, entry, manifest, log)
                 if entry["status"] != "succeeded":
                     manifest["status"] = entry["status"]
                     manifest["finished_at"] = _now()
-                    _seal(out, manifest)
-                    _env_index(env, log)
+                    _seal(out, manifest, secrets, log)
                     log(f"x {nb.stem} {entry['status']} after {entry['seconds']:.1f}s")
                     if interrupted is not None:
                         raise interrupted
                     failure.manifest = manifest
                     raise failure
                 log(f"ok {nb.stem} {entry['seconds']:.1f}s")
-                _seal(out, manifest)
+                _seal(out, manifest, secrets, log)
         manifest["status"] = "succeeded"
         manifest["finished_at"] = _now()
-        _seal(out, manifest)
-        _env_index(env, log)
+        _seal(out, manifest, secrets, log)
         return manifest
 
 
-def _seal(out: Path, manifest: dict) -> None:
-    """index.html (and the summary in the manifest) first, then the manifest that hashes it."""
+def _seal(out: Path, manifest: dict, secrets: list[str], log: Log) -> None:
+    """index.html (and the summary in the manifest) first, scrubbed, then the manifest that hashes
+    it, then outputs/<env>/index.html, which says what the manifests say (so it is current at
+    every point a killed runner could leave the trail in)."""
     from . import review
     review.write_run_index(out, manifest)
+    scrub_file(out / review.INDEX, secrets)
     write_manifest(out, manifest)
-
-
-def _env_index(env: str, log: Log) -> None:
-    """outputs/<env>/index.html, every run newest first (derived: verify-trail compares it)."""
-    from . import review
     try:
-        review.write_env_index(env)
+        review.write_env_index(manifest["env"], out.parent)
     except Exception as e:  # noqa: BLE001 - a convenience page; the manifests are the record
-        log(f"  (could not write outputs/{env}/index.html: {type(e).__name__}: {e})")
+        log(f"  (could not write outputs/{manifest['env']}/index.html: {type(e).__name__}: {_one_line(str(e), secrets)})")
 
 
 def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
@@ -411,9 +406,11 @@ def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
         pass
 
 
-def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path) -> None:
+def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path, secrets: list[str]) -> None:
     """Copy the phase's key figures from the ledger (and what the notebook displayed as key
-    figures) into its manifest entry, with the state of the phase's feature flag (best effort)."""
+    figures) into its manifest entry, with the state of the phase's feature flag. Best effort:
+    nothing here may stop the run before its files are scrubbed and sealed; every text is
+    redacted (a figure can quote an error message)."""
     from . import phases, review
     figures, flag = {}, None
     try:
@@ -423,12 +420,25 @@ def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path) -> 
     except Exception:  # noqa: BLE001 - the notebook is the record; figures are only a summary
         pass
     if figures:
-        entry["figures"] = json.loads(json.dumps(figures, default=str))
+        entry["figures"] = _clean_all(json.loads(json.dumps(figures, default=str)), secrets)
     if flag:
         entry["flag"] = flag
-    shown = {**review.key_figures(figures), **review.notebook_key_figures(dest)}
+    try:
+        shown = {**review.key_figures(figures), **review.notebook_key_figures(dest)}
+    except Exception as e:  # noqa: BLE001 - a metric of an unexpected shape
+        shown = {"key figures": f"could not be summarised ({type(e).__name__}); see the notebook"}
     if shown:
-        entry["key_figures"] = shown
+        entry["key_figures"] = _clean_all(shown, secrets)
+
+
+def _clean_all(node, secrets: list[str]):
+    if isinstance(node, str):
+        return _clean(node, secrets)
+    if isinstance(node, list):
+        return [_clean_all(v, secrets) for v in node]
+    if isinstance(node, dict):
+        return {k: _clean_all(v, secrets) for k, v in node.items()}
+    return node
 
 
 def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, manifest: dict, log: Log) -> None:
@@ -436,12 +446,14 @@ def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, manif
     masks the phase's outcome."""
     from . import review
     if not dest.exists():
+        entry["notebook"] = None   # papermill never wrote it: nothing to link
         return
     try:
         review.add_banner(dest, manifest, entry)
     except Exception as e:  # noqa: BLE001 - the notebook as papermill left it is still the record
         log(f"  (could not add the banner to {dest.name}: {type(e).__name__}: {_one_line(str(e), secrets)})")
-    scrub_file(dest, secrets)
+    finally:
+        scrub_file(dest, secrets)
     try:
         render_html(dest, html)
         scrub_file(html, secrets)
