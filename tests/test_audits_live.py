@@ -312,9 +312,9 @@ def test_rollback_after_cutover_keeps_writes_made_through_audits(legacy_db):
         c.execute("INSERT INTO public.audits (id, employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
                   "max_possible_score, passing_status) VALUES (%s, %s, %s, %s, DATE '2025-11-03', 88.5, 100, 'pass')",
                   (new_id, emp, aud, sid))
-        upd, gone = [r[0] for r in c.execute(
-            "SELECT id FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL ORDER BY id LIMIT 2",
-            (table,)).fetchall()]
+        upd, gone = [r[0] for r in c.execute(   # two migrated audits, never the new one (a random uuid)
+            "SELECT id FROM public.audits WHERE legacy_table = %s AND deleted_at IS NULL AND id <> %s "
+            "ORDER BY id LIMIT 2", (table, new_id)).fetchall()]
         c.execute("UPDATE public.audits SET total_score = 61.25 WHERE id = %s", (upd,))
         c.execute("UPDATE public.audits SET deleted_at = now() WHERE id = %s", (gone,))
 

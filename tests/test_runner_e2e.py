@@ -60,7 +60,7 @@ def test_run_writes_the_trail(first_run):
     assert Path(os.environ["CQMS_HOME"]).resolve() in out.parents  # the scratch home, not the repo
     names = sorted(p.name for p in out.iterdir())
     assert names == ["00_preflight.html", "00_preflight.ipynb", "01_foundation.html", "01_foundation.ipynb",
-                     "manifest.json"]
+                     "index.html", "manifest.json"]
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk == json.loads(json.dumps(m, default=str))
     assert m["status"] == "succeeded" and m["env"] == "local" and m["action"] == "run"
@@ -131,7 +131,8 @@ def test_second_run_chains_to_the_first_and_rollback(first_run):
     assert m3["previous_run_id"] == m2["run_id"]
     assert m3["previous_manifest_sha256"] == trail.sha256_file(outputs_dir() / "local" / m2["run_id"] / "manifest.json")
     out3 = outputs_dir() / "local" / m3["run_id"]
-    assert sorted(p.name for p in out3.iterdir()) == ["99_rollback.html", "99_rollback.ipynb", "manifest.json"]
+    assert sorted(p.name for p in out3.iterdir()) == ["99_rollback.html", "99_rollback.ipynb", "index.html",
+                                                      "manifest.json"]
     assert "every legacy table identical to before the phase" in (out3 / "99_rollback.ipynb").read_text()
 
     with legacy_db.connect() as conn:
