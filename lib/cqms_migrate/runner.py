@@ -154,6 +154,17 @@ def _clean(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _clean_all(node, secrets: list[str]):
+    """_clean applied to every string of a JSON-like value (keys kept)."""
+    if isinstance(node, str):
+        return _clean(node, secrets)
+    if isinstance(node, list):
+        return [_clean_all(v, secrets) for v in node]
+    if isinstance(node, dict):
+        return {k: _clean_all(v, secrets) for k, v in node.items()}
+    return node
+
+
 def scrub_file(path: Path, secrets: list[str]) -> bool:
     """Redact passwords in a written .ipynb/.html (notebooks string by string, so JSON stays valid).
     Returns True if the file changed."""
@@ -164,16 +175,7 @@ def scrub_file(path: Path, secrets: list[str]) -> bool:
         except ValueError:
             new = _clean(raw, secrets)
         else:
-            def walk(x):
-                if isinstance(x, str):
-                    return _clean(x, secrets)
-                if isinstance(x, list):
-                    return [walk(v) for v in x]
-                if isinstance(x, dict):
-                    return {k: walk(v) for k, v in x.items()}
-                return x
-
-            cleaned = walk(node)
+            cleaned = _clean_all(node, secrets)
             new = raw if cleaned == node else json.dumps(cleaned, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
             # belt and braces: nothing literal may survive (e.g. inside a key)
             if any(s in new for s in secrets):
@@ -429,16 +431,6 @@ def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path, sec
         shown = {"key figures": f"could not be summarised ({type(e).__name__}); see the notebook"}
     if shown:
         entry["key_figures"] = _clean_all(shown, secrets)
-
-
-def _clean_all(node, secrets: list[str]):
-    if isinstance(node, str):
-        return _clean(node, secrets)
-    if isinstance(node, list):
-        return [_clean_all(v, secrets) for v in node]
-    if isinstance(node, dict):
-        return {k: _clean_all(v, secrets) for k, v in node.items()}
-    return node
 
 
 def _finish_files(dest: Path, html: Path, secrets: list[str], entry: dict, manifest: dict, log: Log) -> None:
