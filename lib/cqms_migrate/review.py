@@ -63,10 +63,6 @@ def _eb(x) -> str:
     return _e(x).replace("\r", "").replace("\n", "<br>")
 
 
-def _n(v) -> str:
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-
-
 # -- key figures ------------------------------------------------------------------------------
 def _quality(q: dict) -> str:
     keys = ("referential integrity %", "orphaned records %", "duplicate records %", "data completeness %")
@@ -161,12 +157,8 @@ def _warn(text: str) -> str:
 
 
 # -- the failing cell -------------------------------------------------------------------------
-def failing_cell(ipynb: Path) -> dict | None:
-    """{cell_id, execution_count} of the first cell with an error output, or None."""
-    try:
-        nb = nbformat.read(str(ipynb), as_version=4)
-    except Exception:  # noqa: BLE001
-        return None
+def failing_cell(nb) -> dict | None:
+    """{cell_id, execution_count} of a notebook's first cell with an error output, or None."""
     for cell in nb.cells:
         if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             return {"cell_id": cell.get("id"), "execution_count": cell.get("execution_count")}
@@ -260,7 +252,7 @@ def banner_html(manifest: dict, entry: dict, failing: dict | None) -> str:
 def add_banner(ipynb: Path, manifest: dict, entry: dict) -> None:
     """Put (or replace) the banner as the notebook's first cell."""
     nb = nbformat.read(str(ipynb), as_version=4)
-    failing = failing_cell(ipynb)
+    failing = failing_cell(nb)
     if failing and entry.get("error") is not None:
         entry["error"]["cell_id"] = failing["cell_id"]
         entry["error"].setdefault("exec_count", failing["execution_count"])
