@@ -222,12 +222,20 @@ JSON_ROWS = {
 }
 
 
+# columns a login writes: the mapping reads them only for the employee's activity (and the
+# duplicate precedence), so a write changing nothing else takes p01_apply's fast path (p01_touch)
+ACTIVITY = {"people": ("last_login", "login_count"), "users": ("last_sign_in_at", "sign_in_count", "updated_at")}
+
+
 def placeholders(shapes: dict[str, TableShape]) -> dict[str, sql.Composable]:
     """Every {table.alias.column} a phase-1 template may name, for psycopg.sql.format:
     {people.p.email} the column of row p as the unified type, {users.u.id.raw} as it is,
-    {people.pr.name} read from a row held as jsonb, {users.key.id} the snapshot key."""
+    {people.pr.name} read from a row held as jsonb, {users.key.id} the snapshot key;
+    {people.activity} the legacy names of its activity columns (a text[])."""
     out: dict[str, sql.Composable] = {}
     for table, shape in shapes.items():
+        names = [shape.name(c) for c in ACTIVITY[table] if shape.name(c)]
+        out[f"{table}.activity"] = sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(map(sql.Literal, names)))
         for canonical in shape.mapped:
             out[f"{table}.key.{canonical}"] = shape.key(canonical)
             for alias in ROW_ALIASES[table]:

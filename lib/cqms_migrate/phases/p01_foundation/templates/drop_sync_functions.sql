@@ -11,6 +11,8 @@ DROP TABLE IF EXISTS cqms_migration.p01_pending;
 DROP FUNCTION IF EXISTS cqms_migration.p01_flush();
 DROP FUNCTION IF EXISTS cqms_migration.p01_flush_pending();
 DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
+DROP FUNCTION IF EXISTS cqms_migration.p01_touch(text[], boolean);
+DROP TYPE IF EXISTS cqms_migration.p01_touch_row;
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);
 DROP TYPE IF EXISTS cqms_migration.p01_row;

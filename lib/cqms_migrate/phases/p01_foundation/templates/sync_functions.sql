@@ -133,6 +133,77 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
   JOIN public.teams t ON t.code = cqms_migration.ref_code({people.pr.team}) || '@' || c.code
 $$;
 
+-- p01_apply's fast path: a write that changed only activity columns (a login: people's
+-- last_login and login_count, users' last_sign_in_at, sign_in_count and updated_at) of emails
+-- each holding at most one people row and one users row, the rows its live employee was built
+-- from (its snapshot) in every other column. Such a write changes no rank, no precedence, no
+-- reference row and no key, so the mapping's answer differs from the employee only in its
+-- activity columns, its snapshot and the people row's source key: those are written, with
+-- what the full apply would write, and nothing else is touched. Any email that does not
+-- qualify (duplicates, a quarantined row, an email or key change, an employee whose code or
+-- auth user is held elsewhere): NULL, nothing written, and the full apply runs. About 1 ms
+-- against the full apply's 9 ms on PostgreSQL 15; cqms.p01_fast_path = off turns it off.
+CREATE TYPE cqms_migration.p01_touch_row AS (
+  ne text, id uuid, pr jsonb, ph text, pemail text, u jsonb, ukey text, uemail text);
+CREATE FUNCTION cqms_migration.p01_touch(p_nes text[], p_refresh_only boolean) RETURNS bigint
+LANGUAGE plpgsql SET search_path = '' SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+  v_rows cqms_migration.p01_touch_row[];
+BEGIN
+  IF coalesce(current_setting('cqms.p01_fast_path', true), '') = 'off' OR p_nes IS NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT array_agg(ROW(x.ne, e.id, pp.pr, pp.ph, pp.email, uu.u, uu.ukey, uu.email)::cqms_migration.p01_touch_row)
+    INTO v_rows
+  FROM unnest(p_nes) x(ne)
+  JOIN public.employees e ON lower(btrim(e.email)) = x.ne
+  CROSS JOIN LATERAL (SELECT count(*) AS n, (array_agg(to_jsonb(p)))[1] AS pr, (array_agg(md5(p::text)))[1] AS ph,
+                             (array_agg({people.p.email}))[1] AS email
+                      FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') = x.ne) pp
+  CROSS JOIN LATERAL (SELECT count(*) AS n, (array_agg(to_jsonb(u)))[1] AS u,
+                             (array_agg(({users.u.id.raw})::text))[1] AS ukey, (array_agg({users.u.email}))[1] AS email,
+                             (array_agg({users.u.id}))[1] AS id
+                      FROM public.users u WHERE coalesce(lower(btrim({users.u.email})), '') = x.ne) uu
+  WHERE x.ne <> '' AND e.deleted_at IS NULL AND e.legacy_snapshot IS NOT NULL
+    AND NOT e.legacy_snapshot ? 'placeholder_phase'
+    AND pp.n <= 1 AND uu.n <= 1 AND pp.n + uu.n >= 1
+    AND (pp.n = 1) = (e.legacy_snapshot ? 'people') AND (uu.n = 1) = (e.legacy_snapshot ? 'users')
+    AND (pp.n = 0 OR pp.pr - {people.activity} = (e.legacy_snapshot -> 'people') - {people.activity})
+    AND (uu.n = 0 OR uu.u - {users.activity} = (e.legacy_snapshot -> 'users') - {users.activity})
+    AND CASE WHEN p_refresh_only
+             -- a refresh fills what the writer left NULL (p01_apply): not here
+             THEN e.department_id IS NOT NULL AND e.channel_id IS NOT NULL AND e.team_id IS NOT NULL
+                  AND e.country_code IS NOT NULL
+             -- the keys the full apply could move: the auth user and the legacy code stay put
+             ELSE e.auth_user_id IS NOT DISTINCT FROM uu.id
+                  AND e.employee_id IS NOT DISTINCT FROM {people.e.employee_id} END;
+  IF coalesce(cardinality(v_rows), 0) <> (SELECT count(DISTINCT x) FROM unnest(p_nes) x) THEN
+    RETURN NULL;  -- not every email qualifies: the full apply
+  END IF;
+
+  UPDATE public.employees e SET
+    last_login_at = CASE WHEN p_refresh_only THEN e.last_login_at
+                         ELSE greatest({users.uj.last_sign_in_at}, {people.pr.last_login}) END,
+    login_count = CASE WHEN p_refresh_only THEN e.login_count
+                       ELSE greatest(coalesce({users.uj.sign_in_count}, 0), coalesce({people.pr.login_count}, 0)) END,
+    legacy_snapshot = jsonb_build_object('version', 1)
+      || CASE WHEN per.pr IS NOT NULL THEN jsonb_build_object('people', per.pr) ELSE '{{}}'::jsonb END
+      || CASE WHEN per.u IS NOT NULL THEN jsonb_build_object('users', per.u) ELSE '{{}}'::jsonb END
+  FROM unnest(v_rows) per
+  WHERE e.id = per.id;
+
+  DELETE FROM cqms_migration.employee_sources s
+  WHERE coalesce(lower(btrim(s.email_as_written)), '') IN (SELECT t.ne FROM unnest(v_rows) t);
+  INSERT INTO cqms_migration.employee_sources (source_table, source_key, employee_id, disposition, email_as_written)
+  SELECT 'people', t.ph || ':1', t.id, 'migrated', t.pemail FROM unnest(v_rows) t WHERE t.pr IS NOT NULL
+  UNION ALL
+  SELECT 'users', t.ukey, t.id, 'migrated', t.uemail FROM unnest(v_rows) t WHERE t.u IS NOT NULL;
+  -- how many applies of this transaction took the fast path (the tests read it)
+  PERFORM set_config('cqms.p01_touched', (coalesce(nullif(current_setting('cqms.p01_touched', true), ''), '0')::integer
+                                           + 1)::text, true);
+  RETURN cardinality(v_rows);
+END $fn$;
+
 -- Make employees (and the provenance, the email map and the quarantine) what the mapping says for
 -- the given emails (NULL: all). p_refresh_only: the legacy rows were just written from the
 -- employee (reverse sync), so only the snapshot and the provenance follow them. Ids are stable:
@@ -162,6 +233,12 @@ BEGIN
     PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne IN (SELECT unnest(v_nes)) ORDER BY l.ne FOR UPDATE;
   END IF;
   PERFORM set_config('cqms.sync_echo', 'forward:employees', true);
+
+  v_n := cqms_migration.p01_touch(v_nes, p_refresh_only);
+  IF v_n IS NOT NULL THEN  -- activity only: done
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+    RETURN v_n;
+  END IF;
 
   -- reference rows for legacy values first seen now (ids derive from codes, as in load_reference_data)
   IF p_nes IS NOT NULL THEN
@@ -478,5 +555,5 @@ BEGIN
 END $fn$;
 
 REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
-  cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
+  cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;
