@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import psycopg
+import pytest
 
 from audit_helpers import deploy_p1
 from attack_helpers import vresult, vsummary
@@ -198,5 +199,85 @@ def test_the_fast_path_writes_what_the_full_apply_writes(legacy_db, clone, serve
         c.commit()
     assert state(legacy_db.url) == got
     assert_valid(legacy_db.url)
+    r = vresult(legacy_db.url, "01_foundation")
+    assert r.ok, vsummary(r)
+
+
+# -- scenarios an independent attack found: the full apply puts an employee right at a login;
+#    the fast path must then step aside (each runs with it and with it off, on twins) ----------
+
+SIMPLE = ("SELECT lower(p.email) FROM public.people p JOIN public.users u ON lower(btrim(u.email)) = lower(btrim(p.email)) "
+          "WHERE p.email = lower(btrim(p.email)) AND p.is_active "
+          "AND (SELECT count(*) FROM public.people x WHERE lower(btrim(x.email)) = lower(btrim(p.email))) = 1 "
+          "AND (SELECT count(*) FROM public.users x WHERE lower(btrim(x.email)) = lower(btrim(p.email))) = 1")
+
+
+def login(ne: str):
+    return ("UPDATE public.people SET last_login = '2026-05-01 10:00+00', login_count = coalesce(login_count, 0) + 1 "
+            "WHERE lower(btrim(email)) = %(ne)s", ne)
+
+
+def report_of_a_supervisor(c) -> tuple[str, str]:
+    return c.execute("SELECT lower(btrim(s.email)), lower(btrim(e.email)) FROM public.employees s JOIN public.employees e "
+                     f"ON e.supervisor_id = s.id WHERE s.auth_user_id IS NOT NULL AND lower(btrim(e.email)) IN ({SIMPLE}) "
+                     "ORDER BY 1, 2 LIMIT 1").fetchone()
+
+
+def one_simple(c) -> str:
+    return one(c, SIMPLE + " ORDER BY 1 LIMIT 1")
+
+
+SCENARIOS = {
+    # a name the legacy rows cannot hold (a trailing blank), then a login: the mapping trims it
+    "name_with_a_blank": lambda c: [("UPDATE public.employees SET name = name || ' ' WHERE lower(btrim(email)) = %(ne)s",
+                                     one_simple(c)), login(one_simple(c))],
+    # a role the application created, given through employees: the mapping reads it as unknown
+    "role_the_app_made": lambda c: [
+        ("INSERT INTO public.roles (id, name, code, level) VALUES ('6b6f0000-0000-4000-8000-0000000000aa', 'Trainer', "
+         "'TRAINER', 3)", None),
+        ("UPDATE public.employees SET role_id = '6b6f0000-0000-4000-8000-0000000000aa' WHERE lower(btrim(email)) = %(ne)s",
+         one_simple(c)), login(one_simple(c))],
+    # device_info respelled (1 -> 1.0) in the login's own statement: jsonb = holds them equal
+    "device_info_respelled": lambda c: [
+        ("UPDATE public.users SET device_info = '{\"n\": 1}' WHERE lower(btrim(email)) = %(ne)s", one_simple(c)),
+        ("UPDATE public.users SET device_info = '{\"n\": 1.0}', sign_in_count = coalesce(sign_in_count, 0) + 1 "
+         "WHERE lower(btrim(email)) = %(ne)s", one_simple(c))],
+    # a boss hired through employees (the refresh links no report), then the boss logs in
+    "boss_hired_through_employees": lambda c: [
+        ("UPDATE public.people SET team_supervisor = 'new.boss@example.com' WHERE lower(btrim(email)) = %(ne)s",
+         one_simple(c)),
+        ("INSERT INTO public.employees (id, email, name, role_id, created_at) SELECT "
+         "'6b6f0000-0000-4000-8000-000000000001', 'new.boss@example.com', 'New Boss', id, '2026-01-01' "
+         "FROM public.roles ORDER BY level, code LIMIT 1", None), login("new.boss@example.com")],
+    # a supervisor soft-deleted through employees, then a report logs in
+    "supervisor_deleted_through_employees": lambda c: [
+        ("UPDATE public.employees SET deleted_at = '2026-01-01' WHERE lower(btrim(email)) = %(ne)s",
+         report_of_a_supervisor(c)[0]), login(report_of_a_supervisor(c)[1])],
+    # a supervisor leaves through the legacy tables (both rows deleted), then a report logs in
+    "supervisor_leaves": lambda c: [
+        ("DELETE FROM public.people WHERE lower(btrim(email)) = %(ne)s; "
+         "DELETE FROM public.users WHERE lower(btrim(email)) = %(ne)s", report_of_a_supervisor(c)[0]),
+        login(report_of_a_supervisor(c)[1])],
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_login_after_a_write_the_mapping_puts_right(legacy_db, clone, server, scenario):
+    deploy_p1()
+    with legacy_db.connect() as c:
+        ops = SCENARIOS[scenario](c)
+    twin = clone(legacy_db.name)
+    for url, fast in ((legacy_db.url, True), (twin.url, False)):
+        with psycopg.connect(url, autocommit=True) as c:
+            if not fast:
+                c.execute("SET cqms.p01_fast_path = off")
+            for q, ne in ops:
+                with c.transaction():
+                    for stmt in q.split("; "):
+                        c.execute(stmt, {"ne": ne})
+    got, want = state(legacy_db.url), state(twin.url)
+    for k in STATE:
+        assert got[k] == want[k], (k, differences(got[k], want[k]))
+    assert_valid(legacy_db.url)  # the full apply leaves these clean (a supervisor who left included)
     r = vresult(legacy_db.url, "01_foundation")
     assert r.ok, vsummary(r)

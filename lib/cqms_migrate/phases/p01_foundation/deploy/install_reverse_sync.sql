@@ -79,7 +79,9 @@ BEGIN
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) THEN
     DELETE FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') = v_old_ne;
     DELETE FROM public.users u WHERE {users.u.id} = OLD.auth_user_id OR coalesce(lower(btrim({users.u.email})), '') = v_old_ne;
-    PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne], true);
+    -- not a refresh: the apply of an email whose rows are gone also lets the people this one
+    -- supervised or mentored go of it (a refresh would leave them pointing at a departed employee)
+    PERFORM cqms_migration.p01_apply(ARRAY[v_old_ne]);
     PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
     RETURN NULL;
   END IF;
