@@ -41,6 +41,9 @@ def test_the_short_rehearsal_passes_with_every_fault(pg15, legacy_db):
         assert c.execute("SELECT count(*) FROM cqms_migration.metrics WHERE name = 'backfill_throughput'").fetchone()[0] > 0
     assert v.stages["writes checked"].iloc[-1] > 100
     assert {"crash", "terminate", "lock_holder", "new_table"} <= set(v.faults["fault"]), v.faults
+    # the supervisor persona validated its team's audits and read them, through RLS after cutover
+    ops = v.samples[v.samples["error"].isna()].groupby(["op", "path"]).size()
+    assert ops.get(("validate", "unified"), 0) > 0 and ops.get(("team_read", "unified"), 0) > 0, ops
 
 
 def test_a_migration_that_drops_rows_fails_the_verdict(pg15, legacy_db):
@@ -65,3 +68,21 @@ def test_a_migration_that_blocks_the_application_fails_the_verdict(pg15, legacy_
             c.rollback()
     v = rehearsal(faults=(), extra_steps={"block": block}).run()
     assert not v.passed("longest application lock wait"), v.checks
+
+
+def test_the_rehearsal_drives_a_database_of_another_shape(pg15, legacy_db_drift):
+    """The application simulated on the drifted dataset (a text login count, a text is_active,
+    people.full_name, an audit table with a text score): it writes the columns as they are, and
+    nothing is lost through a migration, a rollback and a re-run."""
+    v = rehearsal(params_file=legacy_db_drift.params_file, faults=("new_table",)).run()
+    print("\n" + v.stages.drop(columns=["lost examples"]).to_string())
+    print(v.errors.to_string() if len(v.errors) else "no errors")
+    for criterion in ("acknowledged writes lost", "application errors", "verify after every stage"):
+        assert v.passed(criterion), v.summary()
+    ops = v.samples[v.samples["error"].isna()].groupby(["op", "path"]).size()
+    # every legacy write kind ran on this shape, and the supervisor persona with it
+    for op in ("login", "new_hire", "audit_insert", "score", "validate", "team_read"):
+        assert ops.get((op, "legacy"), 0) > 0, ops
+    with legacy_db_drift.connect() as c:
+        assert c.execute("SELECT count(*) FROM public.people WHERE full_name LIKE 'New Hire %'").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM public.users WHERE sign_in_count ~ '^[0-9]+$'").fetchone()[0] > 0

@@ -204,7 +204,7 @@ class Rehearsal:
 
     def _check_now(self, name: str, started: float) -> None:
         with psycopg.connect(self.url) as c:
-            found = check(c, self.writes)
+            found = check(c, self.writes, shape=self.world.shape)
             try:
                 v = verify_mod.run(c)
                 verified, vdetail = v.ok, "" if v.ok else "; ".join(
@@ -247,8 +247,9 @@ class Rehearsal:
         """An application transaction that updated a people row and keeps it open."""
         def hold():
             with psycopg.connect(self.url, application_name="cqms-rehearsal-holder") as c:
-                c.execute("UPDATE public.people SET login_count = login_count WHERE email = "
-                          "(SELECT min(email) FROM public.people WHERE email LIKE '%%@%%')")
+                email = self.world.shape.col("people", "email")
+                c.execute(sql.SQL("UPDATE public.people SET {e} = {e} WHERE {e} = "
+                                  "(SELECT min({e}) FROM public.people WHERE {e} LIKE '%%@%%')").format(e=email))
                 time.sleep(seconds)
                 c.rollback()
         t = threading.Thread(target=hold, daemon=True)
@@ -269,14 +270,14 @@ class Rehearsal:
                       "SELECT %s, 'Rehearsal scorecard', %s, 80, true, 1", (sid, name))
             c.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON public.{} TO authenticated, service_role".replace(
                 "{}", sql.Identifier(name).as_string(c)))
-        world.add_table(name, sid, set(world.columns[template]))
+        world.add_table(name, sid, dict(world.columns[template]))
         self.fault_rows.append({"fault": "new_table", "what": f"scorecard table {name} created while the migration "
                                 "runs; the application writes it at once", "at": time.time()})
 
     # -- the rehearsal --------------------------------------------------------------------------
     def run(self) -> Verdict:
         with psycopg.connect(self.url) as c:
-            world = World(c, self.workers_n, self.seed)
+            world = World(c, self.workers_n, self.seed, exclude=tuple(x.table for x in self.params.exclude_tables))
         if len(world.people) < 4 * self.workers_n or not world.auditors:
             raise ValueError("the legacy dataset is too small for the rehearsal's workers")
         self.world = world

@@ -8,6 +8,10 @@ and takes the legacy path (the per-scorecard tables, users and people) or the un
 the content it wrote (``WriteLog``): "nothing lost" is then checked against the database through
 whichever path the flags say is current, and through the other one too (both are kept in sync).
 
+The legacy tables are written as the catalog has them (legacy_shape.discover), as an application
+built on that database would: columns by their own names and types (a text login count, a text
+is_active spelled as the rows spell it), audit columns cast to their own types.
+
 Keys are partitioned between workers (a person, an audit, an assignment belongs to one worker),
 so the last write a worker records for a key is the last one committed: the check needs no
 global order. Operations and their personas:
@@ -23,7 +27,11 @@ global order. Operations and their personas:
                          (admin requests run as service_role, the application's server side)
   acknowledge  agent     the audited agent acknowledges (legacy column or audits, own audit)
   reversal_request agent the audited agent asks for a reversal (reversal_requested_at)
-  validate     admin     the audit validated (validation_status 'approved')
+  validate     supervisor the audited agent's supervisor (people.team_supervisor, with a login)
+                         validates it (validation_status 'approved'): a team's audit, through
+                         RLS on the unified path; an admin (service_role) where the agent has none
+  team_read    supervisor the audits of the people they supervise (legacy: by the team's emails
+                         in each scorecard table; unified: audits of employees they supervise)
   delete       admin     an audit deleted
   new_hire     admin     a person added to people (legacy) or employees (unified)
   assignment   auditor   an assignment created, then completed (legacy: phase 3 is not built)
@@ -41,13 +49,20 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from .. import legacy_shape
+
 EMPLOYEES_FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
 AUDITS_FLAG = "USE_UNIFIED_AUDITS_TABLE"
 APP_NAME = "cqms-rehearsal-app"
 
 # operation -> weight (a read-heavy application, as the legacy one is)
-MIX = {"read_fanout": 20, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
-       "reversal_request": 3, "validate": 3, "delete": 2, "new_hire": 3, "assignment": 6}
+MIX = {"read_fanout": 18, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
+       "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6}
+AUDIT_OPS = ("read_fanout", "team_read", "audit_insert", "score", "acknowledge", "reversal_request", "validate", "delete")
+
+
+class SimulatorRefused(Exception):
+    """The application was refused what the legacy database let it do (an application error)."""
 
 
 @dataclass
@@ -92,27 +107,101 @@ class WriteLog:
             self.history.append((time.time(), worker, key, content, path))
 
 
+class Shape:
+    """users and people as the catalog has them: what the application's statements name."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.shapes = legacy_shape.discover(conn)
+        p = self.shapes["people"]
+        # how this database spells an active person: a boolean, or the value most of its rows hold
+        # (read as it is: the runbook's conversion functions may not be installed yet, or any more)
+        self.active = True
+        if self.usable("people", "is_active") and "bool" not in p.mapped["is_active"].column.type:
+            row = conn.execute(sql.SQL("SELECT {v} FROM public.people p WHERE {v} IS NOT NULL "
+                                       "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").format(v=p.raw("is_active", "p"))).fetchone()
+            self.active = row[0] if row else "true"
+
+    def usable(self, table: str, canonical: str) -> bool:
+        return self.shapes[table].mapped[canonical].usable
+
+    def col(self, table: str, canonical: str) -> sql.Identifier:
+        return sql.Identifier(self.shapes[table].mapped[canonical].column.name)
+
+    def read(self, table: str, canonical: str, alias: str) -> sql.Composable:
+        """alias.<column> as it is (NULL when the table has no such column)."""
+        return self.shapes[table].raw(canonical, alias)
+
+    def value(self, table: str, canonical: str) -> sql.Composable:
+        """A parameter as the column's own type."""
+        return sql.SQL("CAST(%s AS {})").format(sql.SQL(self.shapes[table].mapped[canonical].column.type))
+
+    def incr(self, table: str, canonical: str) -> sql.Composable:
+        """The column plus one, in its own type (a text count that is not a number restarts at 1)."""
+        c, typ = self.col(table, canonical), self.shapes[table].mapped[canonical].column.type
+        if any(t in typ for t in ("int", "numeric")):
+            return sql.SQL("coalesce({}, 0) + 1").format(c)
+        return sql.SQL("CASE WHEN {c} ~ '^[0-9]+$' THEN ({c}::bigint + 1)::text ELSE '1' END").format(c=c)
+
+    def sets(self, table: str, **values: str) -> tuple[sql.Composable, list]:
+        """col = value for each canonical column the table has: "now" -> the parameter,
+        "incr" -> plus one. Returns the SET list and its parameters."""
+        parts, params = [], []
+        for canonical, what in values.items():
+            if not self.usable(table, canonical):
+                continue
+            if what == "incr":
+                parts.append(sql.SQL("{} = {}").format(self.col(table, canonical), self.incr(table, canonical)))
+            else:
+                parts.append(sql.SQL("{} = {}").format(self.col(table, canonical), self.value(table, canonical)))
+                params.append(what)
+        return sql.SQL(", ").join(parts), params
+
+
 class World:
     """What the simulated users know: people with logins, the scorecard tables, existing audits
-    (a sample, partitioned between workers)."""
+    (a sample, partitioned between workers), who supervises whom."""
 
-    def __init__(self, conn: psycopg.Connection, workers: int, seed: int, sample: int = 3000):
+    def __init__(self, conn: psycopg.Connection, workers: int, seed: int, sample: int = 3000,
+                 exclude: tuple[str, ...] = ()):
         rng = random.Random(seed)
-        rows = conn.execute(
-            "SELECT DISTINCT ON (lower(btrim(u.email))) u.email, u.id::text, coalesce(p.name, u.full_name, u.email), "
-            "coalesce(p.role, '') IN ('Quality Analyst', 'Team Lead', 'Supervisor', 'Manager') "
-            "FROM public.users u JOIN public.people p ON p.email = u.email "
-            "WHERE u.email ~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$' AND p.email = btrim(p.email) "
-            "AND coalesce(p.is_active, true) ORDER BY lower(btrim(u.email)), u.id").fetchall()
-        self.people = [Person(e, uid, n) for e, uid, n, _ in rows]
-        self.auditors = [Person(e, uid, n) for e, uid, n, elevated in rows if elevated]
+        self.shape = sh = Shape(conn)
+        rows = conn.execute(sql.SQL(
+            "SELECT DISTINCT ON (lower(btrim({u_email}))) {u_email}, {u_id}::text, coalesce({p_name}, {u_name}, {u_email}), "
+            "coalesce({p_role}, '') IN ('Quality Analyst', 'Team Lead', 'Supervisor', 'Manager'), "
+            "lower(btrim({p_sup})) "
+            "FROM public.users u JOIN public.people p ON {p_email} = {u_email} "
+            "WHERE {u_email} ~* '^[A-Za-z0-9._%%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{{2,}}$' AND {p_email} = btrim({p_email}) "
+            "AND coalesce({p_active}::text, %s) = %s ORDER BY lower(btrim({u_email})), {u_id}").format(
+                u_email=sh.read("users", "email", "u"), u_id=sh.read("users", "id", "u"),
+                u_name=sh.read("users", "full_name", "u"), p_name=sh.read("people", "name", "p"),
+                p_role=sh.read("people", "role", "p"), p_sup=sh.read("people", "team_supervisor", "p"),
+                p_email=sh.read("people", "email", "p"), p_active=sh.read("people", "is_active", "p")),
+            (str(sh.active).lower(), str(sh.active).lower())).fetchall()
+        self.people = [Person(e, uid, n) for e, uid, n, _, _ in rows]
+        self.auditors = [Person(e, uid, n) for e, uid, n, elevated, _ in rows if elevated]
+        by_ne = {p.email.lower().strip(): p for p in self.people}
+        # the supervisor persona: a person with a login whom others' people rows name as supervisor
+        self.supervisor_of = {e: by_ne[sup] for e, _, _, _, sup in rows
+                              if sup in by_ne and sup != e.lower().strip()}
+        self.team_of: dict[str, list[Person]] = {}
+        for e, _, _, _, sup in rows:
+            if e in self.supervisor_of:
+                self.team_of.setdefault(self.supervisor_of[e].email, []).append(by_ne[e.lower().strip()])
+        self.supervisors = sorted((by_ne[s.email.lower().strip()] for s in {p.email: p for p in self.supervisor_of.values()}.values()),
+                                  key=lambda p: p.email)
         rng.shuffle(self.people)
+        # the scorecard tables the migration takes (not the ones params exclude), keyed by uuid as
+        # the application's new audits are
         self.tables = [tuple(r) for r in conn.execute(
             "SELECT s.table_name, s.id::text FROM public.scorecards s WHERE coalesce(s.is_active, true) "
-            "AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL ORDER BY s.table_name").fetchall()]
-        self.columns = {t: {r[0] for r in conn.execute(
-            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(format('public.%%I', %s::text)) "
-            "AND attnum > 0 AND NOT attisdropped", (t,)).fetchall()} for t, _ in self.tables}
+            "AND to_regclass(format('public.%%I', s.table_name)) IS NOT NULL AND NOT s.table_name = ANY(%s) "
+            "AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('public.%%I', s.table_name)) "
+            "AND a.attname = 'id' AND a.atttypid IN ('uuid'::regtype, 'text'::regtype)) "
+            "ORDER BY s.table_name", (list(exclude),)).fetchall()]
+        self.columns = {t: dict(conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(format('public.%%I', %s::text)) "
+            "AND attnum > 0 AND NOT attisdropped", (t,)).fetchall()) for t, _ in self.tables}
         by_email = {p.email: p for p in self.people}
         existing: list[Audit] = []
         per_table = max(1, sample // max(1, len(self.tables)))
@@ -130,13 +219,17 @@ class World:
         self.running = threading.Event()
         self.running.set()
 
-    def add_table(self, table: str, scorecard_id: str, columns: set[str]) -> None:
+    def add_table(self, table: str, scorecard_id: str, columns: dict[str, str]) -> None:
         with self.lock:
             self.columns[table] = columns
             self.tables.append((table, scorecard_id))
 
     def has(self, table: str, column: str) -> bool:
         return column in self.columns.get(table, ())
+
+    def cast(self, table: str, column: str) -> sql.Composable:
+        """A parameter as the audit table column's own type."""
+        return sql.SQL("CAST(%s AS {})").format(sql.SQL(self.columns[table][column]))
 
 
 def _flags(c: psycopg.Connection) -> dict[str, bool]:
@@ -192,9 +285,7 @@ class Worker(threading.Thread):
                     conn = psycopg.connect(self.url, application_name=APP_NAME)
                 flags = _flags(conn)
                 op = self.rng.choices(ops, weights)[0]
-                path = "unified" if flags.get(AUDITS_FLAG if op in ("read_fanout", "audit_insert", "score", "acknowledge",
-                                                                    "reversal_request", "validate", "delete")
-                                              else EMPLOYEES_FLAG) \
+                path = "unified" if flags.get(AUDITS_FLAG if op in AUDIT_OPS else EMPLOYEES_FLAG) \
                     and op != "assignment" else "legacy"
                 t0 = time.perf_counter()
                 error = None
@@ -204,9 +295,9 @@ class Worker(threading.Thread):
                         getattr(self, op)(conn, path)
                     for key, content in self._pending:  # committed: now it counts
                         self.log.committed(key, content, self.idx, path)
-                except psycopg.Error as e:
+                except (psycopg.Error, SimulatorRefused) as e:
                     error = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160]}"
-                    if conn.closed or conn.broken:
+                    if isinstance(e, psycopg.Error) and (conn.closed or conn.broken):
                         conn = None
                 self.samples.append(Sample(time.time(), self.stage[0], op, path, time.perf_counter() - t0, error))
             except Exception as e:  # noqa: BLE001 - a defect of the simulator itself: counted, never silent
@@ -245,8 +336,9 @@ class Worker(threading.Thread):
         me = self._person()
         _as(c, me)
         if path == "legacy":
-            c.execute("SELECT * FROM public.users WHERE email = %s", (me.email,)).fetchall()
-            c.execute("SELECT * FROM public.people WHERE email = %s", (me.email,)).fetchall()
+            sh = self.world.shape
+            c.execute(sql.SQL("SELECT * FROM public.users WHERE {} = %s").format(sh.col("users", "email")), (me.email,)).fetchall()
+            c.execute(sql.SQL("SELECT * FROM public.people WHERE {} = %s").format(sh.col("people", "email")), (me.email,)).fetchall()
         else:
             c.execute("SELECT * FROM public.employees WHERE email = %s", (me.email,)).fetchall()
 
@@ -255,10 +347,13 @@ class Worker(threading.Thread):
         _as(c, me)
         at = c.execute("SELECT date_trunc('milliseconds', clock_timestamp())").fetchone()[0]
         if path == "legacy":
-            c.execute("UPDATE public.users SET last_sign_in_at = %s, sign_in_count = coalesce(sign_in_count, 0) + 1 "
-                      "WHERE id = %s", (at, me.auth_user_id))
-            c.execute("UPDATE public.people SET last_login = %s, login_count = coalesce(login_count, 0) + 1 "
-                      "WHERE email = %s", (at, me.email))
+            sh = self.world.shape
+            sets, params = sh.sets("users", last_sign_in_at=at, sign_in_count="incr")
+            c.execute(sql.SQL("UPDATE public.users SET {} WHERE {} = %s").format(sets, sh.col("users", "id")),
+                      params + [me.auth_user_id])
+            sets, params = sh.sets("people", last_login=at, login_count="incr")
+            c.execute(sql.SQL("UPDATE public.people SET {} WHERE {} = %s").format(sets, sh.col("people", "email")),
+                      params + [me.email])
         else:
             c.execute("UPDATE public.employees SET last_login_at = %s, login_count = coalesce(login_count, 0) + 1 "
                       "WHERE auth_user_id = %s", (at, me.auth_user_id))
@@ -283,7 +378,7 @@ class Worker(threading.Thread):
             values = {k: v for k, v in values.items() if self.world.has(table, k)}
             c.execute(sql.SQL("INSERT INTO public.{} ({}) VALUES ({})").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, values)),
-                sql.SQL(", ").join(sql.Placeholder() * len(values))), list(values.values()))
+                sql.SQL(", ").join(self.world.cast(table, k) for k in values)), list(values.values()))
         else:
             n = c.execute(
                 "INSERT INTO public.audits (id, employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
@@ -304,8 +399,10 @@ class Worker(threading.Thread):
         value = round(self.rng.uniform(40, 100), 2)
         _as(c, None)
         if path == "legacy":
-            n = c.execute(sql.SQL("UPDATE public.{} SET average_score = %s, updated_at = now() WHERE id = %s").format(
-                sql.Identifier(a.table)), (value, a.id)).rowcount
+            n = c.execute(sql.SQL("UPDATE public.{} SET average_score = {}{} WHERE id = %s").format(
+                sql.Identifier(a.table), self.world.cast(a.table, "average_score"),
+                sql.SQL(", updated_at = now()") if self.world.has(a.table, "updated_at") else sql.SQL("")),
+                (value, a.id)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET total_score = %s WHERE id = %s AND deleted_at IS NULL",
                           (value, a.id)).rowcount
@@ -350,15 +447,37 @@ class Worker(threading.Thread):
         a = self.rng.choice(self.mine)
         if not self.world.has(a.table, "validation_status"):
             return
-        _as(c, None)
+        supervisor = self.world.supervisor_of.get(a.employee.email)
+        _as(c, supervisor)  # the agent's supervisor; an admin (service_role) for an agent without one
         if path == "legacy":
             n = c.execute(sql.SQL("UPDATE public.{} SET validation_status = 'approved' WHERE id = %s").format(
                 sql.Identifier(a.table)), (a.id,)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET validation_status = 'approved' WHERE id = %s AND deleted_at IS NULL",
                           (a.id,)).rowcount
+            if not n and supervisor is not None and c.execute(
+                    "SELECT cqms_security.current_access_level()").fetchone()[0] in ("elevated", "admin"):
+                # the audit is there (the worker wrote it and has not deleted it), the supervisor is
+                # elevated: RLS hid a team's audit the legacy table let them validate
+                raise SimulatorRefused(f"supervisor {supervisor.email} could not validate {a.id}, "
+                                       f"an audit of {a.employee.email}, through audits")
         if n:
             self._after_commit(c, ("validation", a.id), {"table": a.table, "status": "approved"})
+
+    def team_read(self, c, path):
+        if not self.world.supervisors:
+            return
+        me = self.rng.choice(self.world.supervisors)
+        _as(c, me)
+        if path == "legacy":
+            team = [p.email for p in self.world.team_of.get(me.email, [])]
+            for table, _ in self.rng.sample(self.world.tables, min(3, len(self.world.tables))):
+                c.execute(sql.SQL("SELECT count(*) FROM public.{} WHERE employee_email = ANY(%s)").format(
+                    sql.Identifier(table)), (team,)).fetchone()
+        else:
+            c.execute("SELECT count(*) FROM public.audits a JOIN public.employees e ON e.id = a.employee_id "
+                      "JOIN public.employees s ON s.id = e.supervisor_id "
+                      "WHERE s.auth_user_id = %s AND a.deleted_at IS NULL", (me.auth_user_id,)).fetchone()
 
     def delete(self, c, path):
         fresh = [a for a in self.mine if a not in self.world.audits_of[self.idx]]
@@ -382,8 +501,13 @@ class Worker(threading.Thread):
         name = f"New Hire {self.idx}-{self.hires}"
         _as(c, None)
         if path == "legacy":
-            c.execute("INSERT INTO public.people (email, name, role, department, channel, team, is_active, login_count) "
-                      "VALUES (%s, %s, 'Agent', 'Support', 'Chat', 'Team Rehearsal', true, 0)", (email, name))
+            sh = self.world.shape
+            values = {"email": email, "name": name, "role": "Agent", "department": "Support", "channel": "Chat",
+                      "team": "Team Rehearsal", "is_active": sh.active, "login_count": 0}
+            values = {k: v for k, v in values.items() if sh.usable("people", k)}
+            c.execute(sql.SQL("INSERT INTO public.people ({}) VALUES ({})").format(
+                sql.SQL(", ").join(sh.col("people", k) for k in values),
+                sql.SQL(", ").join(sh.value("people", k) for k in values)), list(values.values()))
         else:
             c.execute("INSERT INTO public.employees (email, name, role_id) "
                       "SELECT %s, %s, r.id FROM public.roles r ORDER BY r.level, r.code LIMIT 1", (email, name))
@@ -412,10 +536,12 @@ class Worker(threading.Thread):
         self._pending.append((key, content))
 
 
-def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None = None) -> dict:
+def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None = None,
+          shape: Shape | None = None) -> dict:
     """Every committed write's last content, read back through both paths. Returns counts and the
     first differences; ``lost`` counts keys whose content is not where the current path reads."""
     flags = flags if flags is not None else _flags(conn)
+    sh = shape or Shape(conn)
     has = lambda rel: conn.execute("SELECT to_regclass(%s) IS NOT NULL", (rel,)).fetchone()[0]  # noqa: E731
     unified_audits, unified_employees = has("public.audits"), has("public.employees")
     out = {"checked": 0, "lost": 0, "quarantined": 0, "examples": []}
@@ -472,7 +598,8 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
             if not got or got[0] != content["status"]:
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "login":
-            got = conn.execute("SELECT last_sign_in_at FROM public.users WHERE id = %s", (k,)).fetchone()
+            got = conn.execute(sql.SQL("SELECT {} FROM public.users u WHERE {} = %s").format(
+                sh.read("users", "last_sign_in_at", "u"), sh.col("users", "id")), (k,)).fetchone()
             if not got or got[0] != content:
                 bad(key, str(content), got and str(got[0]), "legacy")
             elif unified_employees:
@@ -480,7 +607,8 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
                 if not e or e[0] < content:
                     bad(key, str(content), e and str(e[0]), "unified")
         elif kind == "hire":
-            got = conn.execute("SELECT name FROM public.people WHERE email = %s", (k,)).fetchone()
+            got = conn.execute(sql.SQL("SELECT {} FROM public.people p WHERE {} = %s").format(
+                sh.read("people", "name", "p"), sh.col("people", "email")), (k,)).fetchone()
             if not got or got[0] != content:
                 bad(key, content, got and got[0], "legacy")
             elif unified_employees and conn.execute("SELECT name FROM public.employees WHERE email = %s",
