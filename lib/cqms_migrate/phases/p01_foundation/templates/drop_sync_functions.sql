@@ -13,6 +13,7 @@ DROP FUNCTION IF EXISTS cqms_migration.p01_flush_pending();
 DROP FUNCTION IF EXISTS cqms_migration.p01_apply(text[], boolean);
 DROP FUNCTION IF EXISTS cqms_migration.p01_touch(text[], boolean);
 DROP TYPE IF EXISTS cqms_migration.p01_touch_row;
+DROP FUNCTION IF EXISTS cqms_migration.p01_relink(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected(text[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_expected_of(cqms_migration.p01_source[]);
 DROP FUNCTION IF EXISTS cqms_migration.p01_sources(text[]);

@@ -138,6 +138,27 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
   SELECT * FROM cqms_migration.p01_expected_of(ARRAY(SELECT s FROM cqms_migration.p01_sources(p_nes) s))
 $$;
 
+-- everyone whose people row names one of these emails as supervisor or mentor (those emails'
+-- own employees aside) linked to that email's live employee, or to none (it left): by the
+-- expression indexes above, two index scans
+CREATE FUNCTION cqms_migration.p01_relink(p_nes text[]) RETURNS void
+LANGUAGE sql SET search_path = '' AS $$
+  UPDATE public.employees e SET
+    supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
+                       AND s.id <> e.id AND s.deleted_at IS NULL),
+    quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
+                           AND s.id <> e.id AND s.deleted_at IS NULL)
+  WHERE e.legacy_snapshot ? 'people'
+    AND NOT (lower(btrim(e.email)) IN (SELECT unnest(p_nes)))
+    AND (lower(btrim({people.e.team_supervisor})) = ANY (p_nes)
+         OR lower(btrim({people.e.quality_mentor})) = ANY (p_nes))
+    AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
+         AND s.id <> e.id AND s.deleted_at IS NULL),
+      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
+         AND s.id <> e.id AND s.deleted_at IS NULL))
+$$;
+
 -- p01_apply's fast path: a write that changed only activity columns (a login: people's
 -- last_login and login_count, users' last_sign_in_at, sign_in_count and updated_at) of emails
 -- each holding at most one people row and one users row, the rows its live employee was built
@@ -235,20 +256,7 @@ BEGIN
   -- as the full apply does: everyone else whose supervisor or mentor is one of these emails
   -- (a report of someone hired through employees is linked at that person's next legacy write)
   IF NOT p_refresh_only THEN
-    UPDATE public.employees e SET
-      supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
-                         AND s.id <> e.id AND s.deleted_at IS NULL),
-      quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
-                             AND s.id <> e.id AND s.deleted_at IS NULL)
-    WHERE e.legacy_snapshot ? 'people'
-      AND NOT (lower(btrim(e.email)) IN (SELECT unnest(p_nes)))
-      AND (lower(btrim({people.e.team_supervisor})) = ANY (p_nes)  -- two index scans
-           OR lower(btrim({people.e.quality_mentor})) = ANY (p_nes))
-      AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
-        (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
-           AND s.id <> e.id AND s.deleted_at IS NULL),
-        (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
-           AND s.id <> e.id AND s.deleted_at IS NULL));
+    PERFORM cqms_migration.p01_relink(p_nes);
   END IF;
 
   DELETE FROM cqms_migration.employee_sources s
@@ -483,20 +491,9 @@ BEGIN
     AND NOT (lower(btrim(e.email)) IN (SELECT x.ne FROM unnest(v_exp) x));
 
   -- everyone else whose supervisor or mentor is one of these emails (it appeared, or it left)
-  UPDATE public.employees e SET
-    supervisor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
-                       AND s.id <> e.id AND s.deleted_at IS NULL),
-    quality_mentor_id = (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
-                           AND s.id <> e.id AND s.deleted_at IS NULL)
-  WHERE NOT p_refresh_only AND v_nes IS NOT NULL AND e.legacy_snapshot ? 'people'
-    AND NOT (lower(btrim(e.email)) IN (SELECT unnest(v_nes)))
-    AND (lower(btrim({people.e.team_supervisor})) = ANY (v_nes)  -- two index scans
-         OR lower(btrim({people.e.quality_mentor})) = ANY (v_nes))
-    AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
-      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
-         AND s.id <> e.id AND s.deleted_at IS NULL),
-      (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.quality_mentor}))
-         AND s.id <> e.id AND s.deleted_at IS NULL));
+  IF NOT p_refresh_only AND v_nes IS NOT NULL THEN
+    PERFORM cqms_migration.p01_relink(v_nes);
+  END IF;
 
   -- provenance, email map and quarantine of these emails, rebuilt from the current rows
   DELETE FROM cqms_migration.employee_email_map m WHERE v_nes IS NULL OR m.normalized_email IN (SELECT unnest(v_nes));
@@ -616,5 +613,5 @@ END $fn$;
 
 REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
-  cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
+  cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;
