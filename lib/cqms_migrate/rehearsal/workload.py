@@ -176,7 +176,7 @@ class World:
                 u_name=sh.read("users", "full_name", "u"), p_name=sh.read("people", "name", "p"),
                 p_role=sh.read("people", "role", "p"), p_sup=sh.read("people", "team_supervisor", "p"),
                 p_email=sh.read("people", "email", "p"), p_active=sh.read("people", "is_active", "p")),
-            (str(sh.active).lower(), str(sh.active).lower())).fetchall()
+            ("true" if sh.active is True else str(sh.active),) * 2).fetchall()
         self.people = [Person(e, uid, n) for e, uid, n, _, _ in rows]
         self.auditors = [Person(e, uid, n) for e, uid, n, elevated, _ in rows if elevated]
         by_ne = {p.email.lower().strip(): p for p in self.people}
@@ -187,8 +187,7 @@ class World:
         for e, _, _, _, sup in rows:
             if e in self.supervisor_of:
                 self.team_of.setdefault(self.supervisor_of[e].email, []).append(by_ne[e.lower().strip()])
-        self.supervisors = sorted((by_ne[s.email.lower().strip()] for s in {p.email: p for p in self.supervisor_of.values()}.values()),
-                                  key=lambda p: p.email)
+        self.supervisors = sorted({p.email: p for p in self.supervisor_of.values()}.values(), key=lambda p: p.email)
         rng.shuffle(self.people)
         # the scorecard tables the migration takes (not the ones params exclude), keyed by uuid as
         # the application's new audits are
