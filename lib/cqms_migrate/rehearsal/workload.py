@@ -143,8 +143,8 @@ class Shape:
         return sql.SQL("CASE WHEN {c} ~ '^[0-9]+$' THEN ({c}::bigint + 1)::text ELSE '1' END").format(c=c)
 
     def sets(self, table: str, **values: str) -> tuple[sql.Composable, list]:
-        """col = value for each canonical column the table has: "now" -> the parameter,
-        "incr" -> plus one. Returns the SET list and its parameters."""
+        """col = value for each canonical column the table has: "incr" -> the column plus one,
+        anything else -> that value as a parameter. Returns the SET list and its parameters."""
         parts, params = [], []
         for canonical, what in values.items():
             if not self.usable(table, canonical):
