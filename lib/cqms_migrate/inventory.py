@@ -86,17 +86,18 @@ class AuditTable:
     excluded: str | None = None
 
     @property
-    def id_problem(self) -> str | None:
-        """audits are keyed by the legacy uuid: an id of another type cannot key them."""
+    def id_note(self) -> str | None:
+        """An id of another type than uuid: its audits get a name-based uuid (the legacy id kept)."""
         typ = self.columns.get("id")
-        if typ is None or typ == "uuid":
+        if typ is None or convert.base(typ) == "uuid":
             return None
-        return f"its id column is {typ}, not uuid (audits are keyed by the legacy id)"
+        return (f"its id column is {typ}: each audit gets a name-based uuid of table and id (stable across "
+                "re-runs), the legacy id is kept and the compat view returns it")
 
     @property
     def migratable(self) -> bool:
         return (self.exists and self.scorecard_id is not None and self.identifier_problem is None
-                and self.not_audit is None and self.excluded is None and self.id_problem is None
+                and self.not_audit is None and self.excluded is None
                 and not [c for c in REQUIRED_COLUMNS if c not in self.columns])
 
     @property
@@ -173,8 +174,8 @@ class Inventory:
                 out.append(f"{t.table_name}: missing common columns {', '.join(t.missing_common)}")
             if t.identifier_problem:
                 out.append(f"{t.table_name!r}: unusable identifier ({t.identifier_problem})")
-            if t.exists and t.id_problem:
-                out.append(f"{t.table_name}: {t.id_problem}")
+            if t.exists and t.id_note:
+                out.append(f"{t.table_name}: {t.id_note}")
             for c, typ in t.columns.items():
                 if c in COMMON_COLUMNS and c != "id":
                     k = convert.kind(typ, _common_type(c))

@@ -18,6 +18,9 @@ from .errors import ParamsError
 from .paths import params_dir
 
 PassingStatus = Literal["pass", "fail", "pending", "needs_review"]
+ValidationStatus = Literal["pending", "approved", "rejected", "needs_revision"]
+AckStatus = Literal["pending", "acknowledged", "disputed", "not_required"]
+Quarantine = Literal["quarantine"]
 ENVS = ("local", "staging", "prod")
 
 
@@ -102,10 +105,23 @@ class Params(Strict):
     role_mapping: dict[str, str] = {}
     default_role: str
 
-    # phase 2
-    passing_status_map: dict[str, PassingStatus] = {}
-    # how a status set through audits is written back to the legacy tables after cutover
+    # phase 2: the legacy spellings of each constrained audit column (vocab.py: built-in defaults
+    # under these; matched ignoring case, whitespace and -/_; 'quarantine' = quarantine that
+    # spelling, by decision). A spelling neither knows is NO-GO at preflight.
+    passing_status_map: dict[str, PassingStatus | Quarantine] = {}
+    validation_status_map: dict[str, ValidationStatus | Quarantine] = {}
+    acknowledgement_status_map: dict[str, AckStatus | Quarantine] = {}
+    # how a status set through audits is written back to a legacy table that never used a
+    # spelling for it (a table's own most used spelling comes first)
     passing_status_legacy_spelling: dict[PassingStatus, str] = {}
+    validation_status_legacy_spelling: dict[ValidationStatus, str] = {}
+    acknowledgement_status_legacy_spelling: dict[AckStatus, str] = {}
+    # an audit table's channel spelling that names none of the channels people and scorecards
+    # use -> the channel it means (as people spell it; 'Unassigned' for none)
+    channel_map: dict[str, str] = {}
+    # a people.country value the built-in rule (ISO code, English name, UK/USA/UAE) does not
+    # know -> its ISO 3166-1 alpha-2 code ('ZZ': unassigned)
+    country_map: dict[str, str] = {}
     unknown_email_policy: Literal["placeholder", "quarantine"] = "quarantine"
     partition_audits: Literal["none", "yearly"] = "none"
     # tables a scorecard names that must not be migrated (e.g. a test scorecard's table lacking
@@ -115,6 +131,13 @@ class Params(Strict):
     # preflight gates
     min_free_disk_factor: float = Field(default=2.0, ge=0)
     max_orphan_pct: float = Field(default=15.0, ge=0, le=100)
+    # the outcome gate (before a phase's flag turns on; preflight forecasts it): the share of
+    # legacy rows a phase may quarantine, over all its tables and in any one table; and how many
+    # rows of a reason preflight did not forecast for a table are tolerated (writes since), as a
+    # share of that table's rows
+    max_quarantine_pct: float = Field(default=5.0, ge=0, le=100)
+    max_quarantine_pct_per_table: float = Field(default=10.0, ge=0, le=100)
+    quarantine_forecast_slack_pct: float = Field(default=0.5, ge=0, le=100)
 
     legacy_seed: LegacySeed = LegacySeed()
 
@@ -128,10 +151,28 @@ class Params(Strict):
                 raise ValueError("lock_timeout_ms must be > 0 and sleep_s >= 0")
         return v
 
-    @field_validator("role_mapping", "passing_status_map")
+    @field_validator("role_mapping", "passing_status_map", "validation_status_map", "acknowledgement_status_map",
+                     "channel_map", "country_map")
     @classmethod
     def _normalise_keys(cls, v: dict) -> dict:
-        return {" ".join(str(k).split()).lower(): val for k, val in v.items()}
+        from .vocab import key
+        out = {}
+        for k, val in v.items():
+            if key(k) is None:
+                raise ValueError(f"a blank key maps to {val!r}: a blank legacy value is no value, never mapped")
+            if key(k) in out and out[key(k)] != val:
+                raise ValueError(f"{k!r} and another key are the same spelling (case, spaces, -/_ ignored) "
+                                 f"but map to {out[key(k)]!r} and {val!r}")
+            out[key(k)] = val
+        return out
+
+    @field_validator("country_map")
+    @classmethod
+    def _country_codes(cls, v: dict) -> dict:
+        bad = sorted({c for c in v.values() if not re.fullmatch(r"[A-Z]{2}", str(c))})
+        if bad:
+            raise ValueError(f"country codes must be ISO 3166-1 alpha-2 (two capitals, 'ZZ' for none): {bad}")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -141,10 +182,16 @@ class Params(Strict):
         unknown = sorted({c for c in self.role_mapping.values() if c not in codes})
         if unknown:
             raise ValueError(f"role_mapping points at undefined role codes {unknown}")
-        unreadable = sorted(v for k, v in self.passing_status_legacy_spelling.items()
-                            if self.passing_status_map.get(" ".join(v.split()).lower()) != k)
-        if unreadable:
-            raise ValueError(f"passing_status_legacy_spelling {unreadable} would not map back through passing_status_map")
+        from . import vocab
+        for name in vocab.VOCABULARIES:
+            spelling = getattr(self, f"{name}_legacy_spelling")
+            effective = vocab.effective(name, getattr(self, f"{name}_map"))
+            unreadable = sorted(v for k, v in spelling.items() if effective.get(vocab.key(v)) != k)
+            if unreadable:
+                raise ValueError(f"{name}_legacy_spelling {unreadable} would not map back through {name}_map")
+        if self.max_quarantine_pct > self.max_quarantine_pct_per_table:
+            raise ValueError(f"max_quarantine_pct {self.max_quarantine_pct} exceeds max_quarantine_pct_per_table "
+                             f"{self.max_quarantine_pct_per_table}: the overall share cannot be above every table's")
         dup = sorted({x.table for x in self.exclude_tables if [y.table for y in self.exclude_tables].count(x.table) > 1})
         if dup:
             raise ValueError(f"exclude_tables names {dup} more than once")
@@ -157,6 +204,22 @@ class Params(Strict):
         if self.env == "prod" and not self.require_confirmation:
             raise ValueError("prod params must keep require_confirmation: true")
         return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is an error (PyYAML keeps the last
+    one silently: a second `passing_status_map:` block pasted below the first would drop it)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            k = self.construct_object(key_node, deep=deep)
+            if k in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {k!r} appears twice in one mapping (merge the two blocks into one)",
+                    key_node.start_mark)
+            seen.add(k)
+        return super().construct_mapping(node, deep)
 
 
 _URLISH = re.compile(r"(postgres(ql)?://|password|passwd|secret)", re.I)
@@ -191,7 +254,7 @@ def load_params(env: str, params_file: str | Path | None = None) -> Params:
     if not path.is_file():
         raise ParamsError(f"params file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

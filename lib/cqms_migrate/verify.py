@@ -250,31 +250,35 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
     scores = sql.SQL("({})").format(sql.SQL(" || ").join(
         sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(
             sql.SQL("{}, t.{}").format(sql.Literal(c), sql.Identifier(c)) for c in chunk)) for chunk in chunks))
+    # the audit's id: the legacy uuid, or the name-based uuid of a table keyed otherwise
+    aid = (sql.SQL("t.id") if convert.base(t.columns.get("id", "uuid")) == "uuid" else
+           sql.SQL("cqms_migration.audit_uuid({}, t.id::text)").format(sql.Literal(t.table_name)))
     base = sql.SQL("""
-      SELECT t.id, emp.id AS employee_id, aud.id AS auditor_id, {scorecard} AS scorecard_id,
+      SELECT {aid} AS id, t.id AS legacy_id, emp.id AS employee_id, aud.id AS auditor_id, {scorecard} AS scorecard_id,
              coalesce(ch.id, (SELECT u.id FROM public.channels u WHERE u.code = 'UNASSIGNED')) AS channel_id,
              CASE ch.code WHEN 'EMAIL' THEN 'email' WHEN 'CHAT' THEN 'chat' WHEN 'PHONE' THEN 'call' WHEN 'CALL' THEN 'call'
                           WHEN 'VOICE' THEN 'call' WHEN 'TICKET' THEN 'ticket' ELSE 'other' END AS interaction_type,
-             psm.status AS passing_status, {total_score} AS total_score, {critical} AS critical_errors_count,
+             psm.value AS passing_status, {total_score} AS total_score, {critical} AS critical_errors_count,
              {total_errors} AS total_errors_count,
              (SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each_text({scores}) kv
               WHERE kv.value IS NOT NULL) AS parameter_scores,
              {interaction_date} AS interaction_date,
-             {interaction_id} AS interaction_id, {transcript} AS transcript, {validation} AS validation_status,
-             {ack} AS acknowledgement_status, {duration} AS audit_duration, {submitted} AS submitted_at,
+             {interaction_id} AS interaction_id, {transcript} AS transcript, vsm.value AS validation_status,
+             asm.value AS acknowledgement_status, {duration} AS audit_duration, {submitted} AS submitted_at,
              {start} AS audit_start_time, {end} AS audit_end_time, {reversal_at} AS reversal_requested_at,
              {reversal} AS reversal_approved, {errors} AS errors,
              CASE WHEN t.id IS NULL THEN 'null_id'
                   WHEN {uncastable} THEN 'unconvertible_value'
+                  WHEN nullif(btrim({employee_email}::text), '') IS NULL THEN 'null_employee_email'
                   WHEN emp.id IS NULL THEN 'unknown_employee_email'
+                  WHEN nullif(btrim({auditor_email}::text), '') IS NULL THEN 'null_auditor_email'
                   WHEN aud.id IS NULL THEN 'unknown_auditor_email'
                   WHEN emp.id = aud.id THEN 'self_audit'
                   WHEN {interaction_date} IS NULL THEN 'null_interaction_date'
-                  WHEN {raw_status} IS NOT NULL AND psm.status IS NULL THEN 'unmapped_passing_status'
-                  WHEN {validation} IS NOT NULL AND {validation} NOT IN ('pending', 'approved', 'rejected', 'needs_revision')
-                    THEN 'unmapped_validation_status'
-                  WHEN {ack} IS NOT NULL AND {ack} NOT IN ('pending', 'acknowledged', 'disputed', 'not_required')
-                    THEN 'unmapped_acknowledgement_status'
+                  WHEN cqms_migration.vocab_key({raw_status}::text) IS NOT NULL AND psm.value IS NULL
+                    THEN 'unmapped_passing_status'
+                  WHEN cqms_migration.vocab_key({validation}) IS NOT NULL AND vsm.value IS NULL THEN 'unmapped_validation_status'
+                  WHEN cqms_migration.vocab_key({ack}) IS NOT NULL AND asm.value IS NULL THEN 'unmapped_acknowledgement_status'
                   WHEN {end} < {start} THEN 'end_before_start'
                   WHEN {duration} < 0 THEN 'negative_duration'
                   WHEN {total_score} < 0 THEN 'negative_score'
@@ -283,9 +287,17 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
       FROM public.{table} t
       LEFT JOIN public.employees emp ON lower(btrim(emp.email)) = lower(btrim({employee_email}))
       LEFT JOIN public.employees aud ON lower(btrim(aud.email)) = lower(btrim({auditor_email}))
-      LEFT JOIN cqms_migration.p02_passing_status_map psm ON psm.legacy = lower(regexp_replace(btrim({raw_status}), '\\s+', ' ', 'g'))
-      LEFT JOIN public.channels ch ON ch.code = cqms_migration.ref_code({channel})
-      LEFT JOIN public.audits other ON other.id = t.id AND other.legacy_table IS DISTINCT FROM {table_name}""").format(
+      LEFT JOIN cqms_migration.p02_value_map psm
+             ON psm.vocabulary = 'passing_status' AND psm.legacy = cqms_migration.vocab_key({raw_status}::text)
+      LEFT JOIN cqms_migration.p02_value_map vsm
+             ON vsm.vocabulary = 'validation_status' AND vsm.legacy = cqms_migration.vocab_key({validation})
+      LEFT JOIN cqms_migration.p02_value_map asm
+             ON asm.vocabulary = 'acknowledgement_status' AND asm.legacy = cqms_migration.vocab_key({ack})
+      LEFT JOIN cqms_migration.p02_value_map chm
+             ON chm.vocabulary = 'channel' AND chm.legacy = cqms_migration.vocab_key({channel}::text)
+      LEFT JOIN public.channels ch ON ch.code = coalesce(chm.value, cqms_migration.ref_code({channel}::text))
+      LEFT JOIN public.audits other ON other.id = {aid} AND other.legacy_table IS DISTINCT FROM {table_name}""").format(
+        aid=aid,
         scorecard=scorecard, total_score=lg("total_score"), critical=lg("critical_errors_count"),
         total_errors=lg("total_errors_count"), scores=scores, interaction_date=lg("interaction_date"),
         interaction_id=lg("interaction_id"), transcript=lg("transcript"), validation=lg("validation_status"),
@@ -296,7 +308,8 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
         table=sql.Identifier(t.table_name), table_name=sql.Literal(t.table_name), uncastable=_uncastable(t))
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in ["id"] + AUDIT_COMPARED)
     migrated = sql.SQL("SELECT {} FROM ({}) s WHERE s.reason IS NULL").format(cols, base)
-    quarantined = sql.SQL("SELECT s.id::text AS key, s.reason FROM ({}) s WHERE s.reason IS NOT NULL AND s.id IS NOT NULL").format(base)
+    quarantined = sql.SQL("SELECT s.legacy_id::text AS key, s.reason FROM ({}) s "
+                          "WHERE s.reason IS NOT NULL AND s.legacy_id IS NOT NULL").format(base)
     return migrated, quarantined
 
 

@@ -205,3 +205,23 @@ END $$;
 REVOKE ALL ON FUNCTION cqms_migration.to_integer(text), cqms_migration.to_numeric(text),
   cqms_migration.to_boolean(text), cqms_migration.to_uuid(text), cqms_migration.to_timestamptz(text),
   cqms_migration.to_date(text), cqms_migration.to_jsonb(text) FROM PUBLIC, anon, authenticated, service_role;
+
+-- The matching key of a legacy spelling (lib/cqms_migrate/vocab.py: key): lower case, '-', '_'
+-- and runs of whitespace as one space, trimmed; NULL for a blank value. Every vocabulary (statuses,
+-- roles, countries, channels) is matched through it.
+CREATE OR REPLACE FUNCTION cqms_migration.vocab_key(v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT nullif(lower(btrim(regexp_replace(v, '[-_[:space:]]+', ' ', 'g'))), '')
+$$;
+-- The audits id of a legacy audit row whose table is not keyed by uuid (a bigint, an integer, a
+-- text id): its canonical uuid text as that uuid, else a name-based uuid of table and id (md5,
+-- as employees' and the reference rows' ids). Stable across re-runs and rollbacks; the legacy id
+-- itself stays in audits.legacy_id.
+CREATE OR REPLACE FUNCTION cqms_migration.audit_uuid(p_table text, p_id text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN p_id IS NULL THEN NULL
+              WHEN p_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN p_id::uuid
+              ELSE md5('cqms-audit:' || p_table || ':' || p_id)::uuid END
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.vocab_key(text), cqms_migration.audit_uuid(text, text)
+  FROM PUBLIC, anon, authenticated, service_role;

@@ -202,12 +202,8 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None)
             g.blocking.append(f"legacy table {t.table_name!r}: interaction_date is {date_type}, which has no lossless "
                               "conversion to date: every row would be quarantined; convert the column or exclude the "
                               "table in params (exclude_tables: [{table, reason}])")
-        if t.exists and t.id_problem:
-            g.blocking.append(f"legacy table {t.table_name!r}: {t.id_problem}: exclude it in params "
-                              "(exclude_tables: [{table, reason}]) to migrate the others, and migrate it by hand")
     for m in inv.mismatches():
-        if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m \
-                and "not uuid" not in m:
+        if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m:
             g.warnings.append(m)
     # users and people as found: variants, conversions, carried columns
     # the conversion functions come with the ledger: a dry run on a never-migrated database has none

@@ -84,15 +84,25 @@ class LoadReferenceData(ShapedSqlStep):
         stmts = [compose(conn, template("insert_role").format(
             name=sql.Literal(r.name), code=sql.Literal(r.code), level=sql.Literal(r.level),
             access_level=sql.Literal(r.access_level))) for r in p.roles]
-        mapping = dict(p.role_mapping)
-        for r in p.roles:  # every role's own name and code map to it too
-            mapping.setdefault(" ".join(r.name.split()).lower(), r.code)
-            mapping.setdefault(r.code.lower(), r.code)
+        mapping = role_mapping(p)
         mapping["*default*"] = p.default_role
         stmts += [compose(conn, template("insert_role_mapping").format(legacy_role=sql.Literal(legacy),
                                                                        role_code=sql.Literal(code)))
                   for legacy, code in sorted(mapping.items())]
+        stmts += [compose(conn, template("insert_country_map").format(legacy=sql.Literal(legacy), code=sql.Literal(code)))
+                  for legacy, code in sorted(p.country_map.items())]
         return Rendered(stmts + super().render_deploy(ctx).statements)
+
+
+def role_mapping(p) -> dict[str, str]:
+    """legacy role key (vocab.key) -> role code: params' role_mapping, and every role's own name
+    and code (a blank role takes default_role; any other spelling not here is unmapped)."""
+    from ... import vocab
+    mapping = dict(p.role_mapping)
+    for r in p.roles:
+        mapping.setdefault(vocab.key(r.name), r.code)
+        mapping.setdefault(vocab.key(r.code), r.code)
+    return mapping
 
 
 @dataclass

@@ -3,6 +3,7 @@ application keeps writing. Seed sections 2.3, 3.2 Phase 2, 3.4.
 
 The folder, by concern:
   mapping.py     legacy row -> audits row (the shaped SELECT) and the backfill's batch statements
+  values.py      the vocabularies: value maps, and each legacy table's spellings for writes back
   tables.py      audits/audit_errors and their partitions; the legacy inventory; the indexes
   sync.py        forward sync (legacy -> audits) and, at cutover, reverse sync (audits -> legacy)
   backfill.py    the backfill job on the batch engine, and its unbatched baseline
@@ -14,7 +15,8 @@ The folder, by concern:
 
 Steps (deploy in order, revert in reverse):
   snapshot_legacy        checksum every legacy table
-  create_audits          audits (+ yearly partitions if params say so), audit_errors, status map
+  create_audits          audits (+ yearly partitions if params say so), audit_errors, ledger tables
+  load_value_maps        the vocabularies (statuses, channels) from the defaults and params
   enable_rls             policies and grants on audits / audit_errors (before anything writes them)
   install_sync_triggers  legacy -> audits triggers, one legacy table per transaction
   backfill               heap-page batches on the batch engine, resumable
@@ -41,6 +43,7 @@ from .report import SLOW_BATCH_FRACTION, Throughput, throughput, throughput_char
 from .sync import ReverseSync, SyncTriggers
 from .tables import AuditIndexes, CreateAudits, _inventory, migratable, partition_names, partitioned  # noqa: F401
 from .validation import Validation, validate  # noqa: F401
+from .values import ValueMaps
 
 __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", "PHASE_OBJECT", "steps", "plan",
            "discovery", "migratable", "partitioned", "partition_names", "validate", "Validation", "throughput",
@@ -50,7 +53,7 @@ __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", 
 FLAG = "USE_UNIFIED_AUDITS_TABLE"
 HERE = Path(__file__).resolve().parent
 
-BUILD_STEPS = ["snapshot_legacy", "create_audits", "enable_rls", "install_sync_triggers", "backfill",
+BUILD_STEPS = ["snapshot_legacy", "create_audits", "load_value_maps", "enable_rls", "install_sync_triggers", "backfill",
                "create_indexes", "create_compat_views"]
 CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
 
@@ -60,6 +63,7 @@ def plan(ctx) -> list[Step]:
         SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
         CreateAudits(PHASE, "create_audits", "audits (partitioned if params say so), audit_errors, passing-status map",
                      directory=HERE),
+        ValueMaps(PHASE, "load_value_maps", "the vocabularies: legacy spellings of each constrained value (defaults + params)"),
         # policies before the sync: CREATE POLICY locks audits; while nothing writes it, it waits for no one
         SqlStep(PHASE, "enable_rls", "row level security and grants on audits and audit_errors", directory=HERE),
         SyncTriggers(PHASE, "install_sync_triggers", "legacy -> audits triggers, one legacy table per transaction"),

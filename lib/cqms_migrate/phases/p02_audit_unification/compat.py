@@ -5,6 +5,7 @@ in for. Legacy readers use them; the reverse sync reads them (the one audits -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from psycopg import sql
 
@@ -12,7 +13,7 @@ from ...db import end_read
 from ... import convert
 from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, Step, compose
-from .mapping import LEGACY_TEXT, common_type, short_name, template
+from .mapping import LEGACY_TEXT, common_type, short_name, template, uuid_keyed
 
 API_ROLES = ("anon", "authenticated", "service_role")
 
@@ -22,42 +23,59 @@ def compat_view_name(table: str) -> str:
     return name if len(name.encode()) <= 63 else f"compat_{short_name(table)}"
 
 
-def _legacy_status(spelling: dict[str, str]) -> sql.Composable:
-    """A status set through audits ('pass') in the legacy spelling from params ('Passed')."""
-    if not spelling:
-        return sql.SQL("a.passing_status")
-    whens = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(k), sql.Literal(v))
-                              for k, v in sorted(spelling.items()))
-    return sql.SQL("CASE a.passing_status {} ELSE a.passing_status END").format(whens)
+Spell = Callable[[str, sql.Composable, sql.Composable], sql.Composable]
 
 
-def derived_expressions(legacy_spelling: dict[str, str] | None = None) -> dict[str, sql.Composable]:
+def spell_lookup(vocabulary: str, value: sql.Composable, fallback: sql.Composable) -> sql.Composable:
+    """A unified value in its legacy table's own spelling, read from
+    cqms_migration.p02_legacy_spellings (the reverse sync's p02_legacy_patch: it runs as the
+    runbook, which may read the ledger)."""
+    return sql.SQL("coalesce((SELECT sp.spelling FROM cqms_migration.p02_legacy_spellings sp WHERE sp.legacy_table = "
+                   "a.legacy_table AND sp.vocabulary = {} AND sp.value = {}), {})").format(
+        sql.Literal(vocabulary), value, fallback)
+
+
+def spell_literals(spellings: dict[str, dict[str, str]]) -> Spell:
+    """The same spellings as literals, for one table's compat view (it runs as its reader, who
+    has no right on the ledger): rendered from the very rows p02_legacy_spellings holds."""
+    def spell(vocabulary: str, value: sql.Composable, fallback: sql.Composable) -> sql.Composable:
+        whens = sorted((spellings or {}).get(vocabulary, {}).items())
+        if not whens:
+            return fallback
+        return sql.SQL("CASE {} {} ELSE {} END").format(value, sql.SQL(" ").join(
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(k), sql.Literal(v)) for k, v in whens), fallback)
+    return spell
+
+
+def derived_expressions(spell: Spell = spell_lookup) -> dict[str, sql.Composable]:
     """The legacy value of each common column of an audit (aliases a: audits, s.same, emp, aud,
     ch): the one audits -> legacy mapping, read by the compat views and by the reverse sync
-    (p02_legacy_patch). A row changed through audits shows its passing_status in the legacy
-    spelling from params (which the passing_status_map reads back): 'Passed', not 'pass'."""
+    (p02_legacy_patch). A constrained value changed through audits ('approved') is shown in its
+    legacy table's own spelling ('Validated'; ``spell``: vocab.py, p02_legacy_spellings)."""
     lv = lambda c: sql.SQL("a.legacy_values ->> {}").format(sql.Literal(c))  # noqa: E731
     same_or = lambda c, derived: sql.SQL("CASE WHEN s.same THEN {} ELSE {} END").format(lv(c), derived)  # noqa: E731
     # a column of another type than audits holds keeps its legacy spelling in legacy_values
     # (mapping.kept_verbatim) in the tables that have it so; elsewhere the derived value
     kept = lambda c, derived: sql.SQL("CASE WHEN s.same AND a.legacy_values ? {} THEN {} ELSE ({})::text END").format(  # noqa: E731
         sql.Literal(c), lv(c), derived)
+    status = lambda c: same_or(c, spell(c, sql.SQL("a.{}").format(sql.Identifier(c)),  # noqa: E731
+                                        sql.SQL("a.{}").format(sql.Identifier(c))))
     derived = {
-        "id": sql.SQL("a.id"),
+        "id": sql.SQL("coalesce(a.legacy_id, a.id::text)"),
         "employee_email": same_or("employee_email", sql.SQL("emp.email")),
         "employee_name": same_or("employee_name", sql.SQL("emp.name")),
         "auditor_email": same_or("auditor_email", sql.SQL("aud.email")),
         "auditor_name": same_or("auditor_name", sql.SQL("aud.name")),
         "interaction_id": kept("interaction_id", sql.SQL("a.interaction_id")),
         "interaction_date": kept("interaction_date", sql.SQL("a.interaction_date")),
-        "channel": same_or("channel", sql.SQL("nullif(ch.name, 'Unassigned')")),
+        "channel": same_or("channel", spell("channel", sql.SQL("ch.code"), sql.SQL("nullif(ch.name, 'Unassigned')"))),
         "transcript": kept("transcript", sql.SQL("a.transcript")),
         "average_score": kept("average_score", sql.SQL("a.total_score")),
         "critical_errors": kept("critical_errors", sql.SQL("a.critical_errors_count")),
         "total_errors_count": kept("total_errors_count", sql.SQL("a.total_errors_count")),
-        "passing_status": same_or("passing_status", _legacy_status(legacy_spelling or {})),
-        "validation_status": kept("validation_status", sql.SQL("a.validation_status")),
-        "acknowledgement_status": kept("acknowledgement_status", sql.SQL("a.acknowledgement_status")),
+        "passing_status": status("passing_status"),
+        "validation_status": status("validation_status"),
+        "acknowledgement_status": status("acknowledgement_status"),
         "audit_duration": kept("audit_duration", sql.SQL("a.audit_duration")),
         "submitted_at": kept("submitted_at", sql.SQL("a.submitted_at")),
         "audit_start_time": kept("audit_start_time", sql.SQL("a.audit_start_time")),
@@ -92,10 +110,14 @@ def _of_type(name: str, typ: str) -> sql.Composable | None:
     return None
 
 
-def compat_view(t: AuditTable, legacy_spelling: dict[str, str] | None = None) -> sql.Composable:
+def compat_view(t: AuditTable, spellings: dict[str, dict[str, str]] | None = None) -> sql.Composable:
     """templates/compat_view.sql with one expression per legacy column: a common column from
-    derived_expressions, any other from parameter_scores."""
-    derived = derived_expressions(legacy_spelling)
+    derived_expressions (with the table's spellings as literals), any other from
+    parameter_scores. A uuid-keyed table's id is the audit's own (an index probe for readers that
+    filter on it); any other id is the legacy id in its type."""
+    derived = derived_expressions(spell_literals(spellings or {}))
+    if uuid_keyed(t):
+        derived["id"] = sql.SQL("a.id")
     exprs = []
     for name, typ in t.columns.items():
         # a parameter column, or a column without parameter: from parameter_scores
@@ -138,13 +160,15 @@ class CompatViews(Step):
     comment), so a view whose table was renamed since goes too."""
 
     def render_deploy(self, ctx) -> Rendered:
-        from . import migratable
+        from . import migratable, values
         out = []
         for t in _out_of_date(ctx, migratable(ctx)):
             view = sql.Identifier("public", compat_view_name(t.table_name))
             if ctx.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (view.as_string(ctx.conn),)).fetchone()[0]:
                 out.append(compose(ctx.conn, template("recreate_view").format(view=view)))
-            out.append(compose(ctx.conn, compat_view(t, ctx.params.passing_status_legacy_spelling)))
+            found = values.spellings(ctx.conn, t, ctx.params)
+            out += values.spelling_statements(ctx.conn, t, found)
+            out.append(compose(ctx.conn, compat_view(t, found)))
             out.append(compose(ctx.conn, template("compat_rights").format(
                 view=view, comment=sql.Literal(COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn)))))
             readers = [r[0] for r in ctx.conn.execute(
@@ -167,7 +191,8 @@ class CompatViews(Step):
             "WHERE n.nspname = 'public' AND c.relkind = 'v' AND obj_description(c.oid, 'pg_class') LIKE %s ORDER BY 1",
             (COMMENT_PREFIX + "%",)).fetchall()]
         end_read(ctx.conn)
-        return Rendered([compose(ctx.conn, template("drop_view").format(view=sql.SQL(v))) for v in views])
+        return Rendered([compose(ctx.conn, template("drop_view").format(view=sql.SQL(v))) for v in views]
+                        + [compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_legacy_spellings"))])
 
     def render_verify(self, ctx) -> Rendered:
         from . import migratable

@@ -21,10 +21,11 @@ PHASE = "02_audit_unification"
 
 # legacy columns whose text the unified model normalises away: kept verbatim in
 # audits.legacy_values so the compat view returns the legacy row exactly until it changes
-LEGACY_TEXT = ["employee_email", "employee_name", "auditor_email", "auditor_name", "channel", "passing_status"]
+LEGACY_TEXT = ["employee_email", "employee_name", "auditor_email", "auditor_name", "channel", "passing_status",
+               "validation_status", "acknowledgement_status"]
 
-VALIDATION_STATUSES = ("pending", "approved", "rejected", "needs_revision")
-ACK_STATUSES = ("pending", "acknowledged", "disputed", "not_required")
+# the constrained columns read through a vocabulary (vocab.py; cqms_migration.p02_value_map)
+STATUS_COLUMNS = ("passing_status", "validation_status", "acknowledgement_status")
 
 # audits columns written from a legacy row, in order
 AUDIT_COLUMNS = [
@@ -40,6 +41,19 @@ AUDIT_COLUMNS = [
 def short_name(table: str) -> str:
     """A safe, stable suffix for per-table objects (functions, triggers, jobs)."""
     return hashlib.md5(table.encode()).hexdigest()[:12]
+
+
+def audit_id(t: AuditTable, expr: sql.Composable) -> sql.Composable:
+    """The audits id of the legacy row whose id is ``expr``: the id itself in a uuid-keyed table;
+    in a table keyed by anything else (bigint, integer, text) a name-based uuid of table and id
+    (cqms_migration.audit_uuid), stable across re-runs and rollbacks (docs/decisions.md 2.37)."""
+    if convert.base(t.columns.get("id", "uuid")) == "uuid":
+        return expr
+    return sql.SQL("cqms_migration.audit_uuid({}, ({})::text)").format(sql.Literal(t.table_name), expr)
+
+
+def uuid_keyed(t: AuditTable) -> bool:
+    return convert.base(t.columns.get("id", "uuid")) == "uuid"
 
 
 def col(t: AuditTable, name: str, alias: str = "t") -> sql.Composable:
@@ -73,12 +87,28 @@ def kept_verbatim(t: AuditTable) -> list[str]:
     return LEGACY_TEXT + other
 
 
+def _checked(t: AuditTable) -> list[str]:
+    return [c for c, typ in t.columns.items() if c in COMMON_COLUMNS and c != "id"
+            and convert.kind(typ, common_type(c)) == "checked"]
+
+
 def unconvertible(t: AuditTable, alias: str = "t") -> sql.Composable:
     """A condition: a common column holds a value with no lossless conversion to the audits type
     (the row is quarantined as 'unconvertible_value')."""
-    terms = [convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), typ, common_type(c))
-             for c, typ in t.columns.items() if c in COMMON_COLUMNS and convert.kind(typ, common_type(c)) == "checked"]
+    terms = [convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), t.columns[c],
+                                   common_type(c)) for c in _checked(t)]
     return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
+
+
+def unconvertible_detail(t: AuditTable, alias: str = "t") -> sql.Composable:
+    """The columns and values that do not convert, as one text ('average_score 'N/A' is not a
+    numeric; ...'): the quarantine's detail for 'unconvertible_value'."""
+    parts = [sql.SQL("CASE WHEN {cond} THEN {name} || ' ' || quote_literal(left({c}::text, 200)) || {what} END").format(
+        cond=convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), t.columns[c],
+                                   common_type(c)),
+        name=sql.Literal(c), c=sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)),
+        what=sql.Literal(f" is not a {common_type(c)}")) for c in _checked(t)]
+    return sql.SQL("concat_ws('; ', {})").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("NULL::text")
 
 
 def extra_columns(t: AuditTable) -> list[str]:
@@ -138,15 +168,17 @@ def shaped_select(t: AuditTable, source: sql.Composable, raw: sql.Composable = s
     row of ``source`` (alias t). ``raw``: the whole legacy row (the parameter columns and the
     quarantine's copy come from it): the alias itself, or NEW in the forward sync, which reads
     the common columns through its shape type. See templates/shaped_select.sql."""
-    legacy = {c: col(t, c) for c in ("id", "interaction_id", "interaction_date", "transcript", "average_score",
+    legacy = {c: col(t, c) for c in ("interaction_id", "interaction_date", "transcript", "average_score",
                                      "critical_errors", "total_errors_count", "submitted_at", "validation_status",
                                      "acknowledgement_status", "audit_start_time", "audit_end_time",
                                      "audit_duration", "reversal_requested_at", "reversal_approved", "created_at",
                                      "updated_at", "employee_email", "auditor_email", "passing_status", "channel")}
+    raw_id = sql.SQL("t.id") if "id" in t.columns else sql.SQL("NULL")
     return template("shaped_select").format(
         table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
         parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw,
-        unconvertible=unconvertible(t), **legacy)
+        unconvertible=unconvertible(t), unconvertible_detail=unconvertible_detail(t),
+        id=audit_id(t, raw_id), legacy_id=sql.SQL("({})::text").format(raw_id), raw_id=raw_id, **legacy)
 
 
 def _audit_cols() -> sql.Composable:
@@ -180,6 +212,7 @@ def backfill_claim(t: AuditTable, from_page: int, to_page: int) -> sql.Composabl
     """Statement 1 of a backfill batch: claim the rows of heap pages [from_page, to_page).
     Page bounds are literals, never query parameters: a legacy identifier may contain '%'."""
     return template("backfill_claim").format(table=sql.Identifier("public", t.table_name),
+                                             audit_id=audit_id(t, sql.SQL("t.id")),
                                              table_name=sql.Literal(t.table_name), phase=sql.Literal(PHASE),
                                              from_tid=_tid(from_page), to_tid=_tid(to_page))
 
@@ -188,6 +221,7 @@ def backfill_move(t: AuditTable, from_page: int, to_page: int) -> sql.Composable
     """Statement 2 of a backfill batch: shape and write the rows statement 1 claimed. Both run
     in one transaction with the checkpoint (batching.Engine)."""
     source = template("backfill_source").format(table=sql.Identifier("public", t.table_name),
+                                                audit_id=audit_id(t, sql.SQL("r.id")),
                                                 table_name=sql.Literal(t.table_name),
                                                 from_tid=_tid(from_page), to_tid=_tid(to_page))
     return _move(t, source)

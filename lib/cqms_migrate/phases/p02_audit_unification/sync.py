@@ -17,7 +17,7 @@ from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, SqlStep, compose
 from ...triggers import PerTableTriggers
 from .compat import derived_expressions
-from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, errors_insert, kept_verbatim, shape_columns, shaped_select, short_name,
+from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, audit_id, errors_insert, kept_verbatim, shape_columns, shaped_select, short_name,
                       template)
 
 
@@ -52,6 +52,7 @@ def sync_function(t: AuditTable, conn) -> sql.Composable:
     source = sql.SQL("(SELECT * FROM jsonb_populate_record(NULL::{}, to_jsonb(NEW)))").format(shape_name(t))
     body = template("sync_body").format(
         table_name=sql.Literal(t.table_name), phase=sql.Literal(PHASE),
+        new_aid=audit_id(t, sql.SQL("NEW.id")), old_aid=audit_id(t, sql.SQL("OLD.id")),
         shaped=shaped_select(t, source, raw=sql.SQL("NEW")), columns=_audit_cols(),
         assignments=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), record(c)) for c in AUDIT_COLUMNS
                                        if c not in ("id", "legacy_values", "created_at")),
@@ -118,8 +119,9 @@ def refresh_kept(t: AuditTable) -> sql.Composable:
         if kept else sql.SQL("'{{}}'::jsonb"))
     return sql.SQL("SET LOCAL cqms.sync_echo = 'refresh:adopt';\n"
                    "UPDATE public.audits a SET legacy_values = (a.legacy_values - {others}::text[]) || {pairs}\n"
-                   "FROM public.{table} t WHERE a.legacy_table = {name} AND a.id = t.id").format(
-        others=sql.Literal(others), pairs=pairs, table=sql.Identifier(t.table_name), name=sql.Literal(t.table_name))
+                   "FROM public.{table} t WHERE a.legacy_table = {name} AND a.id = {aid}").format(
+        others=sql.Literal(others), pairs=pairs, table=sql.Identifier(t.table_name), name=sql.Literal(t.table_name),
+        aid=audit_id(t, sql.SQL("t.id")))
 
 
 @dataclass
@@ -176,13 +178,13 @@ class SyncTriggers(PerTableTriggers):
             names=sql.Literal([t.table_name for t in migratable(ctx)])))])
 
 
-def legacy_patch_function(conn, legacy_spelling: dict[str, str]) -> sql.Composable:
+def legacy_patch_function(conn) -> sql.Composable:
     """cqms_migration.p02_legacy_patch(audits): the legacy row of an audit as JSON — the compat
     views' expressions (compat.derived_expressions, one definition) over the parameter scores.
     The reverse sync populates the legacy table's current row type from it: columns the table no
     longer has are ignored, a parameter column added since comes from parameter_scores."""
     pairs = sql.SQL(",\n    ").join(sql.SQL("{}, {}").format(sql.Literal(c), e)
-                                    for c, e in derived_expressions(legacy_spelling).items())
+                                    for c, e in derived_expressions().items())
     body = template("legacy_patch_body").format(pairs=pairs)
     return template("legacy_patch").format(body=sql.Literal(body.as_string(conn)))
 
@@ -202,7 +204,7 @@ class ReverseSync(SqlStep):
                                       "p02_errors_write_back", "p02_legacy_patch")
 
     def render_deploy(self, ctx) -> Rendered:
-        return Rendered([compose(ctx.conn, legacy_patch_function(ctx.conn, ctx.params.passing_status_legacy_spelling)),
+        return Rendered([compose(ctx.conn, legacy_patch_function(ctx.conn)),
                          compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_audit_provenance"),
                                                             template("provenance_body"), ctx.conn)),
                          compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_reverse_sync"),

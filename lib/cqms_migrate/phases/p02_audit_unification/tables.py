@@ -54,7 +54,7 @@ def partition_names(ctx) -> list[str]:
 @dataclass
 class CreateAudits(SqlStep):
     """audits and audit_errors (templates/create_audits.sql, filled per partitioning mode), the
-    yearly partitions, and the passing-status spellings of params."""
+    yearly partitions, and the ledger tables phase 2 keeps (claims, adopted tables, vocabularies)."""
 
     def render_deploy(self, ctx) -> Rendered:
         if partitioned(ctx):
@@ -74,11 +74,7 @@ class CreateAudits(SqlStep):
             fill = dict(primary_key=sql.SQL("PRIMARY KEY (id)"), partition_by=sql.SQL(""),
                         parent_fk=sql.SQL("REFERENCES public.audits(id)"), partitions=sql.SQL(""),
                         errors_fk=sql.SQL("(audit_id) REFERENCES public.audits (id)"), id_lookup=sql.SQL(""))
-        stmts = [compose(ctx.conn, template("create_audits").format(**fill))]
-        stmts += [compose(ctx.conn, template("passing_status_map").format(legacy=sql.Literal(legacy),
-                                                                          status=sql.Literal(status)))
-                  for legacy, status in sorted(ctx.params.passing_status_map.items())]
-        return Rendered(stmts)
+        return Rendered([compose(ctx.conn, template("create_audits").format(**fill))])
 
 
 @dataclass

@@ -86,10 +86,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
   SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
 $$;
 
--- ISO 3166-1 country for a legacy value: an alpha-2 code, a known alias or an English name
+-- how a legacy people.country spelling (vocab_key) maps to a country code: params country_map
+CREATE TABLE cqms_migration.p01_country_map (
+  legacy text PRIMARY KEY,
+  code text NOT NULL
+);
+
+-- ISO 3166-1 country for a legacy value: the operator's country_map, an alpha-2 code, a known
+-- alias or an English name
 CREATE FUNCTION cqms_migration.country_code(value text) RETURNS text
 LANGUAGE sql STABLE SET search_path = '' AS $$
   SELECT coalesce(
+    (SELECT m.code FROM cqms_migration.p01_country_map m WHERE m.legacy = cqms_migration.vocab_key(value)),
     (SELECT c.code FROM public.countries c WHERE c.code = upper(btrim(value))),
     (SELECT c.code FROM public.countries c WHERE lower(c.name) = lower(btrim(value))
         OR c.iso_alpha3 = upper(btrim(value))),

@@ -3,4 +3,5 @@ DELETE FROM public.channels;
 DELETE FROM public.departments;
 DELETE FROM public.countries;
 DELETE FROM cqms_migration.p01_role_mapping;
+DELETE FROM cqms_migration.p01_country_map;
 DELETE FROM public.roles;

@@ -126,7 +126,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
                             per.ne)
   FROM per
   LEFT JOIN cqms_migration.p01_role_mapping m
-         ON m.legacy_role = lower(regexp_replace(btrim({people.pr.role}), '\s+', ' ', 'g'))
+         ON m.legacy_role = cqms_migration.vocab_key({people.pr.role})
   JOIN public.roles r ON r.code = coalesce(m.role_code, (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
                                                            WHERE dm.legacy_role = '*default*'))
   JOIN public.departments d ON d.code = cqms_migration.ref_code({people.pr.department})

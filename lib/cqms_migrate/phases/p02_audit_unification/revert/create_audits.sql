@@ -1,4 +1,5 @@
-DROP TABLE IF EXISTS cqms_migration.p02_passing_status_map;
+DROP TABLE IF EXISTS cqms_migration.p02_value_map;
+DROP TABLE IF EXISTS cqms_migration.p02_legacy_spellings;
 DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_tables;
 DROP TABLE IF EXISTS cqms_migration.p02_unsynced;

@@ -3,9 +3,10 @@
 -- wrote its newer version); a trigger that fires on a row claimed here waits for this batch's
 -- transaction, then writes its newer version. No lock is taken on the legacy table. A row with
 -- no id (a legacy table without a primary key) cannot be claimed or migrated: it is quarantined.
--- Returns (rows in the page range, rows claimed, rows quarantined for a missing id). No join.
+-- Claims are keyed by the audit's id (the legacy uuid, or its name-based uuid for a table keyed
+-- otherwise). Returns (rows in the page range, rows claimed, rows quarantined for a missing id). No join.
 WITH page AS (
-  SELECT t.id, CASE WHEN t.id IS NULL THEN t END AS no_id FROM {table} t
+  SELECT {audit_id} AS id, CASE WHEN t.id IS NULL THEN t END AS no_id FROM {table} t
   WHERE t.ctid >= {from_tid}::tid
     AND t.ctid < {to_tid}::tid),
 claimed AS (

@@ -14,13 +14,13 @@ new_errors AS ({errors}),
 quarantined AS (
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
   SELECT {phase}, s.legacy_table, coalesce(s.legacy_id::text, 'null-id:' || md5(s.source_row::text)), s.reason,
-         NULL, to_jsonb(s.source_row),
+         s.detail, to_jsonb(s.source_row),
          current_setting('cqms.run_id', true)
   FROM shaped s WHERE s.reason IS NOT NULL
   -- a row the sync could not read after drift ('unmappable_row') gets the reason it has now
   ON CONFLICT (phase, source_table, source_key) DO UPDATE
     SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, run_id = EXCLUDED.run_id,
-        detail = NULL, quarantined_at = clock_timestamp()
+        detail = EXCLUDED.detail, quarantined_at = clock_timestamp()
     WHERE cqms_migration.quarantine.reason = 'unmappable_row'
   RETURNING 1)
 SELECT (SELECT count(*) FROM new_audits), (SELECT count(*) FROM quarantined), (SELECT count(*) FROM new_errors)

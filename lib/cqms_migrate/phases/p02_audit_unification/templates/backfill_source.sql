@@ -3,7 +3,7 @@
 -- turn into a scan of the whole (growing) claims table.
 (SELECT r.* FROM {table} r
  CROSS JOIN LATERAL (SELECT 1 FROM cqms_migration.p02_sync_claims c
-                     WHERE c.legacy_table = {table_name} AND c.id = r.id AND c.claimed_by = 'backfill'
+                     WHERE c.legacy_table = {table_name} AND c.id = {audit_id} AND c.claimed_by = 'backfill'
                      LIMIT 1) claim
  WHERE r.ctid >= {from_tid}::tid
    AND r.ctid < {to_tid}::tid)

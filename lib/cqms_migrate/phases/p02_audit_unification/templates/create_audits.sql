@@ -11,7 +11,7 @@
 CREATE TABLE public.audits (
   id uuid NOT NULL DEFAULT gen_random_uuid(),
   legacy_table text,
-  legacy_id uuid,
+  legacy_id text,
   employee_id uuid NOT NULL REFERENCES public.employees(id),
   auditor_id uuid NOT NULL REFERENCES public.employees(id),
   scorecard_id uuid NOT NULL REFERENCES public.scorecards(id),
@@ -177,8 +177,21 @@ CREATE TABLE cqms_migration.p02_unsynced (
   PRIMARY KEY (audit_id, operation)
 );
 
--- passing_status spellings from params (written just after this by the step)
-CREATE TABLE cqms_migration.p02_passing_status_map (
-  legacy text PRIMARY KEY,
-  status text NOT NULL CHECK (status IN ('pass', 'fail', 'pending', 'needs_review'))
+-- the vocabularies (vocab.py): legacy spelling (vocab_key) -> unified value, per constrained
+-- column ('channel': -> channel code), from the built-in defaults and params (step load_value_maps)
+CREATE TABLE cqms_migration.p02_value_map (
+  vocabulary text NOT NULL,
+  legacy text NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (vocabulary, legacy)
+);
+
+-- how each legacy table spells a unified value when a write through audits reaches it (its own
+-- most used spelling; written with the table's compat view, never changed after)
+CREATE TABLE cqms_migration.p02_legacy_spellings (
+  legacy_table text NOT NULL,
+  vocabulary text NOT NULL,
+  value text NOT NULL,
+  spelling text NOT NULL,
+  PRIMARY KEY (legacy_table, vocabulary, value)
 );

@@ -3,6 +3,10 @@
 -- scorecard, else (a scorecard created since adoption) the table its scorecard names, if it exists.
 -- A channel or interaction type left NULL gets what the legacy row's NULL channel maps to (the
 -- legacy table cannot hold the difference): Unassigned, and the type of the channel.
+DECLARE
+  v_rel regclass;
+  v_idtype text;
+  v_default text;
 BEGIN
   IF TG_OP = 'UPDATE' THEN
     -- an audit belongs to its scorecard's legacy table: moving it to another scorecard through
@@ -29,7 +33,29 @@ BEGIN
       SELECT s.table_name INTO NEW.legacy_table FROM public.scorecards s
       WHERE s.id = NEW.scorecard_id AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL;
     END IF;
-    NEW.legacy_id := CASE WHEN NEW.legacy_table IS NOT NULL THEN NEW.id END;
+  END IF;
+  -- the legacy id the row will have: a uuid- or text-keyed table takes the audit's id; a table
+  -- keyed by a number takes the next value of its id's default (a serial or identity), and the
+  -- audit's id becomes the name-based uuid of that legacy id (cqms_migration.audit_uuid): after
+  -- a rollback and a re-run the audit keeps it
+  IF NEW.legacy_table IS NOT NULL AND NEW.legacy_id IS NULL THEN
+    SELECT r.relid::regclass INTO v_rel FROM cqms_migration.p02_legacy_tables r WHERE r.legacy_table = NEW.legacy_table;
+    v_rel := coalesce(v_rel, to_regclass(format('public.%I', NEW.legacy_table)));
+    SELECT a.atttypid::regtype::text,
+           CASE WHEN a.attidentity <> '' THEN format('nextval(%L)', pg_get_serial_sequence(v_rel::text, 'id'))
+                ELSE pg_get_expr(d.adbin, d.adrelid) END
+      INTO v_idtype, v_default
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = v_rel AND a.attname = 'id' AND NOT a.attisdropped;
+    IF v_idtype IS NULL OR v_idtype IN ('uuid', 'text', 'character varying', 'character') THEN
+      NEW.legacy_id := NEW.id::text;
+    ELSIF v_default IS NULL THEN
+      RAISE EXCEPTION 'legacy table % is keyed by % without a default: a new audit of it must be written to that table',
+        NEW.legacy_table, v_idtype USING ERRCODE = 'not_null_violation';
+    ELSE
+      EXECUTE format('SELECT (%s)::text', v_default) INTO NEW.legacy_id;
+      NEW.id := cqms_migration.audit_uuid(NEW.legacy_table, NEW.legacy_id);
+    END IF;
   END IF;
   RETURN NEW;
 END

@@ -15,6 +15,8 @@ DECLARE
   v_cols text;
   v_written jsonb;
   v_n bigint;
+  v_key text;
+  v_idtype text;
 BEGIN
   IF TG_OP = 'DELETE' THEN rec := OLD; ELSE rec := NEW; END IF;
   -- the forward sync's own write of this very row, a backfill batch's copy, or this function's
@@ -36,8 +38,12 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM set_config('cqms.sync_echo', 'reverse:' || rec.legacy_table || ':' || rec.id::text, true);
+  -- the legacy row by its own id, in its own type (a bigint-keyed table's audit has a derived uuid)
+  v_key := coalesce(rec.legacy_id, rec.id::text);
+  SELECT format_type(a.atttypid, a.atttypmod) INTO v_idtype FROM pg_attribute a
+  WHERE a.attrelid = v_rel AND a.attname = 'id' AND NOT a.attisdropped;
   IF TG_OP = 'DELETE' OR rec.deleted_at IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %s WHERE id = $1', v_rel) USING rec.id;
+    EXECUTE format('DELETE FROM %s WHERE id = $1::%s', v_rel, v_idtype) USING v_key;
   ELSE
     v_patch := cqms_migration.p02_legacy_patch(rec);
     -- an UPDATE writes only the legacy columns whose value it changed (a value the legacy table
@@ -67,18 +73,19 @@ BEGIN
     FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
       AND a.attidentity <> 'a' AND a.attname <> 'id' AND v_changed ? a.attname;
     IF v_cols IS NOT NULL THEN
-      EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(t, $1) r) WHERE t.id = $2',
-                     v_rel, v_cols) USING v_changed, rec.id;
+      EXECUTE format('UPDATE %1$s t SET (%2$s) = (SELECT %2$s FROM jsonb_populate_record(t, $1) r) WHERE t.id = $2::%3$s',
+                     v_rel, v_cols, v_idtype) USING v_changed, v_key;
       GET DIAGNOSTICS v_n = ROW_COUNT;  -- (EXECUTE leaves FOUND alone)
     ELSE
-      EXECUTE format('SELECT count(*) FROM %s t WHERE t.id = $1', v_rel) INTO v_n USING rec.id;
+      EXECUTE format('SELECT count(*) FROM %s t WHERE t.id = $1::%s', v_rel, v_idtype) INTO v_n USING v_key;
     END IF;
     IF v_n = 0 THEN
       SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO v_cols
       FROM pg_attribute a WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-        AND a.attidentity <> 'a' AND v_patch ? a.attname;
-      EXECUTE format('INSERT INTO %1$s (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)', v_rel, v_cols)
-        USING v_patch;
+        AND (a.attidentity <> 'a' OR a.attname = 'id') AND v_patch ? a.attname;
+      -- the id is the audit's legacy id (provenance chose it), an identity column's too
+      EXECUTE format('INSERT INTO %1$s (%2$s) OVERRIDING SYSTEM VALUE SELECT %2$s FROM jsonb_populate_record(NULL::%1$s, $1)',
+                     v_rel, v_cols) USING v_patch;
     END IF;
     -- scores changed through audits: its audit_errors rows follow them (as the forward sync
     -- builds them: the scorecard's active parameters, first by display order, positive counts),
@@ -99,7 +106,7 @@ BEGIN
       WHERE CASE WHEN kv.value !~ '^\s*[0-9]{{1,9}}\s*$' THEN false ELSE kv.value::int > 0 END;
       PERFORM set_config('cqms.sync_echo', 'reverse:' || rec.legacy_table || ':' || rec.id::text, true);
     END IF;
-    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1', v_rel) INTO v_written USING rec.id;
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1::%s', v_rel, v_idtype) INTO v_written USING v_key;
     PERFORM set_config('cqms.sync_echo', 'refresh:' || rec.legacy_table || ':' || rec.id::text, true);
     -- the normalised text, and the legacy spelling of the columns of another type kept beside it
     UPDATE public.audits x SET legacy_values = (

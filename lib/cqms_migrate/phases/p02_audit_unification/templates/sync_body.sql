@@ -3,7 +3,8 @@
 -- pass of the mapping's index probes), then written from the record.
 DECLARE
   v_row record;
-  v_id text := coalesce(NEW.id, OLD.id)::text;
+  -- the audit's id (markers and claims are keyed by it; the quarantine by the legacy id's text)
+  v_id text := coalesce({new_aid}, {old_aid})::text;
   v_marker text := current_setting('cqms.sync_echo', true);
   v_error text;
 BEGIN
@@ -32,11 +33,11 @@ BEGIN
   END IF;
   -- claim the row(s): waits for a backfill batch holding the claim, then this newer version wins
   IF TG_OP <> 'INSERT' AND OLD.id IS NOT NULL THEN
-    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, OLD.id, 'trigger')
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, {old_aid}, 'trigger')
     ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
   END IF;
   IF TG_OP <> 'DELETE' AND NEW.id IS NOT NULL THEN
-    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, NEW.id, 'trigger')
+    INSERT INTO cqms_migration.p02_sync_claims (legacy_table, id, claimed_by) VALUES ({table_name}, {new_aid}, 'trigger')
     ON CONFLICT (legacy_table, id) DO UPDATE SET claimed_by = 'trigger';
   END IF;
   IF TG_OP = 'DELETE' OR NEW.id IS NULL THEN
@@ -44,13 +45,13 @@ BEGIN
       PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
       RETURN NULL;
     END IF;
-    UPDATE public.audits SET deleted_at = now() WHERE id = OLD.id AND legacy_table = {table_name} AND deleted_at IS NULL;
+    UPDATE public.audits SET deleted_at = now() WHERE id = {old_aid} AND legacy_table = {table_name} AND deleted_at IS NULL;
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
     PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
     RETURN NULL;
   END IF;
   IF TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id THEN
-    DELETE FROM public.audits WHERE id = OLD.id AND legacy_table = {table_name};
+    DELETE FROM public.audits WHERE id = {old_aid} AND legacy_table = {table_name};
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = OLD.id::text;
   END IF;
   -- a row the mapping cannot read as it is now (a column retyped or dropped since adoption: a
@@ -62,8 +63,8 @@ BEGIN
   EXCEPTION WHEN data_exception OR undefined_column OR datatype_mismatch OR cannot_coerce OR undefined_function
                  OR wrong_object_type THEN
     GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
-    DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {table_name};
-    DELETE FROM cqms_migration.p02_sync_claims WHERE legacy_table = {table_name} AND id = NEW.id;
+    DELETE FROM public.audits WHERE id = {new_aid} AND legacy_table = {table_name};
+    DELETE FROM cqms_migration.p02_sync_claims WHERE legacy_table = {table_name} AND id = {new_aid};
     INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
     VALUES ({phase}, {table_name}, NEW.id::text, 'unmappable_row', v_error, to_jsonb(NEW), 'sync-trigger')
     ON CONFLICT (phase, source_table, source_key)
@@ -74,7 +75,7 @@ BEGIN
   END;
   IF v_row.reason IS NULL THEN
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name} AND source_key = NEW.id::text;
-    DELETE FROM public.audit_errors WHERE audit_id = NEW.id;
+    DELETE FROM public.audit_errors WHERE audit_id = {new_aid};
     UPDATE public.audits a SET {assignments}, legacy_values = v_row.legacy_values || jsonb_build_object('version', a.version + 1)
       WHERE a.id = v_row.id;
     IF NOT FOUND THEN
@@ -82,11 +83,13 @@ BEGIN
     END IF;
     {errors};
   ELSE
-    DELETE FROM public.audits WHERE id = NEW.id AND legacy_table = {table_name};
-    INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, original_row, run_id)
-    VALUES ({phase}, v_row.legacy_table, v_row.legacy_id::text, v_row.reason, to_jsonb(v_row.source_row), 'sync-trigger')
+    DELETE FROM public.audits WHERE id = {new_aid} AND legacy_table = {table_name};
+    INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
+    VALUES ({phase}, v_row.legacy_table, v_row.legacy_id::text, v_row.reason, v_row.detail, to_jsonb(v_row.source_row),
+            'sync-trigger')
     ON CONFLICT (phase, source_table, source_key)
-      DO UPDATE SET reason = EXCLUDED.reason, original_row = EXCLUDED.original_row, quarantined_at = clock_timestamp();
+      DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, original_row = EXCLUDED.original_row,
+                    quarantined_at = clock_timestamp();
   END IF;
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN NULL;
