@@ -55,6 +55,7 @@ class Database:
     server: Server
     name: str
     params_file: str | None = None
+    params_file_raw: str | None = None
 
     @property
     def url(self) -> str:
@@ -121,9 +122,11 @@ _drift_seeded: set[str] = set()
 @pytest.fixture
 def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
     """Like legacy_db, on the drifted dataset (legacy/drift.py: the shapes an independently built
-    database has); CQMS_PARAMS_FILE-style params with its exclusion are at db.params_file."""
+    database has). db.params_file: params/local.yaml with the stanza an operator pastes for its
+    unknown spellings (drift.STANZA, what preflight prints, reviewed); db.params_file_raw: without
+    it (preflight says NO-GO)."""
     import yaml
-    from cqms_migrate.legacy.drift import exclusions
+    from cqms_migrate.legacy.drift import STANZA
     from cqms_migrate.paths import params_dir
 
     if server.kind not in _drift_seeded:
@@ -134,7 +137,10 @@ def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
     monkeypatch.setenv("CQMS_HOME", str(_scratch_home(tmp_path)))
     monkeypatch.setenv("CQMS_STATE_DIR", str(tmp_path / "state"))
     data = yaml.safe_load((params_dir() / "local.yaml").read_text())
-    data["exclude_tables"] = exclusions()
+    db.params_file_raw = str(tmp_path / "local-drift-raw.yaml")
+    Path(db.params_file_raw).write_text(yaml.safe_dump(data))
+    for key, entries in STANZA.items():
+        data[key] = {**(data.get(key) or {}), **entries}
     db.params_file = str(tmp_path / "local-drift.yaml")
     Path(db.params_file).write_text(yaml.safe_dump(data))
     yield db

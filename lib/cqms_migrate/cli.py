@@ -173,7 +173,8 @@ def cmd_legacy_seed(args) -> int:
             progress = _Progress()
             try:
                 report = seed_legacy(owner_conn, admin_conn, audits=audits, scorecards=scorecards, people=people,
-                                     seed=seed, progress=progress, drift=args.drift)
+                                     seed=seed, progress=progress, drift=args.drift,
+                                     auth_helpers=not args.no_auth_helpers)
             finally:
                 progress.close()
             for c in (owner_conn, admin_conn):
@@ -187,12 +188,15 @@ def cmd_legacy_seed(args) -> int:
     _print_mapping("tables (rows):", report.get("tables") or {})
     _print_mapping("anomalies planted:", report.get("anomalies") or {})
     if report.get("drift"):
-        from .legacy.drift import exclusions
         _out("foreign shapes (legacy/drift.py):")
         for k, v in report["drift"].items():
+            if k == "spellings":
+                v = {"columns respelled": len(v), "rows": sum(sum(x.values()) for x in v.values())}
             _out(f"  {k}: {json.dumps(v, default=str)}")
-        _out("the bigint-keyed table blocks preflight until excluded; add to params/<env>.yaml:\n"
-             f"  exclude_tables: {json.dumps(exclusions())}")
+        _out("its spellings are the customer's own: run 00_preflight, which names every value no vocabulary knows "
+             "and prints the params stanza that maps them")
+    if report.get("auth helpers"):
+        _out(f"auth helpers: {report['auth helpers']} (preflight must stop, creating nothing)")
     return 0
 
 
@@ -414,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replace", action="store_true", help="drop and re-create the database first")
     s.add_argument("--drift", action="store_true",
                    help="then give it the shapes an independently built database has (legacy/drift.py)")
+    s.add_argument("--no-auth-helpers", action="store_true",
+                   help="drop auth.uid()/jwt()/role(): a database that is not a Supabase project's")
     s.set_defaults(func=cmd_legacy_seed)
 
     s = sub.add_parser("run", help="execute the phase notebooks into outputs/<env>/<run-id>/")

@@ -19,8 +19,9 @@ import pandas as pd
 import psycopg
 
 from . import ledger as ledger_mod
+from . import prerequisites
 from .db import Target, connect, end_read, resolve_target, server_version
-from .errors import CqmsError, PhaseOrderError
+from .errors import CheckFailed, CqmsError, PhaseOrderError
 from .locks import acquire_run_lock, release_run_lock
 from .params import Params, check_confirmation, load_params, redacted
 from .paths import project_root
@@ -63,7 +64,13 @@ class PhaseContext:
         self._closed = False
         try:
             acquire_run_lock(self.conn)
-            if not dry_run or ledger_mod.exists(self.conn):
+            # what the phases will use, before anything is written: a run that changes something
+            # stops here, naming it; preflight goes on read-only (no ledger) and says NO-GO
+            self.prerequisites_missing = (prerequisites.missing(self.conn)
+                                          if self.action in ("deploy", "dry_run", "preflight") else [])
+            if self.prerequisites_missing and phase != "00_preflight":
+                raise CheckFailed(prerequisites.one_line(self.prerequisites_missing))
+            if not self.prerequisites_missing and (not dry_run or ledger_mod.exists(self.conn)):
                 ledger_mod.install(self.conn)
             self.has_ledger = ledger_mod.exists(self.conn)
             self.ledger = ledger_mod.Ledger(self.conn, self.run_id, present=self.has_ledger)

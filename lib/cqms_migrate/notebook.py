@@ -31,19 +31,32 @@ def open_phase(phase: str, *, env: str, params_file: str = "", run_id: str = "",
     return ctx
 
 
-def table_html(df: pd.DataFrame, max_rows: int = 500) -> str:
+HIGHLIGHT = "background:#fce8e6;color:#a50e0e;font-weight:600"
+
+
+def table_html(df: pd.DataFrame, max_rows: int = 500, highlight=None) -> str:
     """A frame as HTML a reviewer can read: nothing cut, wrapped, scrolling when wide; the index
-    shown only when it means something (a default 0..n-1 index is left out)."""
+    shown only when it means something (a default 0..n-1 index is left out). ``highlight``: a
+    boolean Series (aligned with the frame) marking the rows a reviewer must see."""
     plain_index = isinstance(df.index, pd.RangeIndex) and df.index.name is None
     more = len(df) - max_rows
     body = df.head(max_rows).to_html(index=not plain_index, na_rep="", border=0, classes="cqms-table",
                                      escape=True, notebook=False)
+    if highlight is not None:
+        # to_html writes one <tr> per row in order: mark the highlighted ones
+        marks = list(pd.Series(highlight).reindex(df.index).fillna(False).astype(bool).head(max_rows))
+        head, _, rest = body.partition("<tbody>")
+        rows = rest.split("<tr>")
+        rest = rows[0] + "".join((f'<tr style="{HIGHLIGHT}">' if mark else "<tr>") + r
+                                 for mark, r in zip(marks, rows[1:]))
+        body = head + "<tbody>" + rest
     tail = f"<p><em>{more:,} more rows not shown</em></p>" if more > 0 else ""
     return f'<style>{TABLE_CSS}</style><div class="cqms-table-wrap">{body}</div>{tail}'
 
 
-def show(obj, title: str | None = None) -> None:
-    """Display a table (or anything) with a title, in a notebook or a terminal."""
+def show(obj, title: str | None = None, highlight=None) -> None:
+    """Display a table (or anything) with a title, in a notebook or a terminal; ``highlight``
+    marks rows of a table (table_html)."""
     try:
         from IPython.display import display  # noqa: WPS433
     except ImportError:  # pragma: no cover - plain terminal
@@ -58,7 +71,7 @@ def show(obj, title: str | None = None) -> None:
     if isinstance(obj, pd.DataFrame):
         with pd.option_context("display.max_colwidth", None, "display.max_columns", None, "display.width", 250):
             plain = obj.to_string(max_rows=60)
-        display({"text/html": table_html(obj), "text/plain": plain}, raw=True)
+        display({"text/html": table_html(obj, highlight=highlight), "text/plain": plain}, raw=True)
     else:
         display(obj)
 
@@ -82,3 +95,15 @@ def key_figures(figures: dict) -> None:
 def show_list(items: list[str], title: str, empty: str = "none") -> None:
     show(pd.DataFrame({title: items or [empty]}))
 
+
+
+def show_code(text: str, title: str | None = None, language: str = "yaml") -> None:
+    """A block of text to copy (a params stanza), as a code block."""
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover
+        print((f"\n== {title}\n" if title else "") + text)
+        return
+    if title:
+        display({"text/markdown": f"**{title}**", "text/plain": title}, raw=True)
+    display({"text/markdown": f"```{language}\n{text}\n```", "text/plain": text}, raw=True)

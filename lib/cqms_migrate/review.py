@@ -50,6 +50,9 @@ td.running{color:#b06000;font-weight:600}
 .warn{color:#d93025;font-weight:600}
 ul.figures{margin:0;padding-left:1.1em}
 code{font-size:12px}
+.bar{display:inline-flex;width:16em;height:.9em;border:1px solid #bbb;vertical-align:middle}
+.bar span{display:block;height:100%} .bar .m{background:#34a853} .bar .g{background:#9aa0a6} .bar .q{background:#d93025}
+td.num{text-align:right;white-space:nowrap}
 """
 
 
@@ -73,6 +76,10 @@ def _quality(q: dict) -> str:
 
 
 def _reconciliation(rows: list[dict]) -> str:
+    # tables excluded by decision or not audit tables are listed as such, never counted as
+    # tables that reconcile (their rows are not in the sum either)
+    others = [r for r in rows if r.get("disposition") not in (None, "migrated")]
+    rows = [r for r in rows if r not in others]
     total = len(rows)
     ok = sum(1 for r in rows if r.get("reconciles"))
     legacy = sum(int(r.get("legacy rows") or 0) for r in rows)
@@ -82,7 +89,55 @@ def _reconciliation(rows: list[dict]) -> str:
     text = (f"{ok}/{total} tables reconcile exactly; legacy rows {legacy:,} = migrated {migrated:,}"
             f" + quarantined {quarantined:,}" + (f" + merged into a duplicate {merged:,}" if merged else ""))
     bad = [str(r.get("legacy table")) for r in rows if not r.get("reconciles")]
+    excluded = sum(int(r.get("legacy rows") or 0) for r in others)
+    text += (f"; {len(others)} not migrated (excluded or not audit tables)" + (f", {excluded:,} rows" if excluded else "")
+             if others else "")
     return text + (f"; NOT reconciled: {', '.join(bad)}" if bad else "")
+
+
+def _outcome(o: dict) -> str:
+    text = str(o.get("summary", ""))
+    if o.get("ok") is False:
+        text += "; FAILED: " + "; ".join(map(str, o.get("failures") or []))
+    return text
+
+
+def _bar_html(migrated: int, merged: int, quarantined: int) -> str:
+    total = migrated + merged + quarantined
+    if not total:
+        return ""
+    parts = "".join(f'<span class="{c}" style="width:{100.0 * n / total:.2f}%"></span>'
+                    for c, n in (("m", migrated), ("g", merged), ("q", quarantined)) if n)
+    return f'<span class="bar" title="migrated {migrated:,}, merged {merged:,}, quarantined {quarantined:,}">{parts}</span>'
+
+
+def outcome_html(phase: str, o: dict) -> str:
+    """Per table: migrated / merged / quarantined as numbers and a bar; then each quarantine
+    reason with its forecast and example rows (key and the offending value)."""
+    num = lambda x: f'<td class="num">{int(x or 0):,}</td>'  # noqa: E731
+    rows = []
+    for t in o.get("tables") or []:
+        name = t.get("table") or t.get("legacy table")
+        if t.get("disposition") != "migrated":
+            rows.append(f"<tr><td>{_e(name)}</td><td colspan=\"6\">{_e(t.get('disposition'))}"
+                        + (f" ({int(t['legacy rows']):,} rows)" if t.get("legacy rows") is not None else "") + "</td></tr>")
+            continue
+        m, g, q = (int(t.get(k) or 0) for k in ("migrated", "merged", "quarantined"))
+        rows.append(f"<tr><td>{_e(name)}</td>{num(t.get('legacy rows'))}{num(m)}{num(g)}{num(q)}"
+                    f'<td class="num">{_e(t.get("quarantined %"))}%</td><td>{_bar_html(m, g, q)}</td></tr>')
+    head = ("<tr><th>legacy table</th><th>legacy rows</th><th>migrated</th><th>merged</th><th>quarantined</th>"
+            "<th>quarantined %</th><th>migrated / merged / quarantined</th></tr>")
+    reasons = "".join(
+        f"<tr><td>{_e(r.get('table'))}</td><td>{_e(r.get('reason'))}</td>{num(r.get('rows'))}"
+        f"<td class=\"num\">{'' if r.get('forecast') is None else format(int(r['forecast']), ',')}</td>"
+        f"<td>{_e(r.get('examples'))}</td></tr>" for r in o.get("reasons") or [])
+    verdict = ("" if o.get("ok") is not False else
+               '<p class="warn">FAILED: ' + "<br>".join(_e(f) for f in o.get("failures") or []) + "</p>")
+    return (f'<h3 id="outcome-{_e(phase)}">{_e(phase)}: {_e(o.get("summary"))}</h3>{verdict}'
+            f'<div class="wrap"><table class="outcome">{head}{"".join(rows)}</table></div>'
+            + (f'<p>Quarantined by reason (forecast: {_e(o.get("forecast") or "none")})</p><div class="wrap">'
+               f'<table class="reasons"><tr><th>legacy table</th><th>reason</th><th>rows</th><th>forecast</th>'
+               f'<th>examples (key: the value)</th></tr>{reasons}</table></div>' if reasons else ""))
 
 
 def _checks(rows: list[dict]) -> str:
@@ -112,6 +167,8 @@ def key_figures(metrics: dict) -> dict[str, str]:
     m = metrics or {}
     if isinstance(m.get("quality"), dict):
         out["data quality"] = _quality(m["quality"])
+    if isinstance(m.get("outcome"), dict):
+        out["outcome"] = _outcome(m["outcome"])
     if isinstance(m.get("reconciliation"), list) and m["reconciliation"]:
         out["reconciliation"] = _reconciliation(m["reconciliation"])
     if isinstance(m.get("quarantine"), list):
@@ -209,6 +266,7 @@ def summary(manifest: dict) -> dict:
             "phase": p.get("phase"), "status": p.get("status"), "seconds": p.get("seconds"),
             "flag": (f"{flag['name']} {'on' if flag.get('enabled') else 'off'}" if flag.get("name") else ""),
             "key_figures": p.get("key_figures") or {}, "html": p.get("html"), "notebook": p.get("notebook"),
+            "outcome": (p.get("figures") or {}).get("outcome"),
         })
     for name in (manifest.get("planned") or [])[len(phases):]:
         rows.append({"phase": name, "status": "not run", "seconds": None, "flag": "", "key_figures": {},
@@ -297,6 +355,9 @@ def run_index_html(manifest: dict) -> str:
                     f'<td class="{_e(p["status"]).replace(" ", "-")}">{_e(p["status"])}</td><td class="nowrap">{secs}</td><td>{_e(p["flag"])}</td>'
                     f'<td><ul class="figures">{figs}</ul></td><td>{links}</td></tr>')
     body.append(f'<h2>Notebooks</h2><div class="wrap"><table id="phases">{head}{"".join(rows)}</table></div>')
+    outcomes = [outcome_html(p["phase"], p["outcome"]) for p in s["phases"] if isinstance(p.get("outcome"), dict)]
+    if outcomes:
+        body.append('<h2 id="outcome">Outcome: what migrated, per table</h2>' + "".join(outcomes))
     prev = manifest.get("previous_run_id")
     about = [
         ("action", _e(manifest.get("action")) + (" (DRY RUN)" if manifest.get("dry_run") else "")),

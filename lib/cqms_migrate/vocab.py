@@ -100,7 +100,7 @@ def suggest(value: str, choices: dict[str, str], fallback: str, cutoff: float = 
     known spelling when it is close (a typo: 'Needs Revison'), else ``fallback``. Only for the
     stanza an operator reviews: the runbook itself never guesses."""
     k = key(value) or ""
-    close = difflib.get_close_matches(k, list(choices), n=1, cutoff=cutoff)
+    close = difflib.get_close_matches(k, [c for c in choices if c], n=1, cutoff=cutoff)
     return (choices[close[0]], True) if close else (fallback, False)
 
 

@@ -12,8 +12,16 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
 * the dynamic tables: one holds average_score as text (two rows 'N/A'), reversal_approved as
   text ('yes'/'no'); one lacks transcript and audit_duration; a parameter column has a quoted
   name ("Greeting Quality"); a parameter has no column; a column's parameter was deleted;
-* a scorecard table keyed by bigint (blocked until excluded: exclude_tables);
+* a scorecard table keyed by bigint (an identity column) and one keyed by text ids ('SV-1001');
+* the customer's own spellings in every categorical column (``apply_vocabulary``): statuses
+  capitalised, spaced, hyphenated, as synonyms ('Validated', 'Needs-Revision', ' PASSED ') and a
+  few the built-in vocabularies do not know (typos such as 'Aproved', and 'On Hold'); roles,
+  countries and channels likewise;
 * inactive scorecards naming users and auth.users.
+
+With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
+--no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
+is not a Supabase project would: preflight must stop with nothing created.
 """
 
 from __future__ import annotations
@@ -23,6 +31,33 @@ import uuid
 from psycopg import sql
 
 BIGINT_TABLE = "legacy_callback_audit"
+TEXT_KEY_TABLE = "legacy_survey_audit"
+
+# (column, spelling, share of the rows that get it): the customer's own words. Those the built-in
+# vocabularies know (case, spaces and -/_ ignored) and, last in each list, those they do not:
+# the typos have a close match preflight proposes; 'On Hold' and 'Live Chat' have none (REVIEW)
+AUDIT_SPELLINGS = {
+    "passing_status": [("PASSED", 0.10), (" Passed ", 0.05), ("Not-Passed", 0.08), ("FAILED", 0.05)],
+    "validation_status": [("Validated", 0.30), ("Pending", 0.15), ("Rejected", 0.05), ("Needs Revision", 0.05),
+                          ("needs_revision", 0.02), ("Aproved", 0.02), ("On Hold", 0.01)],
+    "acknowledgement_status": [("Acknowledged", 0.30), ("Not Required", 0.10), ("NOT_REQUIRED", 0.03),
+                               ("Disputed", 0.02), ("Acknowleged", 0.02)],
+    "channel": [("EMAIL", 0.05), (" chat ", 0.05), ("E-mail", 0.03), ("Live Chat", 0.02)],
+}
+PEOPLE_SPELLINGS = {
+    "role": [("AGENT", 0.05), ("senior-agent", 0.03), ("Team_Lead", 0.02), (" quality analyst ", 0.02),
+             ("Trainee", 0.01)],
+    "country": [("india", 0.03), ("united kingdom", 0.02), ("Inda", 0.01), ("Vietnam", 0.01)],
+    "department": [(" customer support ", 0.02)],
+}
+# what an operator pastes for the unknown spellings above (the stanza preflight prints, reviewed)
+STANZA = {
+    "validation_status_map": {"Aproved": "approved", "On Hold": "quarantine"},
+    "acknowledgement_status_map": {"Acknowleged": "acknowledged"},
+    "channel_map": {"E-mail": "Email", "Live Chat": "Chat"},
+    "role_mapping": {"Trainee": "AGENT"},
+    "country_map": {"Inda": "IN", "Vietnam": "VN"},
+}
 
 
 def _tables(conn) -> list[str]:
@@ -103,11 +138,66 @@ def apply_drift(conn) -> dict:
           (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-param")),
            str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + BIGINT_TABLE))))
         report["bigint-keyed table"] = {"table": BIGINT_TABLE, "rows": 25}
+        # a table keyed by text ids of its own ('SV-1001'), with statuses and a parameter
+        x("CREATE SEQUENCE public.legacy_survey_seq START 1001")
+        x(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY DEFAULT 'SV-' || nextval('public.legacy_survey_seq'), "
+                  "employee_email text, auditor_email text, interaction_date date, average_score numeric, "
+                  "passing_status text, validation_status text, acknowledgement_status text, survey_missed integer)").format(
+            sql.Identifier("public", TEXT_KEY_TABLE)))
+        emails = [r[0] for r in x("SELECT email FROM public.people WHERE email IS NOT NULL AND email ~ '@' "
+                                  "ORDER BY email LIMIT 6").fetchall()]
+        x(sql.SQL("INSERT INTO {} (employee_email, auditor_email, interaction_date, average_score, passing_status, "
+                  "validation_status, acknowledgement_status, survey_missed) "
+                  "SELECT (%s::text[])[1 + g %% 3], (%s::text[])[1 + g %% 3], date '2024-06-01' + g, 70 + g %% 30, "
+                  "(ARRAY['Passed', 'Not Passed', 'PASS'])[1 + g %% 3], (ARRAY['Validated', 'Pending', NULL])[1 + g %% 3], "
+                  "(ARRAY['Acknowledged', 'Not Required', ''])[1 + g %% 3], g %% 2 FROM generate_series(1, 30) g").format(
+            sql.Identifier("public", TEXT_KEY_TABLE)), (emails[:3], emails[3:6]))
+        x("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version) "
+          "VALUES (%s, 'Survey audits', %s, 80, true, 1)",
+          (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + TEXT_KEY_TABLE)), TEXT_KEY_TABLE))
+        x("INSERT INTO public.scorecard_perameters (id, scorecard_id, error_name, penalty_points, parameter_type, "
+          "field_type, field_id, is_active, display_order) VALUES (%s, %s, 'Survey missed', 2, 'error', "
+          "'counter', 'survey_missed', true, 1)",
+          (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-param:" + TEXT_KEY_TABLE)),
+           str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + TEXT_KEY_TABLE))))
+        report["text-keyed table"] = {"table": TEXT_KEY_TABLE, "rows": 30}
         report["scorecards naming other tables"] = ["users", "auth.users"]
+        report["spellings"] = apply_vocabulary(conn, tables)
         x("ANALYZE")
     return report
 
 
-def exclusions() -> list[dict]:
-    """The params entry an operator writes for the drifted dataset's bigint-keyed table."""
-    return [{"table": BIGINT_TABLE, "reason": "keyed by bigint; migrated by hand (drift dataset)"}]
+def _respell(conn, table: str, column: str, key: str, spellings: list[tuple[str, float]], salt: str) -> dict:
+    """Give a deterministic share of the rows (with a value) each spelling, by a hash of the row's
+    key (disjoint ranges: a row gets one spelling at most); returns the counts."""
+    out, start = {}, 0.0
+    for spelling, share in spellings:
+        lo, hi = int(start * 10000), int((start + share) * 10000)
+        start += share
+        out[spelling] = conn.execute(sql.SQL(
+            "UPDATE {t} SET {c} = %s WHERE {c} IS NOT NULL AND abs(hashtext(coalesce({k}::text, '') || %s)) %% 10000 "
+            "BETWEEN %s AND %s").format(t=sql.Identifier("public", table), c=sql.Identifier(column),
+                                        k=sql.Identifier(key)), (spelling, salt, lo, hi - 1)).rowcount
+    return out
+
+
+def apply_vocabulary(conn, tables: list[str]) -> dict:
+    """The customer's spellings (AUDIT_SPELLINGS, PEOPLE_SPELLINGS) over the seeded values."""
+    report: dict = {}
+    for table in tables:
+        cols = {r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier("public", table).as_string(conn),)).fetchall()}
+        for column, spellings in AUDIT_SPELLINGS.items():
+            if column in cols:
+                report[f"{table}.{column}"] = _respell(conn, table, column, "id", spellings, table)
+    for column, spellings in PEOPLE_SPELLINGS.items():
+        report[f"people.{column}"] = _respell(conn, "people", column, "email", spellings, "people")
+    return report
+
+
+def remove_auth_helpers(admin_conn) -> None:
+    """Drop auth.uid(), auth.jwt(), auth.role() (as the superuser): a database that is not a
+    Supabase project's. Policies nobody made yet referenced them: nothing else goes."""
+    with admin_conn.transaction():
+        admin_conn.execute("DROP FUNCTION IF EXISTS auth.uid(), auth.jwt(), auth.role()")

@@ -45,12 +45,14 @@ __all__ = ["seed_legacy"]
 
 
 def seed_legacy(owner_conn, admin_conn, *, audits: int = 100_000, scorecards: int = 20,
-                people: int = 400, seed: int = 42, progress: Progress | None = None, drift: bool = False) -> dict:
+                people: int = 400, seed: int = 42, progress: Progress | None = None, drift: bool = False,
+                auth_helpers: bool = True) -> dict:
     """Create and fill the legacy schema; return a report of row counts and injected anomalies.
 
     owner_conn: connection as the (non-superuser) role that will own the legacy tables.
     admin_conn: superuser connection to the same database, used only to insert auth.users rows.
     drift: then give it the shapes an independently built database has (legacy/drift.py).
+    auth_helpers: False drops auth.uid()/jwt()/role(): a database that is not a Supabase project's.
     Both connections are committed on success. Refuses (LegacyShapeError) to seed over an
     existing public.users / public.people / public.scorecards.
     """
@@ -92,4 +94,8 @@ def seed_legacy(owner_conn, admin_conn, *, audits: int = 100_000, scorecards: in
         report["drift"] = apply_drift(owner_conn)
         if not owner_conn.autocommit:
             owner_conn.commit()
+    if not auth_helpers:
+        from .drift import remove_auth_helpers
+        remove_auth_helpers(admin_conn)
+        report["auth helpers"] = "removed: auth.uid(), auth.jwt(), auth.role()"
     return report

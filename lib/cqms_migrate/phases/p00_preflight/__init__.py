@@ -12,14 +12,13 @@ import psycopg
 from psycopg import sql
 
 from ... import inventory as inv_mod
-from ... import convert, legacy_shape
+from ... import convert, legacy_shape, outcome, prerequisites, vocab, vocab_profile
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
 from ..base import Phase
 
 PHASE = "00_preflight"
-MIN_SERVER_VERSION_NUM = 150000
 TARGET_TABLES = ["roles", "departments", "teams", "channels", "countries", "employees", "audits", "audit_errors",
                  "users_compat", "people_compat"]
 SETTINGS = ["server_version", "max_connections", "shared_buffers", "work_mem", "maintenance_work_mem",
@@ -63,15 +62,9 @@ def extensions(conn: psycopg.Connection) -> pd.DataFrame:
 
 
 def privileges(conn: psycopg.Connection, inv: inv_mod.Inventory) -> pd.DataFrame:
-    r = conn.execute("""
-      SELECT current_user,
-             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
-             has_database_privilege(current_database(), 'CREATE'),
-             has_schema_privilege('public', 'CREATE'),
-             CASE WHEN to_regclass('auth.users') IS NULL THEN NULL
-                  ELSE has_table_privilege('auth.users', 'REFERENCES') END,
-             (SELECT count(*) FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role')) = 3
-    """).fetchone()
+    """Every prerequisite (prerequisites.py: what the phases use, checked before anything is
+    written), who is connected, and whether it owns every legacy audit table too."""
+    r = conn.execute("SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)").fetchone()
     names = inv.legacy_table_names()
     not_owned = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -79,16 +72,13 @@ def privileges(conn: psycopg.Connection, inv: inv_mod.Inventory) -> pd.DataFrame
         (names,)).fetchall()
     end_read(conn)
     rows = [
-        ("connected as", r[0], True),
-        ("superuser", r[1], True),  # informative: prod's postgres is not, and nothing here needs it
-        ("CREATE on database (ledger schema)", r[2], bool(r[2])),
-        ("CREATE on schema public", r[3], bool(r[3])),
-        ("REFERENCES on auth.users", r[4], bool(r[4])),
-        ("Supabase roles anon/authenticated/service_role exist", r[5], bool(r[5])),
+        ("connected as", r[0], True, ""),
+        ("superuser", r[1], True, ""),  # informative: prod's postgres is not, and nothing here needs it
+        *((p.name, str(p.value), p.ok, "" if p.ok else p.fix) for p in prerequisites.check(conn)),
         ("owns every legacy table (triggers, views)", "yes" if not not_owned else
-         "no: " + ", ".join(x[0] for x in not_owned[:5]), not not_owned),
+         "no: " + ", ".join(x[0] for x in not_owned[:5]), not not_owned, "connect as the role that owns them"),
     ]
-    return pd.DataFrame(rows, columns=["privilege", "value", "ok"]).set_index("privilege")
+    return pd.DataFrame(rows, columns=["privilege", "value", "ok", "if not"]).set_index("privilege")
 
 
 def disk(conn: psycopg.Connection, inv: inv_mod.Inventory, factor: float) -> pd.DataFrame:
@@ -139,11 +129,19 @@ class GoNoGo:
             rows = [{"severity": "ok", "finding": "no blocking problem"}]
         return pd.DataFrame(rows)
 
-    def key_figures(self, inv) -> dict:
+    def key_figures(self, inv, fc: pd.DataFrame | None = None, unmapped: list | None = None) -> dict:
         migratable = [t for t in inv.tables if t.exists and not (t.not_audit or t.excluded)]
         rows = sum(int(t.row_count or 0) for t in migratable)
-        return {"audit tables": f"{len(migratable)} to migrate, {len(inv.tables) - len(migratable)} excluded or not audits"
-                                + (f", {rows:,} rows" if rows else ""),
+        excluded = sum(int(t.row_count or 0) for t in inv.tables if t.excluded and t.exists)
+        out = {"audit tables": f"{len(migratable)} to migrate, {len(inv.tables) - len(migratable)} excluded or not audits"
+                               + (f", {rows:,} rows" if rows else "")
+                               + (f" ({excluded:,} rows in excluded tables)" if excluded else "")}
+        if fc is not None:
+            out["forecast"] = forecast_figure(fc, inv)
+        if unmapped:
+            out["unmapped values"] = (f"{len(unmapped)} ({', '.join(repr(u.value) for u in unmapped[:5])}"
+                                      f"{' ...' if len(unmapped) > 5 else ''}): the params stanza is in section 6")
+        return {**out,
                 "go / no-go": (f"NO-GO: {len(self.blocking)} blocking: {self.blocking[0]}" if self.blocking else "GO")
                               + (f"; {len(self.warnings)} warnings" if self.warnings else "")}
 
@@ -171,18 +169,67 @@ def pooler_problem(url: str) -> str | None:
     return None
 
 
-def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None) -> GoNoGo:
+def value_profile(conn, inv, params) -> tuple[pd.DataFrame, list, str]:
+    """(every distinct value of every constrained column with what it becomes, the unmapped
+    ones, the params stanza that maps them: empty when none)."""
+    prof = vocab_profile.profile(conn, inv, params)
+    missing = vocab_profile.unmapped(prof, params, vocab_profile.known_channel_names(prof))
+    keys = list(dict.fromkeys(u.params_key for u in missing))
+    return prof, missing, vocab.stanza(missing, vocab_profile.existing_entries(params, keys)) if missing else ""
+
+
+def forecast(conn, inv, params) -> pd.DataFrame:
+    """The audit rows that will be quarantined, per table and reason (outcome.py)."""
+    return outcome.forecast_audits(conn, inv.migratable(), params)
+
+
+def forecast_frame(fc: pd.DataFrame, inv) -> pd.DataFrame:
+    """Per table: legacy rows, forecast quarantined (share), by reason."""
+    rows = []
+    for t in inv.migratable():
+        sub = fc[fc["table"] == t.table_name]
+        q = int(sub["rows"].sum())
+        rows.append({"table": t.table_name, "legacy rows": t.row_count, "forecast quarantined": q,
+                     "%": round(100.0 * q / t.row_count, 2) if t.row_count else 0.0,
+                     "forecast migrated": t.row_count - q, "bar": outcome.bar(t.row_count - q, 0, q, 20),
+                     "by reason": ", ".join(f"{r.reason} {r.rows:,}" for r in sub.sort_values("rows", ascending=False)
+                                            .itertuples())})
+    return pd.DataFrame(rows)
+
+
+def forecast_figure(fc: pd.DataFrame, inv) -> str:
+    legacy = sum(t.row_count for t in inv.migratable())
+    q = int(fc["rows"].sum()) if len(fc) else 0
+    pct = 100.0 * q / legacy if legacy else 0.0
+    return f"{legacy - q:,} of {legacy:,} audit rows will migrate ({100 - pct:.2f}%), {q:,} quarantined ({pct:.2f}%)"
+
+
+def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None, values=None,
+             unmapped: list | None = None, fc: pd.DataFrame | None = None) -> GoNoGo:
     g = GoNoGo()
+    for u in unmapped or []:
+        g.blocking.append(f"unmapped value {u.value!r} ({u.rows:,} rows in {', '.join(u.where)}): add it to "
+                          f"{u.params_key} in params (the stanza below maps every unmapped value)")
+    if fc is not None:
+        legacy = {t.table_name: t.row_count for t in inv.migratable()}
+        total, q = sum(legacy.values()), int(fc["rows"].sum()) if len(fc) else 0
+        if total and 100.0 * q / total > params.max_quarantine_pct:
+            g.blocking.append(f"forecast: {100.0 * q / total:.2f}% of the audit rows ({q:,} of {total:,}) would be "
+                              f"quarantined, above max_quarantine_pct {params.max_quarantine_pct}%: see the forecast")
+        for table, n in legacy.items():
+            tq = int(fc.loc[fc["table"] == table, "rows"].sum()) if len(fc) else 0
+            if n and 100.0 * tq / n > params.max_quarantine_pct_per_table:
+                top = fc[fc["table"] == table].sort_values("rows", ascending=False).iloc[0]
+                g.blocking.append(f"forecast: {table}: {100.0 * tq / n:.2f}% quarantined ({tq:,} of {n:,}; mostly "
+                                  f"{top['reason']} {int(top['rows']):,}), above max_quarantine_pct_per_table "
+                                  f"{params.max_quarantine_pct_per_table}%")
     problem = pooler_problem(url) if url else None
     if problem:
         g.blocking.append(problem)
-    num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-    end_read(conn)
-    if num < MIN_SERVER_VERSION_NUM:
-        g.blocking.append(f"server version {num} is older than PostgreSQL 15")
     for name, row in privs.iterrows():
         if not row["ok"]:
-            g.blocking.append(f"privilege missing: {name} ({row['value']})")
+            g.blocking.insert(0, f"prerequisite missing: {name} ({row['value']})"
+                              + (f": {row['if not']}" if row.get("if not") else ""))
     if bool(privs.loc["superuser", "value"]):
         g.warnings.append("connected as a superuser: staging/prod connect as Supabase's non-superuser postgres")
     for t in target_collisions(conn):

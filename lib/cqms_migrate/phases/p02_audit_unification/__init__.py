@@ -91,13 +91,14 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
     requires = (("01_foundation", ("merge_employees", "create_compat_views")),)
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
-    figures = ("backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
+    figures = ("outcome", "backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)
 
     def validate(self, ctx) -> Validation:
-        v = validate(ctx.conn, migratable(ctx), _inventory(ctx).not_migrated())
+        v = validate(ctx.conn, migratable(ctx), _inventory(ctx).not_migrated(), ctx.params)
+        ctx.ledger.record_metric(PHASE, "outcome", v.outcome.record())
         ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
         ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
         ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))

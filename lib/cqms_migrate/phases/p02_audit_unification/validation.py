@@ -10,7 +10,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ... import inventory
+from ... import inventory, outcome
+from ...outcome import Outcome
 from ...db import one_snapshot
 from ...errors import CheckFailed
 from .compat import compat_view_name
@@ -22,15 +23,18 @@ class Validation:
     reconciliation: pd.DataFrame
     checks: pd.DataFrame
     quarantine: pd.DataFrame
+    outcome: "Outcome | None" = None
 
     @property
     def ok(self) -> bool:
         return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all()) \
-            and bool(self.reconciliation["checksum equal"].all())
+            and bool(self.reconciliation["checksum equal"].fillna(True).all()) \
+            and (self.outcome is None or self.outcome.ok)
 
     def raise_if_failed(self) -> None:
         if not self.ok:
-            bad = list(self.checks.loc[~self.checks["ok"], "check"])
+            bad = list(self.outcome.failures) if self.outcome is not None else []
+            bad += list(self.checks.loc[~self.checks["ok"], "check"])
             bad += [f"{t} does not reconcile" for t in self.reconciliation.index[
                 ~(self.reconciliation["reconciles"] & self.reconciliation["checksum equal"])]]
             raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
@@ -43,10 +47,18 @@ def _row_hash_sum(conn, relation: sql.Composable, where: sql.Composable = sql.SQ
 
 
 def validate(conn: psycopg.Connection, tables: list[inventory.AuditTable],
-             not_migrated: list[inventory.AuditTable] = ()) -> Validation:
-    """In one snapshot: the application may be writing the legacy tables or audits meanwhile."""
+             not_migrated: list[inventory.AuditTable] = (), params=None) -> Validation:
+    """In one snapshot: the application may be writing the legacy tables or audits meanwhile.
+    With ``params``, the outcome gate too (outcome.py: ceilings, the forecast)."""
     with one_snapshot(conn):
-        return _validate(conn, tables, not_migrated)
+        v = _validate(conn, tables, not_migrated)
+        if params is not None:
+            forecast, source = outcome.latest_forecast(conn)
+            if forecast is None:
+                forecast, source = (outcome.forecast_audits(conn, tables, params),
+                                    "the forecast computed at the gate (no preflight forecast in the ledger)")
+            v.outcome = outcome.gate(conn, PHASE, v.reconciliation.assign(merged=0), params, forecast, source)
+        return v
 
 
 def _validate(conn: psycopg.Connection, tables: list[inventory.AuditTable],
@@ -92,6 +104,7 @@ def _validate(conn: psycopg.Connection, tables: list[inventory.AuditTable],
     for t in not_migrated:
         n = (conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", t.table_name))).fetchone()[0]
              if t.excluded and t.exists else None)
+        # (listed as what they are: excluded or not an audit table, never as a table that reconciles)
         rows.append({"legacy table": t.table_name, "scorecard": t.scorecard_name, "legacy rows": n, "migrated": 0,
                      "quarantined": 0, "reconciles": True, "checksum equal": None, "legacy EXCEPT compat": None,
                      "compat EXCEPT legacy": None, "same columns": True, "disposition": t.disposition})

@@ -72,6 +72,10 @@ def spellings(conn, t: AuditTable, params) -> dict[str, dict[str, str]]:
     holds for it, then, for the rest, the table's most used spelling of each value (ties: the
     first in text order), else params' legacy spelling, else the value in the table's style."""
     have: dict[str, dict[str, str]] = {}
+    if not conn.execute("SELECT to_regclass('cqms_migration.p02_legacy_spellings') IS NOT NULL").fetchone()[0]:
+        end_read(conn)   # a dry run before phase 02 ever ran: the spellings params give
+        return {c: {v: (getattr(params, f"{c}_legacy_spelling", {}) or {}).get(v, v) for v in vocab.VOCABULARIES[c].values}
+                for c in STATUS_COLUMNS if c in t.columns}
     for vocabulary, value, spelling in conn.execute(
             "SELECT vocabulary, value, spelling FROM cqms_migration.p02_legacy_spellings WHERE legacy_table = %s",
             (t.table_name,)).fetchall():

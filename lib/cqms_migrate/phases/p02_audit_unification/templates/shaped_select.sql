@@ -83,11 +83,11 @@ CROSS JOIN LATERAL (SELECT
            WHEN 'self_audit' THEN 'employee_email ' || quote_literal(left({employee_email}, 200)) || ' audited by the same person ('
                                   || quote_literal(left({auditor_email}, 200)) || ')'
            WHEN 'null_interaction_date' THEN 'interaction_date is NULL'
-           WHEN 'unmapped_passing_status' THEN 'passing_status ' || quote_literal(left({passing_status}, 200)) || ' is not in passing_status_map'
+           WHEN 'unmapped_passing_status' THEN 'passing_status ' || quote_literal(left({passing_status}, 200)) || ' has no unified value (passing_status_map)'
            WHEN 'unmapped_validation_status' THEN 'validation_status ' || quote_literal(left({validation_status}, 200))
-                                                  || ' is not in validation_status_map'
+                                                  || ' has no unified value (validation_status_map)'
            WHEN 'unmapped_acknowledgement_status' THEN 'acknowledgement_status ' || quote_literal(left({acknowledgement_status}, 200))
-                                                       || ' is not in acknowledgement_status_map'
+                                                       || ' has no unified value (acknowledgement_status_map)'
            WHEN 'end_before_start' THEN 'audit_end_time ' || {audit_end_time} || ' is before audit_start_time ' || {audit_start_time}
            WHEN 'negative_duration' THEN 'audit_duration ' || {audit_duration} || ' is negative'
            WHEN 'negative_score' THEN 'average_score ' || {average_score} || ' is negative'
