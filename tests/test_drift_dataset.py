@@ -15,7 +15,7 @@ from psycopg import sql
 
 from cqms_migrate import inventory, phases, quality, rollback, verify
 from cqms_migrate.context import PhaseContext
-from cqms_migrate.legacy.drift import BIGINT_TABLE
+from cqms_migrate.legacy.drift import BIGINT_TABLE, TEXT_KEY_TABLE
 from cqms_migrate.params import load_params
 from cqms_migrate.phases import p00_preflight as pre
 from cqms_migrate.phases import p01_foundation as p1
@@ -27,8 +27,10 @@ def go_no_go(conn, params):
     from cqms_migrate import ledger
     ledger.install(conn)  # as a run does before its preflight
     inv = inventory.discover(conn, exclude=inventory.exclusions(params))
+    values, unmapped, _ = pre.value_profile(conn, inv, params)
     return pre.go_no_go(conn, params, inv, pre.privileges(conn, inv), pre.disk(conn, inv, params.min_free_disk_factor),
-                        quality.legacy_profile(conn, inv))
+                        quality.legacy_profile(conn, inv), values=values, unmapped=unmapped,
+                        fc=pre.forecast(conn, inv, params))
 
 
 def deploy(phase, pf, names=None):
@@ -46,10 +48,14 @@ def except_all(c, a, b):
     return one(c, f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) x")
 
 
-def test_preflight_names_every_difference_and_blocks_only_the_bigint_table(legacy_db_drift):
+def test_preflight_names_every_difference_and_every_unmapped_value(legacy_db_drift):
     with legacy_db_drift.connect() as c:
-        v = go_no_go(c, load_params("local"))
-        assert len(v.blocking) == 1 and BIGINT_TABLE in v.blocking[0] and "exclude_tables" in v.blocking[0], v.blocking
+        v = go_no_go(c, load_params("local", legacy_db_drift.params_file_raw))
+        unmapped = [b for b in v.blocking if b.startswith("unmapped value")]
+        # every spelling no vocabulary knows, by name, with where and how many, and nothing else
+        for value in ("Trainee", "Inda", "Vietnam", "Acknowleged", "E-mail", "Live Chat", "Aproved", "On Hold"):
+            assert any(f"unmapped value {value!r}" in b for b in unmapped), (value, v.blocking)
+        assert len(unmapped) == 8, unmapped
         v = go_no_go(c, load_params("local", legacy_db_drift.params_file))
         assert v.blocking == [], v.blocking
         text = "\n".join(v.warnings)
@@ -57,8 +63,8 @@ def test_preflight_names_every_difference_and_blocks_only_the_bigint_table(legac
                      "users.last_sign_out_at (timestamp with time zone): carried verbatim by users_compat",
                      "people.pronouns (text): carried verbatim", "people.is_active (text) converted to boolean",
                      "average_score (text): converted to numeric", "parameter 'ghost_parameter' has no column",
-                     "missing common columns", f"{BIGINT_TABLE}: excluded by decision",
-                     "users: not migrated: not an audit table"):
+                     "missing common columns", f"{BIGINT_TABLE}: its id column is bigint: each audit gets a name-based uuid",
+                     f"{TEXT_KEY_TABLE}: its id column is text", "users: not migrated: not an audit table"):
         assert expected in text, (expected, text)
 
 
@@ -86,9 +92,12 @@ def test_every_phase_builds_validates_verifies_and_rolls_back(legacy_db_drift):
                       "AND e.name IS DISTINCT FROM btrim(p.full_name) AND p.is_active = 'yes'") == 0
     deploy(p2.PHASE, pf)
     with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
-        v2 = p2.validate(ctx.conn, p2.migratable(ctx), p2._inventory(ctx).not_migrated())
-        assert v2.ok, (v2.checks[~v2.checks["ok"]], v2.reconciliation)
-        assert v2.reconciliation.loc[BIGINT_TABLE, "disposition"].startswith("excluded by decision")
+        v2 = p2.validate(ctx.conn, p2.migratable(ctx), p2._inventory(ctx).not_migrated(), ctx.params)
+        assert v2.ok, (v2.checks[~v2.checks["ok"]], v2.reconciliation, v2.outcome.failures)
+        # the bigint- and text-keyed tables migrate like the others (every row accounted for)
+        for table in (BIGINT_TABLE, TEXT_KEY_TABLE):
+            r = v2.reconciliation.loc[table]
+            assert r["disposition"] == "migrated" and r["reconciles"] and r["migrated"] > 0, r
     with legacy_db_drift.connect() as c:
         assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE reason = 'unconvertible_value'") == 2
         result = verify.run(c)

@@ -70,11 +70,11 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
     emails = _emails(conn)
     maps = {name: list(vocab.mapped(m)) for name, m in vocab.maps(params).items()}
     uuid_tables = [t for t in tables if convert.base(t.columns.get("id", "")) == "uuid"]
-    shared = sql.SQL("SELECT NULL::uuid AS id WHERE false")
-    if len(uuid_tables) > 1:  # an id in two tables: the second one migrated is quarantined
-        shared = sql.SQL("SELECT id FROM ({}) u GROUP BY id HAVING count(DISTINCT tbl) > 1").format(sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT id, {} AS tbl FROM public.{} WHERE id IS NOT NULL").format(
-                sql.Literal(t.table_name), sql.Identifier(t.table_name)) for t in uuid_tables))
+    shared: list = []
+    if len(uuid_tables) > 1:  # an id in two tables: the second one migrated is quarantined (read once)
+        shared = [r[0] for r in conn.execute(sql.SQL("SELECT id FROM ({}) u GROUP BY id HAVING count(DISTINCT tbl) > 1").format(
+            sql.SQL(" UNION ALL ").join(sql.SQL("SELECT id, {} AS tbl FROM public.{} WHERE id IS NOT NULL").format(
+                sql.Literal(t.table_name), sql.Identifier(t.table_name)) for t in uuid_tables))).fetchall()]
     rows = []
     for t in tables:
         typed = lambda c: _typed(t, c, common_type(c), ledger)  # noqa: E731
@@ -85,10 +85,10 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
                          if checked and ledger else sql.SQL("false"))
         status = {c: sql.SQL("({k} IS NOT NULL AND NOT {k} = ANY({m}::text[]))").format(
             k=_key(_raw(t, c)), m=sql.Literal(maps[c])) for c in vocab.VOCABULARIES}
-        dup = (sql.SQL("t.id IN (SELECT id FROM shared)") if t in uuid_tables and len(uuid_tables) > 1
-               else sql.SQL("false"))
+        dup = (sql.SQL("t.id = ANY({}::uuid[])").format(sql.Literal([str(x) for x in shared]))
+               if shared and t in uuid_tables else sql.SQL("false"))
         q = sql.SQL("""
-          WITH emails AS ({emails}), shared AS ({shared})
+          WITH emails AS ({emails})
           SELECT r.reason, count(*) FROM public.{table} t
           LEFT JOIN emails ee ON ee.ne = lower(btrim({emp}))
           LEFT JOIN emails ea ON ea.ne = lower(btrim({aud}))
@@ -110,7 +110,7 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
               WHEN {dup} THEN 'duplicate_id_across_tables'
             END AS reason) r
           WHERE r.reason IS NOT NULL GROUP BY 1""").format(
-            emails=emails, shared=shared, table=sql.Identifier(t.table_name), emp=_raw(t, "employee_email"),
+            emails=emails, table=sql.Identifier(t.table_name), emp=_raw(t, "employee_email"),
             aud=_raw(t, "auditor_email"), id=sql.SQL("t.id") if "id" in t.columns else sql.SQL("NULL"),
             unconvertible=unconvertible, date=typed("interaction_date"), ps=status["passing_status"],
             vs=status["validation_status"], acks=status["acknowledgement_status"], end=typed("audit_end_time"),

@@ -26,7 +26,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ... import legacy_shape, quality
+from ... import legacy_shape, outcome, quality
 from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy, legacy_unchanged  # noqa: F401 - tests use it
 from ...common_steps import saved_checksums as _saved_checksums
 from ...db import end_read, one_snapshot
@@ -198,22 +198,31 @@ class Validation:
     checks: pd.DataFrame
     quarantine: pd.DataFrame
     hierarchy: pd.DataFrame
+    outcome: "outcome.Outcome | None" = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all())
+        return bool(self.checks["ok"].all()) and bool(self.reconciliation["reconciles"].all()) \
+            and (self.outcome is None or self.outcome.ok)
 
     def raise_if_failed(self) -> None:
         if not self.ok:
-            bad = list(self.checks.loc[~self.checks["ok"], "check"]) + \
+            bad = (list(self.outcome.failures) if self.outcome is not None else []) + \
+                  list(self.checks.loc[~self.checks["ok"], "check"]) + \
                   [f"{t} does not reconcile" for t in self.reconciliation.index[~self.reconciliation["reconciles"]]]
             raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
 
 
-def validate(conn: psycopg.Connection) -> Validation:
-    """In one snapshot: the application may be writing users, people or employees meanwhile."""
+def validate(conn: psycopg.Connection, params=None) -> Validation:
+    """In one snapshot: the application may be writing users, people or employees meanwhile.
+    With ``params``, the outcome gate too: the share of users and people rows quarantined
+    against params' ceilings (outcome.py; merged duplicates count as migrated)."""
     with one_snapshot(conn):
-        return _validate(conn)
+        v = _validate(conn)
+        if params is not None:
+            tables = v.reconciliation.rename(columns={"merged into a duplicate": "merged"}).assign(disposition="migrated")
+            v.outcome = outcome.gate(conn, PHASE, tables, params, None, "")
+        return v
 
 
 # the columns of employees that have a legacy home, compared with what the mapping says for the
@@ -455,13 +464,14 @@ class Foundation(ComparesLegacyOnRevert, Phase):
     flag = FLAG
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
-    figures = ("reconciliation", "checks", "quality", "advisor")
+    figures = ("outcome", "reconciliation", "checks", "quality", "advisor")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)
 
     def validate(self, ctx) -> Validation:
-        v = validate(ctx.conn)
+        v = validate(ctx.conn, ctx.params)
+        ctx.ledger.record_metric(PHASE, "outcome", v.outcome.record())
         ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
         ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
         return v

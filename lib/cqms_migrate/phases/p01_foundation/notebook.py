@@ -27,7 +27,9 @@ ctx = nb.open_phase("01_foundation", env=env, params_file=params_file, run_id=ru
         code("nb.show(phase.deploy_build(ctx))"),
         md("## 4. Validation\nEvery users and people row accounted for; compat views equal the legacy rows "
            "(EXCEPT ALL both ways, differences explained by quarantine or merge); foreign keys 100%."),
-        code("v = phase.validation(ctx)\nif v is not None:\n    nb.show(v.reconciliation, 'reconciliation: legacy = migrated + merged + quarantined')\n"
+        code("v = phase.validation(ctx)\nif v is not None:\n    nb.show(v.outcome.tables, v.outcome.summary())\n"
+             "    nb.show_list(v.outcome.failures, 'outcome gate', empty='holds: within max_quarantine_pct')\n"
+             "    nb.show(v.reconciliation, 'reconciliation: legacy = migrated + merged + quarantined')\n"
              "    nb.show(v.checks, 'checks')\n    nb.show(v.quarantine, 'quarantine by reason')\n"
              "    nb.show(v.hierarchy, 'supervisor / mentor resolution')"),
         md("## 5. Security advisor\nSupabase's advisor checks (splinter's lint list) on what this phase created: "

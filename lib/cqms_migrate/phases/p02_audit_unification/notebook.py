@@ -48,10 +48,15 @@ ctx = nb.open_phase("02_audit_unification", env=env, params_file=params_file, ru
              "nb.show(tp.decisions, 'batch engine decisions') if not tp.decisions.empty else "
              "nb.show_list([], 'batch engine decisions', empty='none')"),
         code("p2.throughput_chart(tp);"),
-        md("## 5. Validation\nPer legacy table: rows = migrated + quarantined, exactly; checksum of the compat view "
-           "equals the checksum of the legacy rows it represents; EXCEPT ALL both ways is empty."),
-        code("v = phase.validation(ctx)\nif v is not None:\n    nb.show(v.reconciliation, 'reconciliation per scorecard table')\n"
-             "    nb.show(v.checks, 'checks')\n    nb.show(v.quarantine, 'quarantine by reason')"),
+        md("## 5. Validation and the outcome\nPer legacy table: rows = migrated + quarantined, exactly; checksum of the "
+           "compat view equals the checksum of the legacy rows it represents; EXCEPT ALL both ways is empty. Then the "
+           "outcome gate (`outcome.py`): the share quarantined against `max_quarantine_pct` (overall) and "
+           "`max_quarantine_pct_per_table`, and every reason against preflight's forecast. A failed gate keeps the flag off."),
+        code("v = phase.validation(ctx)\nif v is not None:\n    nb.show(v.outcome.tables, v.outcome.summary())\n"
+             "    nb.show(v.outcome.reasons, 'quarantined by reason, with the forecast and examples')\n"
+             "    nb.show_list(v.outcome.failures, 'outcome gate', empty='holds: within the ceilings, every reason forecast')\n"
+             "    nb.show(v.reconciliation, 'reconciliation per scorecard table')\n"
+             "    nb.show(v.checks, 'checks')"),
         md("## 6. Security advisor\nThe same checks as after phase 01, now over audits, audit_errors, their "
            "partitions and compat views, and the sync functions."),
         code("nb.show(advisor.check(ctx, '02_audit_unification'), 'advisor findings (none is the expected answer)')"),

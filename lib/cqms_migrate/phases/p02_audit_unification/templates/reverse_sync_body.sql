@@ -42,6 +42,15 @@ BEGIN
   v_key := coalesce(rec.legacy_id, rec.id::text);
   SELECT format_type(a.atttypid, a.atttypmod) INTO v_idtype FROM pg_attribute a
   WHERE a.attrelid = v_rel AND a.attname = 'id' AND NOT a.attisdropped;
+  IF rec.legacy_id IS NULL AND v_idtype IS DISTINCT FROM 'uuid' THEN
+    -- an audit written before the provenance trigger existed, into a table not keyed by uuid:
+    -- no legacy id to write it under; it stays in audits, listed (never a failed write)
+    INSERT INTO cqms_migration.p02_unsynced (audit_id, legacy_table, operation)
+    VALUES (rec.id, rec.legacy_table, TG_OP)
+    ON CONFLICT (audit_id, operation) DO UPDATE SET legacy_table = EXCLUDED.legacy_table, at = now();
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'DELETE' OR rec.deleted_at IS NOT NULL THEN
     EXECUTE format('DELETE FROM %s WHERE id = $1::%s', v_rel, v_idtype) USING v_key;
   ELSE

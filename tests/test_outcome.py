@@ -1,0 +1,304 @@
+"""The outcome, not the bookkeeping (issue 20): the customer's own spellings read through
+vocabularies, audit tables keyed by anything, every prerequisite checked before anything
+changes, a forecast of the quarantine and a gate on the outcome before a phase's flag.
+
+On the drifted dataset (legacy/drift.py: capitalised, spaced, synonym and misspelt values in
+every categorical column, a bigint- and a text-keyed audit table), following only the tool's own
+messages — preflight, paste the stanza it printed, run — migrates everything but the
+designed-in reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from psycopg import sql
+
+from cqms_migrate import inventory, outcome, phases, runner, verify, vocab
+from cqms_migrate.context import PhaseContext
+from cqms_migrate.errors import CheckFailed, NotebookFailed, ParamsError
+from cqms_migrate.legacy.drift import BIGINT_TABLE, TEXT_KEY_TABLE, remove_auth_helpers
+from cqms_migrate.params import load_params
+from cqms_migrate.paths import outputs_dir
+from cqms_migrate.phases import p01_foundation as p1
+from cqms_migrate.phases import p02_audit_unification as p2
+from helpers import one
+
+QUIET = lambda m: None  # noqa: E731
+# what the generator plants, and what the drifted dataset's stanza quarantines by decision
+DESIGNED_IN = {"unknown_employee_email", "unknown_auditor_email", "null_interaction_date", "self_audit",
+               "end_before_start", "unmapped_passing_status", "unmapped_validation_status", "unconvertible_value"}
+
+
+# -- the vocabularies ---------------------------------------------------------------------------
+def test_a_spelling_matches_ignoring_case_spaces_hyphens_and_underscores():
+    for spelling in ("Needs Revision", " needs_revision ", "NEEDS-REVISION", "needs   revision"):
+        assert vocab.key(spelling) == "needs revision"
+        assert vocab.effective("validation_status", {})[vocab.key(spelling)] == "needs_revision"
+    assert vocab.key("   ") is None and vocab.key(None) is None
+    m = vocab.effective("validation_status", {"On Hold": "quarantine", "Validated": "approved"})
+    assert m["validated"] == "approved" and m["on hold"] == "quarantine" and "on hold" not in vocab.mapped(m)
+    assert vocab.unmapped(m, "Borderline") and not vocab.unmapped(m, "  ") and not vocab.unmapped(m, "VALIDATED")
+
+
+def test_a_proposal_is_a_close_match_or_a_safe_default_marked_review():
+    choices = vocab.mapped(vocab.effective("validation_status", {}))
+    assert vocab.suggest("Aproved", choices, "quarantine") == ("approved", True)
+    assert vocab.suggest("On Hold", choices, "quarantine") == ("quarantine", False)
+    text = vocab.stanza([vocab.Unmapped("validation_status_map", "On Hold", 30, ["t.validation_status"], "quarantine",
+                                        False, "pending, approved, rejected, needs_revision, or quarantine"),
+                         vocab.Unmapped("validation_status_map", "Aproved", 96, ["t.validation_status"], "approved",
+                                        True, "")], {"validation_status_map": {"validated": "approved"}})
+    parsed = yaml.safe_load(text)
+    assert parsed == {"validation_status_map": {"validated": "approved", "On Hold": "quarantine", "Aproved": "approved"}}
+    assert "REVIEW" in text.splitlines()[-1] and "REVIEW" not in text.splitlines()[2]
+
+
+def test_params_refuse_a_key_given_twice_an_unknown_value_and_two_spellings_of_one_key(tmp_path):
+    base = (Path(__file__).resolve().parents[1] / "params" / "local.yaml").read_text()
+    bad = tmp_path / "twice.yaml"
+    bad.write_text(base + "\npassing_status_map:\n  borderline: fail\n")
+    with pytest.raises(ParamsError, match="appears twice"):
+        load_params("local", bad)
+    bad.write_text(base.replace("validation_status_map: {}", "validation_status_map: {Validated: approvedd}"))
+    with pytest.raises(ParamsError, match="validation_status_map"):
+        load_params("local", bad)
+    bad.write_text(base.replace("validation_status_map: {}", "validation_status_map: {Validated: approved, VALIDATED: rejected}"))
+    with pytest.raises(ParamsError, match="same spelling"):
+        load_params("local", bad)
+    bad.write_text(base.replace("country_map: {}", "country_map: {Inda: India}"))
+    with pytest.raises(ParamsError, match="alpha-2"):
+        load_params("local", bad)
+
+
+# -- the forecast -------------------------------------------------------------------------------
+def _deploy(phase, pf):
+    with PhaseContext(phase, env="local", params_file=pf) as ctx:
+        ph = phases.get(phase)
+        return phases.deploy(ctx, [s for s in ph.steps(ctx) if s.name in ph.build])
+
+
+def _actual(c) -> dict:
+    return {(t, r): n for t, r, n in c.execute(
+        "SELECT source_table, reason, count(*) FROM cqms_migration.quarantine WHERE phase = %s GROUP BY 1, 2",
+        (p2.PHASE,)).fetchall()}
+
+
+@pytest.mark.parametrize("dataset", ["clean", "drift"])
+def test_the_forecast_made_before_anything_changes_is_what_phase_02_quarantines(dataset, request):
+    """preflight's forecast (its own SQL over the legacy rows, people and users standing in for
+    employees) equals, per table and reason, what the backfill quarantined: an independent check
+    of both."""
+    db = request.getfixturevalue("legacy_db" if dataset == "clean" else "legacy_db_drift")
+    params = load_params("local", db.params_file)
+    with db.connect() as c:
+        from cqms_migrate import ledger
+        ledger.install(c)
+        c.commit()
+        inv = inventory.discover(c, exclude=inventory.exclusions(params))
+        before = outcome.forecast_audits(c, inv.migratable(), params)
+    _deploy(p1.PHASE, db.params_file)
+    _deploy(p2.PHASE, db.params_file)
+    with db.connect() as c:
+        actual = _actual(c)
+    forecast = {(r.table, r.reason): r.rows for r in before.itertuples()}
+    assert actual and forecast == actual, (sorted(set(forecast.items()) ^ set(actual.items())))
+    if dataset == "drift":  # the tables keyed by bigint and text migrate like the others
+        with db.connect() as c:
+            for table in (BIGINT_TABLE, TEXT_KEY_TABLE):
+                assert one(c, "SELECT count(*) FROM public.audits WHERE legacy_table = %s", (table,)) > 0
+
+
+# -- the gate -----------------------------------------------------------------------------------
+def _params(tmp_path, db, **changes) -> str:
+    data = yaml.safe_load(Path(db.params_file or Path(__file__).resolve().parents[1] / "params" / "local.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / f"params-{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_a_quarantine_above_the_ceiling_fails_the_phase_before_its_flag(legacy_db, tmp_path):
+    _deploy(p1.PHASE, None)
+    _deploy(p2.PHASE, None)
+    strict = _params(tmp_path, legacy_db, max_quarantine_pct=1.0, max_quarantine_pct_per_table=2.0)
+    with PhaseContext(p2.PHASE, env="local", params_file=strict) as ctx:
+        v = p2.PHASE_OBJECT.validation(ctx)
+        assert not v.ok and not v.outcome.ok
+        assert any("above max_quarantine_pct 1.0%" in f for f in v.outcome.failures), v.outcome.failures
+        assert any("above max_quarantine_pct_per_table 2.0%" in f for f in v.outcome.failures)
+        with pytest.raises(CheckFailed, match="above max_quarantine_pct"):
+            p2.PHASE_OBJECT.cutover(ctx, v)
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT enabled FROM cqms_migration.feature_flags WHERE flag = %s", (p2.FLAG,)) is False
+    # the same build under params that fit the designed-in orphans passes
+    with PhaseContext(p2.PHASE, env="local") as ctx:
+        v = p2.PHASE_OBJECT.validation(ctx)
+        assert v.ok and v.outcome.ok, v.outcome.failures
+        assert v.outcome.totals()["quarantined"] == sum(_actual(ctx.conn).values()) > 0
+
+
+def _folder(manifest: dict) -> Path:
+    return outputs_dir() / manifest["env"] / manifest["run_id"]
+
+
+def _run(pf=None, **kw):
+    return runner.run("local", params_file=pf, log=QUIET, **kw)
+
+
+def test_an_unforecast_reason_fails_the_phase_before_its_flag_and_the_page_says_so(legacy_db):
+    manifest = _run(through=p1.PHASE)
+    assert [p["status"] for p in manifest["phases"]] == ["succeeded"] * 2
+    with legacy_db.connect() as c:
+        table = one(c, "SELECT table_name FROM public.scorecards s WHERE to_regclass(format('public.%I', table_name)) "
+                       "IS NOT NULL ORDER BY table_name LIMIT 1")
+        n = one(c, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+        changed = c.execute(sql.SQL("UPDATE {t} SET average_score = -1 WHERE id IN (SELECT id FROM {t} ORDER BY id "
+                                    "LIMIT {k})").format(t=sql.Identifier(table), k=sql.Literal(max(3, n * 3 // 100)))).rowcount
+        c.commit()
+    with pytest.raises(NotebookFailed) as e:
+        _run(phases=[p2.PHASE])
+    m = e.value.manifest
+    entry = m["phases"][0]
+    assert entry["status"] == "failed"
+    assert f"rows quarantined as negative_score, which preflight run" in entry["error"]["evalue"], entry["error"]
+    assert entry["flag"] == {"name": p2.FLAG, "enabled": False}
+    page = (_folder(m) / "index.html").read_text()
+    assert "FAILED at 02_audit_unification" in page and "negative_score" in page and 'id="outcome"' in page
+    fig = entry["figures"]["outcome"]
+    assert fig["ok"] is False and any(r["reason"] == "negative_score" and r["rows"] == changed and r["forecast"] is None
+                                      for r in fig["reasons"])
+    back = runner.rollback("local", p2.PHASE, log=QUIET)
+    assert back["phases"][0]["status"] == "succeeded", back["phases"]
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT to_regclass('public.audits')") is None
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s", (p2.PHASE,)) == 0
+
+
+# -- prerequisites ------------------------------------------------------------------------------
+def test_a_database_without_auth_uid_stops_at_preflight_with_nothing_created(legacy_db):
+    from test_round_trip import snapshot
+    with legacy_db.admin() as a:
+        remove_auth_helpers(a)
+    with legacy_db.connect() as c:
+        before = snapshot(c)
+        schemas = one(c, "SELECT array_agg(nspname ORDER BY nspname) FROM pg_namespace")
+    with pytest.raises(NotebookFailed) as e:
+        _run()
+    entry = e.value.manifest["phases"][0]
+    assert entry["phase"] == "00_preflight" and entry["status"] == "failed"
+    assert "prerequisite missing: function auth.uid() returning uuid" in entry["error"]["evalue"], entry["error"]
+    # phase 01 run directly refuses in one line, before its ledger
+    with pytest.raises(CheckFailed, match=r"^prerequisite missing: function auth.uid\(\).*nothing was changed"):
+        PhaseContext(p1.PHASE, env="local")
+    with legacy_db.connect() as c:
+        assert snapshot(c) == before
+        assert one(c, "SELECT array_agg(nspname ORDER BY nspname) FROM pg_namespace") == schemas
+        assert one(c, "SELECT to_regnamespace('cqms_migration')") is None
+
+
+# -- the whole loop, as an operator follows it --------------------------------------------------
+def _stanza(ipynb: Path) -> dict:
+    nb = json.loads(ipynb.read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            md = "".join(out.get("data", {}).get("text/markdown", ""))
+            if md.startswith("```yaml"):
+                return yaml.safe_load(md.strip().removeprefix("```yaml").removesuffix("```"))
+    raise AssertionError("no stanza in the preflight notebook")
+
+
+def test_preflight_then_the_stanza_it_printed_then_the_run_migrates_all_but_the_designed_in(legacy_db_drift, tmp_path):
+    with pytest.raises(NotebookFailed) as e:
+        _run(legacy_db_drift.params_file_raw)
+    entry = e.value.manifest["phases"][0]
+    assert entry["phase"] == "00_preflight" and "unmapped value" in entry["error"]["evalue"]
+    stanza = _stanza(_folder(e.value.manifest) / "00_preflight.ipynb")
+    assert set(stanza) == {"role_mapping", "country_map", "acknowledgement_status_map", "channel_map",
+                           "validation_status_map"}, stanza
+    assert stanza["validation_status_map"]["Aproved"] == "approved" and stanza["country_map"]["Inda"] == "IN"
+    data = yaml.safe_load(Path(legacy_db_drift.params_file_raw).read_text())
+    data.update(stanza)   # the blocks replace the keys they name, as the notebook says
+    pf = tmp_path / "with-stanza.yaml"
+    pf.write_text(yaml.safe_dump(data))
+
+    manifest = _run(str(pf), through=p2.PHASE)
+    assert [p["status"] for p in manifest["phases"]] == ["succeeded"] * 3
+    o = manifest["phases"][2]["figures"]["outcome"]
+    assert o["ok"] and {r["reason"] for r in o["reasons"]} <= DESIGNED_IN, o["reasons"]
+    assert o["totals"]["quarantined %"] < 11, o["totals"]
+    with legacy_db_drift.connect() as c:
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]]
+        # every status is the unified one; the legacy spellings live on in the compat views
+        assert one(c, "SELECT count(*) FROM public.audits WHERE validation_status = 'approved'") > 0
+        assert one(c, "SELECT count(*) FROM public.employees e JOIN public.roles r ON r.id = e.role_id "
+                      "WHERE r.code = 'UNASSIGNED' AND e.legacy_snapshot -> 'people' ->> 'role' = 'Trainee'") > 0
+
+
+def test_tables_keyed_by_bigint_and_text_migrate_both_ways_and_keep_their_ids_across_a_rollback(legacy_db_drift):
+    pf = legacy_db_drift.params_file
+    _deploy(p1.PHASE, pf)
+    with PhaseContext(p1.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.Foundation.cutover_steps])
+    with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, p2.steps(ctx))
+    with legacy_db_drift.connect() as c:
+        for table in (BIGINT_TABLE, TEXT_KEY_TABLE):
+            view = f"{table}_compat"
+            # the compat view returns the legacy ids in their own type, and every row exactly
+            assert one(c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+                          "AND attname = 'id'", (view,)) == one(
+                c, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+                   "AND attname = 'id'", (table,))
+            assert one(c, sql.SQL("SELECT count(*) FROM (SELECT * FROM {} EXCEPT ALL SELECT * FROM {}) x").format(
+                sql.Identifier(view), sql.Identifier(table))) == 0
+        ids = c.execute("SELECT id, legacy_table, legacy_id FROM public.audits WHERE legacy_table = ANY(%s) ORDER BY 1",
+                        ([BIGINT_TABLE, TEXT_KEY_TABLE],)).fetchall()
+        assert all(a == vocab_uuid(t, k) for a, t, k in ids)
+        # writes both ways: a legacy update, and new audits through audits (the bigint table takes
+        # its identity's next value; the text table its own 'SV-' default), in each table's spelling
+        c.execute(sql.SQL("UPDATE {} SET average_score = 12.5 WHERE id = 3").format(sql.Identifier(BIGINT_TABLE)))
+        e, a, card = c.execute("SELECT employee_id, auditor_id, scorecard_id FROM public.audits WHERE legacy_table = %s "
+                               "LIMIT 1", (TEXT_KEY_TABLE,)).fetchone()
+        new = c.execute("INSERT INTO public.audits (employee_id, auditor_id, scorecard_id, interaction_date, total_score, "
+                        "validation_status, acknowledgement_status, passing_status) VALUES (%s, %s, %s, '2024-07-01', 88, "
+                        "'needs_revision', 'disputed', 'pass') RETURNING id, legacy_id", (e, a, card)).fetchone()
+        assert new[1].startswith("SV-") and new[0] == vocab_uuid(TEXT_KEY_TABLE, new[1])
+        row = c.execute(sql.SQL("SELECT validation_status, acknowledgement_status, passing_status FROM {} WHERE id = %s")
+                        .format(sql.Identifier(TEXT_KEY_TABLE)), (new[1],)).fetchone()
+        assert row == ("Needs Revision", "Disputed", "Passed"), row   # the table's own style and spellings
+        e, a, card = c.execute("SELECT employee_id, auditor_id, scorecard_id FROM public.audits WHERE legacy_table = %s "
+                               "LIMIT 1", (BIGINT_TABLE,)).fetchone()
+        big = c.execute("INSERT INTO public.audits (employee_id, auditor_id, scorecard_id, interaction_date, total_score) "
+                        "VALUES (%s, %s, %s, '2024-07-02', 71) RETURNING id, legacy_id", (e, a, card)).fetchone()
+        assert one(c, sql.SQL("SELECT average_score FROM {} WHERE id = %s").format(sql.Identifier(BIGINT_TABLE)),
+                   (int(big[1]),)) == 71
+        c.commit()
+        assert verify.run(c).ok
+        ids = c.execute("SELECT id, legacy_id FROM public.audits WHERE legacy_table = ANY(%s) ORDER BY 1",
+                        ([BIGINT_TABLE, TEXT_KEY_TABLE],)).fetchall()
+        c.commit()
+    with PhaseContext(p2.PHASE, env="local", params_file=pf, action="rollback") as ctx:
+        from cqms_migrate import rollback
+        rollback.run(ctx, p2.PHASE)
+    with legacy_db_drift.connect() as c:
+        assert one(c, sql.SQL("SELECT count(*) FROM {} WHERE id = %s").format(sql.Identifier(TEXT_KEY_TABLE)), (new[1],)) == 1
+        assert one(c, sql.SQL("SELECT average_score FROM {} WHERE id = 3").format(sql.Identifier(BIGINT_TABLE))) == 12.5
+    _deploy(p2.PHASE, pf)
+    with legacy_db_drift.connect() as c:
+        again = c.execute("SELECT id, legacy_id FROM public.audits WHERE legacy_table = ANY(%s) ORDER BY 1",
+                          ([BIGINT_TABLE, TEXT_KEY_TABLE],)).fetchall()
+    assert again == ids
+
+
+def vocab_uuid(table: str, legacy_id: str):
+    """cqms_migration.audit_uuid, in Python: the canonical uuid text as itself, else md5."""
+    import hashlib
+    import re
+    import uuid
+    if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", legacy_id):
+        return uuid.UUID(legacy_id)
+    return uuid.UUID(hashlib.md5(f"cqms-audit:{table}:{legacy_id}".encode()).hexdigest())
