@@ -79,7 +79,7 @@ def test_the_rehearsal_drives_a_database_of_another_shape(pg15, legacy_db_drift)
     print("\n" + v.stages.drop(columns=["lost examples"]).to_string())
     print(v.errors.to_string() if len(v.errors) else "no errors")
     for criterion in ("acknowledged writes lost", "application errors", "verify after every stage"):
-        assert v.passed(criterion), v.summary()
+        assert v.passed(criterion), (v.summary(), v.stages["lost examples"].tolist())
     ops = v.samples[v.samples["error"].isna()].groupby(["op", "path"]).size()
     # every legacy write kind ran on this shape, and the supervisor persona with it
     for op in ("login", "new_hire", "audit_insert", "score", "validate", "team_read"):

@@ -45,6 +45,18 @@ def _common_type(name: str) -> str:
 RUNBOOK_TABLES = ["employees", "roles", "departments", "teams", "channels", "countries", "audits", "audit_errors"]
 
 
+def audit_uuid(table: str, legacy_id) -> "uuid.UUID":
+    """cqms_migration.audit_uuid in Python: the audits id of a legacy row of a table not keyed
+    by uuid (its canonical uuid text as that uuid, else md5 of 'cqms-audit:<table>:<id>')."""
+    import hashlib
+    import re
+    import uuid
+    text = str(legacy_id)
+    if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text):
+        return uuid.UUID(text)
+    return uuid.UUID(hashlib.md5(f"cqms-audit:{table}:{text}".encode()).hexdigest())
+
+
 def needs_quoting(name: str) -> bool:
     import re
     return not re.fullmatch(r"[a-z_][a-z0-9_$]*", name or "")

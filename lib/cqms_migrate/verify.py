@@ -192,6 +192,10 @@ _TYPES = {"employee_id": "uuid", "auditor_id": "uuid", "scorecard_id": "uuid", "
           "audit_start_time": "timestamptz", "audit_end_time": "timestamptz", "reversal_requested_at": "timestamptz",
           "reversal_approved": "boolean"}
 _LEGACY = {"total_score": "average_score", "critical_errors_count": "critical_errors"}
+# compared columns read from the legacy column of the same (or _LEGACY's) name
+_FROM_COLUMN = {"total_score", "critical_errors_count", "total_errors_count", "interaction_date", "interaction_id",
+                "transcript", "validation_status", "acknowledgement_status", "audit_duration", "submitted_at",
+                "audit_start_time", "audit_end_time", "reversal_requested_at", "reversal_approved"}
 
 
 def _legacy(t: inventory.AuditTable, column: str) -> sql.Composable:
@@ -318,10 +322,18 @@ def actual_audits(t: inventory.AuditTable, dropped: list[str] = ()) -> sql.Compo
     # (``dropped``): their history stays in audits and drift reports the drop; a NULL score says
     # what an absent one says
     gone = sql.Literal(list(dropped))
-    cols = sql.SQL(", ").join(
-        sql.SQL("(SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each_text(a.parameter_scores) kv "
-                "WHERE kv.value IS NOT NULL AND NOT kv.key = ANY({}::text[])) AS parameter_scores").format(gone)
-        if c == "parameter_scores" else sql.SQL("a.{}").format(sql.Identifier(c)) for c in AUDIT_COMPARED if c != "errors")
+
+    def actual(c: str) -> sql.Composable:
+        if c == "parameter_scores":
+            return sql.SQL("(SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM "
+                           "jsonb_each_text(a.parameter_scores) kv WHERE kv.value IS NOT NULL AND NOT kv.key = "
+                           "ANY({}::text[])) AS parameter_scores").format(gone)
+        if c in _TYPES and c in _FROM_COLUMN and _LEGACY.get(c, c) not in t.columns:
+            # a column the legacy table does not have: it cannot say what the audit holds (an audit
+            # written through audits has its default there); not compared, as expected_audits
+            return sql.SQL("NULL::{} AS {}").format(sql.SQL(_TYPES[c]), sql.Identifier(c))
+        return sql.SQL("a.{}").format(sql.Identifier(c))
+    cols = sql.SQL(", ").join(actual(c) for c in AUDIT_COMPARED if c != "errors")
     # an audit's errors by a per-row index probe (audit_errors by audit_id), never a join with a
     # grouped subquery the planner could rescan per audit (it did: quadratic)
     return sql.SQL(

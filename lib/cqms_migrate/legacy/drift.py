@@ -46,8 +46,8 @@ AUDIT_SPELLINGS = {
 }
 PEOPLE_SPELLINGS = {
     "role": [("AGENT", 0.05), ("senior-agent", 0.03), ("Team_Lead", 0.02), (" quality analyst ", 0.02),
-             ("Trainee", 0.01)],
-    "country": [("india", 0.03), ("united kingdom", 0.02), ("Inda", 0.01), ("Vietnam", 0.01)],
+             ("Trainee", 0.03)],
+    "country": [("india", 0.03), ("united kingdom", 0.02), ("Inda", 0.03), ("Vietnam", 0.03)],
     "department": [(" customer support ", 0.02)],
 }
 # what an operator pastes for the unknown spellings above (the stanza preflight prints, reviewed)
@@ -149,7 +149,7 @@ def apply_drift(conn) -> dict:
         x(sql.SQL("INSERT INTO {} (employee_email, auditor_email, interaction_date, average_score, passing_status, "
                   "validation_status, acknowledgement_status, survey_missed) "
                   "SELECT (%s::text[])[1 + g %% 3], (%s::text[])[1 + g %% 3], date '2024-06-01' + g, 70 + g %% 30, "
-                  "(ARRAY['Passed', 'Not Passed', 'PASS'])[1 + g %% 3], (ARRAY['Validated', 'Pending', NULL])[1 + g %% 3], "
+                  "(ARRAY['Passed', 'Not Passed', 'PASS', 'Passed'])[1 + g %% 4], (ARRAY['Validated', 'Pending', NULL])[1 + g %% 3], "
                   "(ARRAY['Acknowledged', 'Not Required', ''])[1 + g %% 3], g %% 2 FROM generate_series(1, 30) g").format(
             sql.Identifier("public", TEXT_KEY_TABLE)), (emails[:3], emails[3:6]))
         x("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version) "

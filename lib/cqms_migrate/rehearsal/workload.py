@@ -74,11 +74,17 @@ class Person:
 
 @dataclass
 class Audit:
-    id: str
+    id: str            # the legacy row's id (text)
     table: str
     scorecard_id: str
     employee: Person
     auditor: Person
+    aid: str = ""      # its id in audits (the legacy uuid, or the runbook's name-based uuid of a text id)
+
+    def __post_init__(self):
+        if not self.aid:
+            from ..inventory import audit_uuid
+            self.aid = str(audit_uuid(self.table, self.id))
 
 
 @dataclass
@@ -229,6 +235,13 @@ class World:
     def cast(self, table: str, column: str) -> sql.Composable:
         """A parameter as the audit table column's own type."""
         return sql.SQL("CAST(%s AS {})").format(sql.SQL(self.columns[table][column]))
+
+
+def _means(legacy_value, vocabulary: str, value: str) -> bool:
+    """A legacy status says ``value`` in the table's own words ('Validated' says 'approved': a
+    write through audits reaches the legacy table in its spelling)."""
+    from .. import vocab
+    return legacy_value == value or vocab.effective(vocabulary, {}).get(vocab.key(legacy_value)) == value
 
 
 def _flags(c: psycopg.Connection) -> dict[str, bool]:
@@ -389,7 +402,7 @@ class Worker(threading.Thread):
             if not n:
                 return  # one of them is no employee (merged, quarantined): nothing was written
         self.mine.append(a)
-        self._after_commit(c, ("audit", a.id), {"table": table, "score": score})
+        self._after_commit(c, ("audit", a.id), {"table": table, "score": score, "aid": a.aid})
 
     def score(self, c, path):
         if not self.mine:
@@ -404,9 +417,9 @@ class Worker(threading.Thread):
                 (value, a.id)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET total_score = %s WHERE id = %s AND deleted_at IS NULL",
-                          (value, a.id)).rowcount
+                          (value, a.aid)).rowcount
         if n:
-            self._after_commit(c, ("audit", a.id), {"table": a.table, "score": value})
+            self._after_commit(c, ("audit", a.id), {"table": a.table, "score": value, "aid": a.aid})
 
     def acknowledge(self, c, path):
         if not self.mine:
@@ -420,7 +433,7 @@ class Worker(threading.Thread):
                 sql.Identifier(a.table)), (a.id,)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET acknowledgement_status = 'acknowledged' WHERE id = %s "
-                          "AND deleted_at IS NULL", (a.id,)).rowcount
+                          "AND deleted_at IS NULL", (a.aid,)).rowcount
         if n:
             self._after_commit(c, ("ack", a.id), {"table": a.table, "status": "acknowledged"})
 
@@ -436,7 +449,7 @@ class Worker(threading.Thread):
                 sql.Identifier(a.table)), (a.id,)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET reversal_requested_at = now() WHERE id = %s AND deleted_at IS NULL",
-                          (a.id,)).rowcount
+                          (a.aid,)).rowcount
         if n:
             self._after_commit(c, ("reversal", a.id), {"table": a.table, "column": "reversal_requested_at"})
 
@@ -453,7 +466,7 @@ class Worker(threading.Thread):
                 sql.Identifier(a.table)), (a.id,)).rowcount
         else:
             n = c.execute("UPDATE public.audits SET validation_status = 'approved' WHERE id = %s AND deleted_at IS NULL",
-                          (a.id,)).rowcount
+                          (a.aid,)).rowcount
             if not n and supervisor is not None and c.execute(
                     "SELECT cqms_security.current_access_level()").fetchone()[0] in ("elevated", "admin"):
                 # the audit is there (the worker wrote it and has not deleted it), the supervisor is
@@ -487,9 +500,9 @@ class Worker(threading.Thread):
         if path == "legacy":
             c.execute(sql.SQL("DELETE FROM public.{} WHERE id = %s").format(sql.Identifier(a.table)), (a.id,))
         else:
-            c.execute("DELETE FROM public.audits WHERE id = %s", (a.id,))
+            c.execute("DELETE FROM public.audits WHERE id = %s", (a.aid,))
         self.mine.remove(a)
-        self._after_commit(c, ("audit", a.id), {"table": a.table, "score": None, "deleted": True})
+        self._after_commit(c, ("audit", a.id), {"table": a.table, "score": None, "deleted": True, "aid": a.aid})
         self._after_commit(c, ("ack", a.id), None)
         self._after_commit(c, ("reversal", a.id), None)
         self._after_commit(c, ("validation", a.id), None)
@@ -564,7 +577,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
                 if legacy is not None:
                     bad(key, "deleted", legacy[0], "legacy")
                 elif unified_audits and conn.execute("SELECT 1 FROM public.audits WHERE id = %s AND deleted_at IS NULL",
-                                                     (k,)).fetchone():
+                                                     (content.get("aid", k),)).fetchone():
                     bad(key, "deleted", "present", "unified")
                 continue
             if legacy is None or legacy[0] is None or round(float(legacy[0]), 2) != want:
@@ -572,7 +585,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
                 continue
             if unified_audits:
                 got = conn.execute("SELECT total_score FROM public.audits WHERE id = %s AND deleted_at IS NULL",
-                                   (k,)).fetchone()
+                                   (content.get("aid", k),)).fetchone()
                 if got is None:
                     q = conn.execute("SELECT reason FROM cqms_migration.quarantine WHERE source_key = %s", (k,)).fetchone()
                     if q:  # the legacy row holds the write; the mapping quarantines it (verify checks why)
@@ -584,7 +597,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
         elif kind == "ack":
             t = sql.Identifier(content["table"])
             got = conn.execute(sql.SQL("SELECT acknowledgement_status FROM public.{} WHERE id = %s").format(t), (k,)).fetchone()
-            if not got or got[0] != content["status"]:
+            if not got or not _means(got[0], "acknowledgement_status", content["status"]):
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "reversal":
             got = conn.execute(sql.SQL("SELECT reversal_requested_at FROM public.{} WHERE id = %s").format(
@@ -594,7 +607,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
         elif kind == "validation":
             got = conn.execute(sql.SQL("SELECT validation_status FROM public.{} WHERE id = %s").format(
                 sql.Identifier(content["table"])), (k,)).fetchone()
-            if not got or got[0] != content["status"]:
+            if not got or not _means(got[0], "validation_status", content["status"]):
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "login":
             got = conn.execute(sql.SQL("SELECT {} FROM public.users u WHERE {} = %s").format(

@@ -34,10 +34,11 @@ BEGIN
       WHERE s.id = NEW.scorecard_id AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL;
     END IF;
   END IF;
-  -- the legacy id the row will have: a uuid-keyed table takes the audit's id; a table keyed
-  -- otherwise takes the next value of its id's default (a serial, an identity, 'SV-' || nextval),
-  -- a text id without default the audit's id as text; the audit's id becomes the name-based uuid
-  -- of that legacy id (cqms_migration.audit_uuid), so after a rollback and a re-run it is the same
+  -- the legacy id the row will have: a table keyed by uuid or text takes the audit's id (the
+  -- application's choice stays; a text id holds the uuid's text, which audit_uuid maps back to
+  -- it); a table keyed by a number takes the next value of its id's default (a serial, an
+  -- identity), and the audit's id becomes the name-based uuid of that legacy id
+  -- (cqms_migration.audit_uuid), so after a rollback and a re-run it is the same
   IF NEW.legacy_table IS NOT NULL AND NEW.legacy_id IS NULL THEN
     SELECT r.relid::regclass INTO v_rel FROM cqms_migration.p02_legacy_tables r WHERE r.legacy_table = NEW.legacy_table;
     v_rel := coalesce(v_rel, to_regclass(format('public.%I', NEW.legacy_table)));
@@ -47,10 +48,9 @@ BEGIN
       INTO v_idtype, v_default
     FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE a.attrelid = v_rel AND a.attname = 'id' AND NOT a.attisdropped;
-    IF v_idtype IS NULL OR v_idtype = 'uuid' THEN
+    IF v_idtype IS NULL OR v_idtype IN ('uuid', 'text', 'character varying', 'character') THEN
+      -- the id the application gave the audit stays its id (a text column holds its uuid's text)
       NEW.legacy_id := NEW.id::text;
-    ELSIF v_default IS NULL AND v_idtype IN ('text', 'character varying', 'character') THEN
-      NEW.legacy_id := NEW.id::text;   -- a text id with no default of its own: the audit's uuid, as text
     ELSIF v_default IS NULL THEN
       RAISE EXCEPTION 'legacy table % is keyed by % without a default: a new audit of it must be written to that table',
         NEW.legacy_table, v_idtype USING ERRCODE = 'not_null_violation';
