@@ -38,6 +38,7 @@ import psycopg
 from psycopg import sql
 
 from .. import verify as verify_mod
+from .. import vocab
 from .workload import APP_NAME, Sample, Worker, World, WriteLog, check
 
 CONTROL = "baseline, runner dry run"
@@ -204,7 +205,7 @@ class Rehearsal:
 
     def _check_now(self, name: str, started: float) -> None:
         with psycopg.connect(self.url) as c:
-            found = check(c, self.writes, shape=self.world.shape)
+            found = check(c, self.writes, shape=self.world.shape, maps=vocab.maps(self.params))
             try:
                 v = verify_mod.run(c)
                 verified, vdetail = v.ok, "" if v.ok else "; ".join(

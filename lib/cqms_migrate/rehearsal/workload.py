@@ -237,11 +237,14 @@ class World:
         return sql.SQL("CAST(%s AS {})").format(sql.SQL(self.columns[table][column]))
 
 
-def _means(legacy_value, vocabulary: str, value: str) -> bool:
-    """A legacy status says ``value`` in the table's own words ('Validated' says 'approved': a
-    write through audits reaches the legacy table in its spelling)."""
+def _means(legacy_value, vocabulary: str, value: str, maps: dict | None) -> bool:
+    """A legacy status says ``value`` in the table's own words, as the operator's vocabularies
+    read them ('Validated', or a misspelt 'Acknowleged' params map, say what they map to: a write
+    through audits reaches the legacy table in its spelling, and one that changes nothing in the
+    unified value leaves the legacy spelling as it was)."""
     from .. import vocab
-    return legacy_value == value or vocab.effective(vocabulary, {}).get(vocab.key(legacy_value)) == value
+    m = (maps or {}).get(vocabulary) or vocab.effective(vocabulary, {})
+    return legacy_value == value or m.get(vocab.key(legacy_value)) == value
 
 
 def _flags(c: psycopg.Connection) -> dict[str, bool]:
@@ -549,8 +552,9 @@ class Worker(threading.Thread):
 
 
 def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None = None,
-          shape: Shape | None = None) -> dict:
-    """Every committed write's last content, read back through both paths. Returns counts and the
+          shape: Shape | None = None, maps: dict | None = None) -> dict:
+    """Every committed write's last content, read back through both paths (``maps``: the
+    operator's vocabularies, vocab.maps(params), to read a status). Returns counts and the
     first differences; ``lost`` counts keys whose content is not where the current path reads."""
     flags = flags if flags is not None else _flags(conn)
     sh = shape or Shape(conn)
@@ -597,7 +601,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
         elif kind == "ack":
             t = sql.Identifier(content["table"])
             got = conn.execute(sql.SQL("SELECT acknowledgement_status FROM public.{} WHERE id = %s").format(t), (k,)).fetchone()
-            if not got or not _means(got[0], "acknowledgement_status", content["status"]):
+            if not got or not _means(got[0], "acknowledgement_status", content["status"], maps):
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "reversal":
             got = conn.execute(sql.SQL("SELECT reversal_requested_at FROM public.{} WHERE id = %s").format(
@@ -607,7 +611,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
         elif kind == "validation":
             got = conn.execute(sql.SQL("SELECT validation_status FROM public.{} WHERE id = %s").format(
                 sql.Identifier(content["table"])), (k,)).fetchone()
-            if not got or not _means(got[0], "validation_status", content["status"]):
+            if not got or not _means(got[0], "validation_status", content["status"], maps):
                 bad(key, content["status"], got and got[0], "legacy")
         elif kind == "login":
             got = conn.execute(sql.SQL("SELECT {} FROM public.users u WHERE {} = %s").format(
