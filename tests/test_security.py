@@ -60,18 +60,45 @@ def migrated(legacy_db):
     return legacy_db
 
 
+def _pg_prove(server, db) -> subprocess.CompletedProcess:
+    _install_pgtap(server, db)
+    env = dict(os.environ, PGPASSWORD=ROLE_PASSWORD, PGHOST="127.0.0.1", PGPORT=str(server.port),
+               PGUSER="postgres", PGDATABASE=db.name)
+    return subprocess.run(["pg_prove", "--verbose", *PGTAP_FILES], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=ROOT / "supabase" / "tests" / "database")
+
+
 def test_the_security_matrix_holds_for_every_persona(migrated, server):
     assert len(PGTAP_FILES) >= 6
-    _install_pgtap(server, migrated)
-    env = dict(os.environ, PGPASSWORD=ROLE_PASSWORD, PGHOST="127.0.0.1", PGPORT=str(server.port),
-               PGUSER="postgres", PGDATABASE=migrated.name)
-    r = subprocess.run(["pg_prove", "--verbose", *PGTAP_FILES], env=env, capture_output=True, text=True,
-                       timeout=300, cwd=ROOT / "supabase" / "tests" / "database")
+    r = _pg_prove(server, migrated)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert "All tests successful" in out
     ran = sum(int(n) for n in re.findall(r"^1\.\.(\d+)$", out, re.M))
     assert ran >= 70, out[-3000:]
+
+
+@pytest.mark.parametrize("values", ["total_score = 100, reversal_approved = true", "total_score = 5"],
+                         ids=["agent-writes", "supervisor-writes"])
+def test_a_refused_write_is_refused_whatever_the_audit_holds(migrated, server, values):
+    # a write that changes nothing is rightly let through by the guard, so a denial the pgTAP files
+    # assert must change the value: with every audit already holding what a denied write once set
+    # (02_agent: a score of 100, an approved reversal; 04_supervisor: a score of 5) they still pass
+    with migrated.connect(autocommit=True) as c:
+        c.execute(f"UPDATE public.audits SET {values}")
+    r = _pg_prove(server, migrated)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+
+
+def test_the_anon_file_fails_when_anon_loses_its_stock_grant_on_a_legacy_table(migrated, server):
+    # 01_anon asserts the legacy people table stays as a stock Supabase project has it (readable by
+    # anon): an expectation derived from the grant itself could not fail
+    with migrated.admin(autocommit=True) as c:
+        c.execute("REVOKE SELECT ON public.people FROM anon")
+    r = _pg_prove(server, migrated)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-3000:]
+    assert re.search(r"^not ok \d+ - anon: the legacy people table", out, re.M), out[-3000:]
 
 
 def test_the_advisor_finds_nothing_on_a_fresh_migration(migrated):

@@ -9,12 +9,15 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+# Papermill infers each parameter from its line: `name: type = default  # help`. One line each, and
+# no '=' in the help (a line with two is skipped: the parameter is unknown, and papermill warns
+# 'Passed unknown parameter' when the runner passes it); tests/test_notebooks.py checks every notebook.
 PARAMS = '''# Parameters (papermill injects the run's values below this cell). Defaults: the local env.
-env = "local"          # local | staging | prod
-params_file = ""       # default: params/<env>.yaml
-run_id = ""            # default: a new id; the runner passes its own
-confirm = ""           # prod (and guarded envs) run only when this equals the env name
-dry_run = False        # render and record the plan, change nothing'''
+env: str = "local"          # local | staging | prod
+params_file: str = ""       # default: params/<env>.yaml
+run_id: str = ""            # default: a new id; the runner passes its own
+confirm: str = ""           # prod (and guarded envs) run only when this equals the env name
+dry_run: bool = False       # render and record the plan, change nothing'''
 
 
 def md(text: str):

@@ -71,7 +71,7 @@ application writes they are identical; after a live transition they differ exact
 the application made (through either path — the sync triggers carried them into the legacy tables).
 
 Run with `cqms-migrate rollback --env ENV --phase NAME` (add `--dry-run` to see the plan)."""),
-        code(PARAMS + '\ntarget_phase = "01_foundation"  # this phase and every later one are reverted', "parameters"),
+        code(PARAMS + '\ntarget_phase: str = "01_foundation"  # this phase and every later one are reverted', "parameters"),
         code("""
 from cqms_migrate import notebook as nb, rollback
 ctx = nb.open_phase(target_phase, env=env, params_file=params_file, run_id=run_id, confirm=confirm,

@@ -271,6 +271,11 @@ def _one_line(text: str, secrets: list[str], limit: int = 300) -> str:
 
 
 # -- execution ------------------------------------------------------------------------------
+def notebook_parameters(env: str, params_file: str, run_id: str, confirm: str | None, dry_run: bool) -> dict:
+    """What every notebook of a run is passed (each declares them in its parameters cell)."""
+    return dict(env=env, params_file=params_file, run_id=run_id, confirm=confirm or "", dry_run=bool(dry_run))
+
+
 def _execute(*, action: str, env: str, params: Params, target: db.Target, server_version: str,
              params_file, run_id: str, confirm: str | None, dry_run: bool,
              jobs: list[tuple[Path, dict]], log: Log, extra: dict | None = None) -> dict:
@@ -315,8 +320,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
             f"(server {server_version}){' DRY RUN' if dry_run else ''}")
         log(f"output: {out}")
 
-        base_params = dict(env=env, params_file=str(pfile) if params_file else "", run_id=run_id,
-                           confirm=confirm or "", dry_run=bool(dry_run))
+        base_params = notebook_parameters(env, str(pfile) if params_file else "", run_id, confirm, dry_run)
         stream = _LogStream(log, secrets)
         failure: CqmsError | None = None
         with _kernel_env(run_id):

@@ -514,11 +514,13 @@ bucket first, row by row only where a bucket differs. Any difference fails this 
 
 Run with `cqms-migrate verify --env ENV [--phase NAME]`."""),
         code('''# Parameters (papermill injects the run's values below this cell). Defaults: the local env.
-env = "local"          # local | staging | prod
-params_file = ""       # default: params/<env>.yaml
-run_id = ""            # the runner passes its own
-target_phase = ""      # "" = every applied phase
-limit = 20             # differing rows named per comparison''', "parameters"),
+env: str = "local"          # local | staging | prod
+params_file: str = ""       # default: params/<env>.yaml
+run_id: str = ""            # the runner passes its own
+confirm: str = ""           # unused: verify is read-only (the runner passes it to every notebook)
+dry_run: bool = False       # unused: verify changes nothing anyway (passed to every notebook)
+target_phase: str = ""      # a phase name; empty: every applied phase
+limit: int = 20             # differing rows named per comparison''', "parameters"),
         code("""
 from cqms_migrate import notebook as nb, verify
 result = verify.run_env(env, params_file, target_phase, limit)

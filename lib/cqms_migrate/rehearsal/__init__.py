@@ -485,16 +485,16 @@ write it got a commit for is looked up through both paths and `cqms-migrate veri
 
 Run with `cqms-migrate rehearse --env local` (it seeds the legacy dataset first, local only)."""),
         code('''# Parameters (papermill injects the run's values below this cell). Defaults: a short rehearsal.
-env = "local"          # local only: the rehearsal injects faults
-params_file = ""       # default: params/<env>.yaml
-run_id = ""            # the runner passes its own
-confirm = ""           # (the runner passes these to every notebook; a rehearsal is local only)
-dry_run = False
-workers = 4            # application connections
-rate = 20.0            # requests per second per connection
-baseline_s = 10.0      # the application alone, before anything runs
-faults = "crash,statement_timeout,terminate,lock_holder,new_table"
-seed = 11''', "parameters"),
+env: str = "local"          # local only: the rehearsal injects faults
+params_file: str = ""       # default: params/<env>.yaml
+run_id: str = ""            # the runner passes its own
+confirm: str = ""           # unused: a rehearsal is local only (the runner passes it to every notebook)
+dry_run: bool = False       # unused: a rehearsal always runs (passed to every notebook)
+workers: int = 4            # application connections
+rate: float = 20.0          # requests per second per connection
+baseline_s: float = 10.0    # the application alone, before anything runs
+faults: str = "crash,statement_timeout,terminate,lock_holder,new_table"  # injected in phase 02, comma-separated
+seed: int = 11              # the simulated application's random choices (same seed, same requests)''', "parameters"),
         code("""
 from cqms_migrate import notebook as nb, rehearsal
 v = rehearsal.rehearse(env, params_file=params_file or None, workers=workers, rate=rate, baseline_s=baseline_s,

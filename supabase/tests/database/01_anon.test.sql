@@ -20,9 +20,10 @@ SELECT is(pg_temp.as_role('anon', NULL,
           'WITH w AS (INSERT INTO public.countries (code, name) VALUES (''QQ'', ''x'') RETURNING 1) SELECT count(*) FROM w'),
           -1::bigint, 'anon: cannot write a reference table');
 SELECT ok(NOT has_schema_privilege('anon', 'cqms_security', 'USAGE'), 'anon: no use of the security helpers');
-SELECT is(pg_temp.as_role('anon', NULL, 'SELECT count(*) FROM public.people'),
-          CASE WHEN has_table_privilege('anon', 'public.people', 'SELECT') THEN (SELECT count(*) FROM public.people)
-               ELSE -1 END, 'anon: the legacy people table as the application has it (unchanged)');
+-- the stock grant, written out (an expectation read from has_table_privilege could not fail): a
+-- stock project's default privileges give anon the tables the postgres role creates
+SELECT is(pg_temp.as_role('anon', NULL, 'SELECT count(*) FROM public.people'), (SELECT count(*) FROM public.people),
+          'anon: the legacy people table as the application has it (readable, unchanged)');
 
 SELECT * FROM finish();
 ROLLBACK;

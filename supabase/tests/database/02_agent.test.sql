@@ -2,7 +2,7 @@
 -- the auditor's name included; acknowledges their audits and requests a reversal; nothing else.
 BEGIN;
 \ir ../helpers.psql
-SELECT plan(21);
+SELECT plan(23);
 
 SELECT isnt(pg_temp.eid('agent'), NULL, 'the dataset has an agent with a login and audits');
 SELECT cmp_ok((SELECT count(*) FROM public.audits WHERE employee_id = pg_temp.eid('agent')), '>', 0::bigint,
@@ -52,7 +52,11 @@ SELECT is(pg_temp.as_user('agent', format('SELECT count(*) FROM public.employees
 SELECT cmp_ok(pg_temp.as_user('agent', 'SELECT count(*) FROM public.roles'), '>', 0::bigint,
               'agent: reads the reference tables');
 
--- their own audit: acknowledge and request a reversal, in their own name
+-- their own audit: acknowledge and request a reversal, in their own name. A denied write sets a
+-- value other than the row's (a write that changes nothing is rightly let through), and every
+-- target row is asserted first (a subquery finding none makes WHERE id = NULL change 0 rows)
+SELECT isnt((SELECT id FROM public.audits WHERE employee_id = pg_temp.eid('agent') ORDER BY id LIMIT 1), NULL,
+            'the agent has an audit of their own to write to');
 SELECT is(pg_temp.write_as('agent', format(
             'UPDATE public.audits SET acknowledgement_status = ''acknowledged'', acknowledged_at = now() WHERE id = %L',
             (SELECT id FROM public.audits WHERE employee_id = pg_temp.eid('agent') ORDER BY id LIMIT 1))),
@@ -66,12 +70,14 @@ SELECT is(pg_temp.write_as('agent', format(
             'UPDATE public.audits SET reversal_requested_at = now(), reversal_requested_by = %L WHERE id = %L',
             pg_temp.eid('auditor'), (SELECT id FROM public.audits WHERE employee_id = pg_temp.eid('agent') ORDER BY id LIMIT 1))),
           -1::bigint, 'agent: cannot request a reversal in someone else''s name');
-SELECT is(pg_temp.write_as('agent', format('UPDATE public.audits SET total_score = 100 WHERE id = %L',
+SELECT is(pg_temp.write_as('agent', format('UPDATE public.audits SET total_score = coalesce(total_score, 0) + 1 WHERE id = %L',
             (SELECT id FROM public.audits WHERE employee_id = pg_temp.eid('agent') ORDER BY id LIMIT 1))),
           -1::bigint, 'agent: cannot change the score of their audit');
-SELECT is(pg_temp.write_as('agent', format('UPDATE public.audits SET reversal_approved = true WHERE id = %L',
+SELECT is(pg_temp.write_as('agent', format('UPDATE public.audits SET reversal_approved = NOT coalesce(reversal_approved, false) WHERE id = %L',
             (SELECT id FROM public.audits WHERE employee_id = pg_temp.eid('agent') ORDER BY id LIMIT 1))),
           -1::bigint, 'agent: cannot approve their own reversal');
+SELECT isnt((SELECT id FROM public.audits WHERE employee_id <> pg_temp.eid('agent') AND auditor_id <> pg_temp.eid('agent')
+             ORDER BY id LIMIT 1), NULL, 'there is an audit neither about nor by the agent');
 SELECT is(pg_temp.write_as('agent', format(
             'UPDATE public.audits SET acknowledgement_status = ''acknowledged'' WHERE id = %L',
             (SELECT id FROM public.audits WHERE employee_id <> pg_temp.eid('agent') AND auditor_id <> pg_temp.eid('agent')

@@ -2,7 +2,7 @@
 -- wrote; reads those and their team's; never someone else's audit of someone outside their team.
 BEGIN;
 \ir ../helpers.psql
-SELECT plan(12);
+SELECT plan(13);
 
 SELECT cmp_ok((SELECT count(*) FROM public.audits WHERE auditor_id = pg_temp.eid('auditor')), '>', 0::bigint,
               'the auditor has written audits');
@@ -29,6 +29,9 @@ SELECT is(pg_temp.write_as('auditor', format('UPDATE public.audits SET total_sco
 SELECT is(pg_temp.write_as('auditor', format('UPDATE public.audits SET auditor_id = %L WHERE id = %L',
             pg_temp.eid('supervisor'), (SELECT id FROM public.audits WHERE auditor_id = pg_temp.eid('auditor') ORDER BY id LIMIT 1))),
           -1::bigint, 'auditor: cannot hand an audit to another auditor');
+SELECT isnt((SELECT id FROM public.audits WHERE auditor_id <> pg_temp.eid('auditor') AND employee_id <> pg_temp.eid('auditor')
+               AND employee_id NOT IN (SELECT pg_temp.team_of(pg_temp.eid('auditor'))) ORDER BY id LIMIT 1), NULL,
+            'there is an audit by another auditor of someone outside the auditor''s team');
 SELECT is(pg_temp.write_as('auditor', format('UPDATE public.audits SET total_score = 1 WHERE id = %L',
             (SELECT id FROM public.audits WHERE auditor_id <> pg_temp.eid('auditor') AND employee_id <> pg_temp.eid('auditor')
                AND employee_id NOT IN (SELECT pg_temp.team_of(pg_temp.eid('auditor'))) ORDER BY id LIMIT 1))),

@@ -2,7 +2,7 @@
 -- reversal requests; does not rewrite a score they did not give; sees no other team's audits.
 BEGIN;
 \ir ../helpers.psql
-SELECT plan(8);
+SELECT plan(9);
 
 SELECT cmp_ok((SELECT count(*) FROM public.audits WHERE employee_id IN (SELECT pg_temp.team_of(pg_temp.eid('supervisor')))),
               '>', 0::bigint, 'the supervisor''s team has audits');
@@ -26,8 +26,11 @@ SELECT is(pg_temp.write_as('supervisor', format(
             'UPDATE public.audits SET reversal_approved = false, reversal_responded_at = now(), reversal_responded_by = %L, '
             'reversal_notes = ''upheld'' WHERE id = %L', pg_temp.eid('supervisor'), :'team_audit')),
           1::bigint, 'supervisor: answers a reversal request');
-SELECT is(pg_temp.write_as('supervisor', format('UPDATE public.audits SET total_score = 5 WHERE id = %L', :'team_audit')),
+SELECT is(pg_temp.write_as('supervisor', format('UPDATE public.audits SET total_score = coalesce(total_score, 0) + 1 WHERE id = %L', :'team_audit')),
           -1::bigint, 'supervisor: cannot rewrite a score they did not give');
+SELECT isnt((SELECT id FROM public.audits WHERE employee_id NOT IN (SELECT pg_temp.team_of(pg_temp.eid('supervisor')))
+               AND employee_id <> pg_temp.eid('supervisor') AND auditor_id <> pg_temp.eid('supervisor') ORDER BY id LIMIT 1),
+            NULL, 'there is an audit of another team');
 SELECT is(pg_temp.as_user('supervisor', format('SELECT count(*) FROM public.audits WHERE id = %L',
             (SELECT id FROM public.audits WHERE employee_id NOT IN (SELECT pg_temp.team_of(pg_temp.eid('supervisor')))
                AND employee_id <> pg_temp.eid('supervisor') AND auditor_id <> pg_temp.eid('supervisor') ORDER BY id LIMIT 1))),

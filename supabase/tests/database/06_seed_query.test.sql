@@ -5,7 +5,7 @@
 -- per persona: the right rows, with the auditor (and the employee, scorecard, channel) embedded.
 BEGIN;
 \ir ../helpers.psql
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT has_fk('public', 'audits', 'audits_employee_id_fkey');
 SELECT has_fk('public', 'audits', 'audits_auditor_id_fkey');
@@ -24,8 +24,16 @@ $$;
 SELECT is(pg_temp.as_user('agent', pg_temp.seed_query(pg_temp.eid('agent'))),
           (SELECT count(*) FROM public.audits WHERE employee_id = pg_temp.eid('agent') AND deleted_at IS NULL),
           'agent: their audits, each with employee, auditor and scorecard');
-SELECT is(pg_temp.as_user('agent', pg_temp.seed_query(pg_temp.eid('supervisor'))),
-          (SELECT count(*) FROM public.audits WHERE employee_id = pg_temp.eid('supervisor') AND auditor_id = pg_temp.eid('agent')
+-- someone else's audits, not written by the agent: an employee with none (as the supervisor
+-- persona is in the seeded data, where audits are of agents) would make this pass on nothing
+SELECT employee_id AS colleague FROM public.audits
+WHERE employee_id <> pg_temp.eid('agent') AND auditor_id IS DISTINCT FROM pg_temp.eid('agent') AND deleted_at IS NULL
+GROUP BY employee_id ORDER BY count(*) DESC, employee_id LIMIT 1 \gset
+SELECT cmp_ok((SELECT count(*) FROM public.audits WHERE employee_id = :'colleague'
+                 AND auditor_id IS DISTINCT FROM pg_temp.eid('agent') AND deleted_at IS NULL), '>', 0::bigint,
+              'a colleague of the agent has audits the agent did not write');
+SELECT is(pg_temp.as_user('agent', pg_temp.seed_query(:'colleague')),
+          (SELECT count(*) FROM public.audits WHERE employee_id = :'colleague' AND auditor_id = pg_temp.eid('agent')
              AND deleted_at IS NULL),
           'agent: nobody else''s audits (only those they wrote)');
 SELECT is(pg_temp.as_user('auditor', pg_temp.seed_query(pg_temp.eid('agent'))),

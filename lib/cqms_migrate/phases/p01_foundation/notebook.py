@@ -37,7 +37,12 @@ ctx = nb.open_phase("01_foundation", env=env, params_file=params_file, run_id=ru
            "mutable search_path, overlapping permissive policies, unindexed foreign keys. An ERROR stops the phase; "
            "a WARN must be waived with a reason in docs/security.md."),
         code("nb.show(advisor.check(ctx, '01_foundation'), 'advisor findings (none is the expected answer)')"),
-        md("## 6. Data quality before and after"),
+        md("## 6. Data quality before and after\nData completeness counts the same fields (`quality.EMPLOYEE_FIELDS`) "
+           "of the same employees on both sides: before, as the mapping reads them from `users` and `people`; after, "
+           "from `employees`. A blank legacy value and the 'Unassigned' / 'ZZ' written for it are missing on both "
+           "sides, so the two figures are equal unless a value given in a legacy row could not be mapped (a role "
+           "the params do not map, a country not known): that difference is data the employees lack. "
+           "Definitions: `cqms_migrate/quality.py`."),
         code("nb.show(p1.quality_before_after(ctx, before))"),
         md("## 7. Employee lookup: legacy vs unified, same run\nLegacy: `users` by email + `people` by email + merge "
            "in Python (two round trips). Unified: one query on `employees`."),
