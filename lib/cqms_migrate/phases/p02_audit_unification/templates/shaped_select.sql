@@ -36,17 +36,23 @@ LEFT JOIN LATERAL (SELECT e.id FROM public.employees e
                    WHERE lower(btrim(e.email)) = lower(btrim({employee_email})) LIMIT 1) emp ON true
 LEFT JOIN LATERAL (SELECT e.id FROM public.employees e
                    WHERE lower(btrim(e.email)) = lower(btrim({auditor_email})) LIMIT 1) aud ON true
+-- the matching keys of the constrained values (vocab_key), once per row (OFFSET 0: not pulled up,
+-- so the expressions are not repeated at every reference)
+CROSS JOIN LATERAL (SELECT cqms_migration.vocab_key({passing_status}) AS ps,
+                           cqms_migration.vocab_key({validation_status}) AS vs,
+                           cqms_migration.vocab_key({acknowledgement_status}) AS acs,
+                           cqms_migration.vocab_key({channel}) AS chk OFFSET 0) k
 -- the constrained values through the operator's vocabularies (vocab.py; p02_value_map); a blank
 -- value is no value; a channel spelling the channels do not know through channel_map
 LEFT JOIN LATERAL (SELECT m.value FROM cqms_migration.p02_value_map m WHERE m.vocabulary = 'passing_status'
-                   AND m.legacy = cqms_migration.vocab_key({passing_status}) LIMIT 1) psm ON true
+                   AND m.legacy = k.ps LIMIT 1) psm ON true
 LEFT JOIN LATERAL (SELECT m.value FROM cqms_migration.p02_value_map m WHERE m.vocabulary = 'validation_status'
-                   AND m.legacy = cqms_migration.vocab_key({validation_status}) LIMIT 1) vsm ON true
+                   AND m.legacy = k.vs LIMIT 1) vsm ON true
 LEFT JOIN LATERAL (SELECT m.value FROM cqms_migration.p02_value_map m WHERE m.vocabulary = 'acknowledgement_status'
-                   AND m.legacy = cqms_migration.vocab_key({acknowledgement_status}) LIMIT 1) asm ON true
+                   AND m.legacy = k.acs LIMIT 1) asm ON true
 LEFT JOIN LATERAL (SELECT c.id, c.code FROM public.channels c
                    WHERE c.code = coalesce((SELECT m.value FROM cqms_migration.p02_value_map m
-                                            WHERE m.vocabulary = 'channel' AND m.legacy = cqms_migration.vocab_key({channel})),
+                                            WHERE m.vocabulary = 'channel' AND m.legacy = k.chk),
                                            cqms_migration.ref_code({channel})) LIMIT 1) ch ON true
 -- the id already in audits: migrated from this table (skip) or from another one (quarantine)
 LEFT JOIN LATERAL (SELECT true AS found, x.legacy_table FROM public.audits x WHERE x.id = {id} LIMIT 1) ex ON true
@@ -61,11 +67,9 @@ CROSS JOIN LATERAL (SELECT
            WHEN aud.id IS NULL THEN 'unknown_auditor_email'
            WHEN emp.id = aud.id THEN 'self_audit'
            WHEN {interaction_date} IS NULL THEN 'null_interaction_date'
-           WHEN cqms_migration.vocab_key({passing_status}) IS NOT NULL AND psm.value IS NULL THEN 'unmapped_passing_status'
-           WHEN cqms_migration.vocab_key({validation_status}) IS NOT NULL AND vsm.value IS NULL
-             THEN 'unmapped_validation_status'
-           WHEN cqms_migration.vocab_key({acknowledgement_status}) IS NOT NULL AND asm.value IS NULL
-             THEN 'unmapped_acknowledgement_status'
+           WHEN k.ps IS NOT NULL AND psm.value IS NULL THEN 'unmapped_passing_status'
+           WHEN k.vs IS NOT NULL AND vsm.value IS NULL THEN 'unmapped_validation_status'
+           WHEN k.acs IS NOT NULL AND asm.value IS NULL THEN 'unmapped_acknowledgement_status'
            WHEN {audit_end_time} < {audit_start_time} THEN 'end_before_start'
            WHEN {audit_duration} < 0 THEN 'negative_duration'
            WHEN {average_score} < 0 THEN 'negative_score'
