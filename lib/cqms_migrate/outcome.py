@@ -155,9 +155,11 @@ class Outcome:
 
     def summary(self) -> str:
         s = self.totals()
-        return (f"{s['migrated']:,} of {s['legacy rows']:,} legacy rows migrated ({100 - s['quarantined %']:.2f}%)"
-                + (f", {s['merged']:,} merged" if s["merged"] else "")
-                + f", {s['quarantined']:,} quarantined ({s['quarantined %']}%)"
+        n = s["legacy rows"]
+        pct = lambda x: f"{100.0 * x / n:.2f}%" if n else "0%"  # noqa: E731
+        return (f"{n:,} legacy rows: {s['migrated']:,} migrated ({pct(s['migrated'])})"
+                + (f", {s['merged']:,} merged into a duplicate ({pct(s['merged'])})" if s["merged"] else "")
+                + f", {s['quarantined']:,} quarantined ({pct(s['quarantined'])})"
                 + (f"; {s['excluded rows']:,} rows in excluded tables" if s["excluded rows"] else ""))
 
     def record(self) -> dict:
