@@ -325,3 +325,63 @@ def test_tables_keyed_by_bigint_and_text_migrate_both_ways_and_keep_their_ids_ac
 def vocab_uuid(table: str, legacy_id: str):
     """cqms_migration.audit_uuid, in Python."""
     return inventory.audit_uuid(table, legacy_id)
+
+
+def test_a_spelling_has_one_key_in_python_in_the_function_and_inline(legacy_db):
+    from cqms_migrate import ledger
+    values = ["Needs Revision", " needs_revision ", "NEEDS-REVISION", "needs \t revision", "", "   ", None, "Ünïcode_Ok",
+              "a--b__c  d"]
+    with legacy_db.connect() as c:
+        ledger.install(c)
+        body = one(c, "SELECT prosrc FROM pg_proc WHERE oid = 'cqms_migration.vocab_key(text)'::regprocedure")
+        assert vocab.KEY_SQL.format("v") in body, body
+        for v in values:
+            row = c.execute(sql.SQL("SELECT cqms_migration.vocab_key(%s), {}").format(vocab.key_sql(sql.Literal(v))),
+                            (v,)).fetchone()
+            assert row == (vocab.key(v), vocab.key(v)), (v, row)
+
+
+def test_a_params_change_brings_back_the_quarantined_rows_it_addresses(legacy_db_drift, tmp_path):
+    """Params quarantine 'Aproved' by decision; then the operator maps it: a re-run of phase 02
+    re-applies the maps and tries those rows again, while the application writes nothing else:
+    every one comes back, the rest of the quarantine stays, the state is what a run with the
+    final params gives, verify agrees, and the review's key figures say so."""
+    from cqms_migrate import review
+    final = load_params("local", legacy_db_drift.params_file)
+    data = yaml.safe_load(Path(legacy_db_drift.params_file).read_text())
+    data["validation_status_map"] = {**data["validation_status_map"], "Aproved": "quarantine"}
+    first = tmp_path / "first.yaml"
+    first.write_text(yaml.safe_dump(data))
+    _deploy(p1.PHASE, str(first))
+    _deploy(p2.PHASE, str(first))
+    with legacy_db_drift.connect() as c:
+        before = _actual(c)
+        aproved = sum(n for (t, r), n in before.items() if r == "unmapped_validation_status")
+        on_hold = one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE reason = 'unmapped_validation_status' "
+                         "AND original_row ->> 'validation_status' = 'On Hold'")
+        assert aproved > on_hold > 0
+    with PhaseContext(p2.PHASE, env="local", params_file=legacy_db_drift.params_file) as ctx:
+        steps = {s.name: s for s in p2.steps(ctx)}
+        assert "params' value maps changed (validation_status)" in steps["load_value_maps"].stale(ctx)
+        out = phases.deploy(ctx, [s for s in p2.steps(ctx) if s.name in p2.BUILD_STEPS])
+        assert {o.step: o.status for o in out}["load_value_maps"] == "applied"
+        assert steps["load_value_maps"].stale(ctx) is None
+        run_id = ctx.run_id
+    with legacy_db_drift.connect() as c:
+        after = _actual(c)
+        assert sum(n for (t, r), n in after.items() if r == "unmapped_validation_status") == on_hold
+        assert {k: v for k, v in after.items() if k[1] != "unmapped_validation_status"} == \
+               {k: v for k, v in before.items() if k[1] != "unmapped_validation_status"}
+        came_back = one(c, "SELECT count(*) FROM public.audits a WHERE a.legacy_values ->> 'validation_status' = 'Aproved' "
+                           "AND a.validation_status = 'approved' AND a.deleted_at IS NULL")
+        assert came_back == aproved - on_hold
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
+        figures = phases.run_figures(c, run_id, p2.PHASE)
+    text = review.key_figures(figures)["quarantine retried"]
+    assert text.startswith(f"{came_back:,} rows tried again under the new maps: {came_back:,} came back, 0 quarantined again")
+    assert f"unmapped_validation_status {on_hold:,}" in text
+    # what a run with the final params from the start quarantines (the independent forecast)
+    with PhaseContext(p2.PHASE, env="local", params_file=legacy_db_drift.params_file) as ctx:
+        fc = outcome.forecast_audits(ctx.conn, p2.migratable(ctx), final)
+    assert {(r.table, r.reason): r.rows for r in fc.itertuples()} == after

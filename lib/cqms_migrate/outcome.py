@@ -28,11 +28,8 @@ from .db import end_read
 from .inventory import AuditTable
 
 EMAIL_FORMAT = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"   # employees' valid_email_format (seed 2.1)
-KEY = "nullif(lower(btrim(regexp_replace({}, '[-_[:space:]]+', ' ', 'g'))), '')"   # vocab.key, in SQL
-
-
 def _key(expr: sql.Composable) -> sql.Composable:
-    return sql.SQL(KEY).format(expr)
+    return vocab.key_sql(expr)
 
 
 def _emails(conn) -> sql.Composable:

@@ -169,6 +169,13 @@ def key_figures(metrics: dict) -> dict[str, str]:
         out["data quality"] = _quality(m["quality"])
     if isinstance(m.get("outcome"), dict):
         out["outcome"] = _outcome(m["outcome"])
+    if isinstance(m.get("requeued"), dict):
+        r = m["requeued"]
+        out["quarantine retried"] = (f"{int(r.get('retried') or 0):,} rows tried again under the new maps: "
+                                     f"{int(r.get('migrated') or 0):,} came back, {int(r.get('quarantined again') or 0):,} "
+                                     "quarantined again; remaining by reason: "
+                                     + (", ".join(f"{k} {int(v):,}" for k, v in (r.get("remaining by reason") or {}).items())
+                                        or "none"))
     if isinstance(m.get("reconciliation"), list) and m["reconciliation"]:
         out["reconciliation"] = _reconciliation(m["reconciliation"])
     if isinstance(m.get("quarantine"), list):

@@ -200,7 +200,7 @@ class Executor:
             if not reason:
                 ctx.log(f"{step.name}: already applied, skipping")
                 return StepOutcome(step.phase, step.name, "deploy", "skipped", message="already applied")
-            ctx.log(f"{step.name}: applied, but the legacy shape changed ({reason}): applying again")
+            ctx.log(f"{step.name}: applied, but out of date ({reason}): applying again")
         rendered = step.render_deploy(ctx)
         if ctx.dry_run:
             ctx.log(f"{step.name}: would deploy (sha256 {rendered.sha256[:12]}):\n{rendered.text}")

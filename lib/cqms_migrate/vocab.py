@@ -26,6 +26,16 @@ from dataclasses import dataclass
 QUARANTINE = "quarantine"
 
 
+# the same rule in SQL (the body of cqms_migration.vocab_key, written inline where it runs per row)
+KEY_SQL = "nullif(lower(btrim(regexp_replace({}, '[-_[:space:]]+', ' ', 'g'))), '')"
+
+
+def key_sql(expr):
+    """``expr``'s matching key in SQL (psycopg.sql), inline: KEY_SQL."""
+    from psycopg import sql
+    return sql.SQL(KEY_SQL).format(sql.SQL("({})::text").format(expr))
+
+
 def key(value) -> str | None:
     """The matching key of a legacy spelling: lower case, '-', '_' and runs of whitespace as one
     space, trimmed; None for a blank or missing value. Mirrors cqms_migration.vocab_key()."""

@@ -209,11 +209,12 @@ REVOKE ALL ON FUNCTION cqms_migration.to_integer(text), cqms_migration.to_numeri
 -- The matching key of a legacy spelling (lib/cqms_migrate/vocab.py: key): lower case, '-', '_'
 -- and runs of whitespace as one space, trimmed; NULL for a blank value. Every vocabulary (statuses,
 -- roles, countries, channels) is matched through it.
--- No SET clause, every name qualified: the planner inlines it (a call per value with a SET
--- clause cost twice the expression: 4.4 against 2.2 microseconds, on every legacy write's sync).
+-- (the shaped SELECT, on every backfilled row and legacy write, writes the same expression inline,
+-- vocab.KEY_SQL: a call to a function with a SET clause costs twice the expression, 4.4 against
+-- 2.2 microseconds; tests/test_outcome.py checks the two are the same text)
 CREATE OR REPLACE FUNCTION cqms_migration.vocab_key(v text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT NULLIF(pg_catalog.lower(pg_catalog.btrim(pg_catalog.regexp_replace(v, '[-_[:space:]]+', ' ', 'g'))), '')
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT nullif(lower(btrim(regexp_replace(v, '[-_[:space:]]+', ' ', 'g'))), '')
 $$;
 -- The audits id of a legacy audit row whose table is not keyed by uuid (a bigint, an integer, a
 -- text id): its canonical uuid text as that uuid, else a name-based uuid of table and id (md5,

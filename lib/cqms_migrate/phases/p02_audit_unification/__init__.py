@@ -91,7 +91,7 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
     requires = (("01_foundation", ("merge_employees", "create_compat_views")),)
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
-    figures = ("outcome", "backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
+    figures = ("outcome", "requeued", "backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)

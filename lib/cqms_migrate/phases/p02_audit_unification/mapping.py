@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from ... import convert
+from ... import convert, vocab
 from ...inventory import COMMON_COLUMNS, AuditTable
 
 PHASE = "02_audit_unification"
@@ -178,6 +178,8 @@ def shaped_select(t: AuditTable, source: sql.Composable, raw: sql.Composable = s
         table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
         parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw,
         unconvertible=unconvertible(t), unconvertible_detail=unconvertible_detail(t),
+        ps_key=vocab.key_sql(legacy["passing_status"]), vs_key=vocab.key_sql(legacy["validation_status"]),
+        acs_key=vocab.key_sql(legacy["acknowledgement_status"]), ch_key=vocab.key_sql(legacy["channel"]),
         id=audit_id(t, raw_id), legacy_id=sql.SQL("({})::text").format(raw_id), raw_id=raw_id, **legacy)
 
 
@@ -231,6 +233,28 @@ def backfill_unbatched(t: AuditTable) -> sql.Composable:
     """The same shaping and writes as a batch, for a whole table in one statement without
     claims: the benchmark's and the notebook's baseline ("one INSERT ... SELECT per table")."""
     return _move(t, sql.Identifier("public", t.table_name))
+
+
+# quarantine reasons a change of params can address (the vocabularies): a re-run tries those rows again
+RETRIABLE = ("unmapped_passing_status", "unmapped_validation_status", "unmapped_acknowledgement_status")
+
+
+def retry_statements(t: AuditTable, keys: list[str]) -> list[sql.Composable]:
+    """Try the quarantined rows ``keys`` (legacy ids, as text) of t again, under the maps as
+    they are now: take their claims (a sync trigger on one of them waits for this transaction),
+    drop their quarantine rows, and shape and write them as a backfill batch does (each one
+    migrates, or is quarantined again with the reason it has now). The ids are literals typed as
+    the legacy id (an index probe each)."""
+    idtype = sql.SQL(t.columns.get("id", "uuid"))
+    rows = sql.SQL("(SELECT r.* FROM {table} r WHERE r.id = ANY({keys}::{idtype}[]))").format(
+        table=sql.Identifier("public", t.table_name), keys=sql.Literal(keys), idtype=idtype)
+    return [*(sql.SQL(x) for x in BATCH_SETTINGS),
+            template("retry_claims").format(table=sql.Identifier("public", t.table_name),
+                                            table_name=sql.Literal(t.table_name), audit_id=audit_id(t, sql.SQL("t.id")),
+                                            keys=sql.Literal(keys), idtype=idtype),
+            sql.SQL("DELETE FROM cqms_migration.quarantine WHERE phase = {} AND source_table = {} AND source_key = "
+                    "ANY({}::text[])").format(sql.Literal(PHASE), sql.Literal(t.table_name), sql.Literal(keys)),
+            _move(t, rows)]
 
 
 def _move(t: AuditTable, source: sql.Composable) -> sql.Composable:

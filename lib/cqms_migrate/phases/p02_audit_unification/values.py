@@ -12,7 +12,7 @@ from ... import vocab
 from ...db import end_read
 from ...inventory import AuditTable
 from ...steps import Rendered, Step, compose
-from .mapping import STATUS_COLUMNS, template
+from .mapping import PHASE, RETRIABLE, STATUS_COLUMNS, retry_statements, template
 
 VOCABULARY_COLUMNS = (*STATUS_COLUMNS, "channel")
 
@@ -25,13 +25,34 @@ def desired_rows(params) -> set[tuple[str, str, str]]:
     return rows
 
 
+def addressed(ctx) -> dict[str, list[str]]:
+    """{legacy table: the keys of its quarantined rows whose reason params' maps now address}
+    (a spelling quarantined as unmapped that a map entry now maps)."""
+    if not ctx.conn.execute("SELECT to_regclass('cqms_migration.quarantine') IS NOT NULL").fetchone()[0]:
+        end_read(ctx.conn)
+        return {}
+    maps = {name: vocab.mapped(m) for name, m in vocab.maps(ctx.params).items()}
+    out: dict[str, list[str]] = {}
+    for table, key, reason, value in ctx.conn.execute(
+            "SELECT source_table, source_key, reason, original_row ->> substr(reason, 10) FROM cqms_migration.quarantine "
+            "WHERE phase = %s AND reason = ANY(%s) AND source_key NOT LIKE 'null-id:%%' ORDER BY 1, 2",
+            (PHASE, list(RETRIABLE))).fetchall():
+        if vocab.key(value) in maps[reason.removeprefix("unmapped_")]:
+            out.setdefault(table, []).append(key)
+    end_read(ctx.conn)
+    return out
+
+
 @dataclass
 class ValueMaps(Step):
     """cqms_migration.p02_value_map from the built-in vocabularies and params. Applied again
     whenever params' maps differ from what the table holds (a re-run after the operator added
-    the stanza preflight printed)."""
+    the stanza preflight printed); then the rows quarantined for a spelling the maps now know
+    are tried again (mapping.retry_statements), in the same transaction, and the ledger records
+    how many came back and how many remain (metric 'requeued')."""
 
     def render_deploy(self, ctx) -> Rendered:
+        from . import migratable
         out = [compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map"))]
         for name, k, v in sorted(desired_rows(ctx.params)):
             if name == "channel":
@@ -39,7 +60,32 @@ class ValueMaps(Step):
             else:
                 out.append(compose(ctx.conn, template("value_map").format(
                     vocabulary=sql.Literal(name), legacy=sql.Literal(k), value=sql.Literal(v))))
+        retry = addressed(ctx)
+        for t in migratable(ctx):
+            if retry.get(t.table_name):
+                out += [compose(ctx.conn, x) for x in retry_statements(t, retry[t.table_name])]
         return Rendered(out)
+
+    def deploy(self, ctx, conn) -> int:
+        """The statements as rendered; the retries' results (audits written, rows quarantined
+        again) go to the ledger."""
+        rendered = self.render_deploy(ctx)
+        retried = {t: len(k) for t, k in addressed(ctx).items()}
+        came_back = again = 0
+        for stmt in rendered.statements:
+            cur = conn.execute(stmt)
+            if stmt.lstrip().startswith("-- Backfill, statement 2"):
+                migrated, quarantined, _ = cur.fetchone()
+                came_back, again = came_back + migrated, again + quarantined
+        if retried:
+            remaining = conn.execute("SELECT reason, count(*) FROM cqms_migration.quarantine WHERE phase = %s "
+                                     "GROUP BY 1 ORDER BY 2 DESC", (PHASE,)).fetchall()
+            ctx.ledger.record_metric(PHASE, "requeued", {"retried": sum(retried.values()), "migrated": came_back,
+                                                        "quarantined again": again, "tables": retried,
+                                                        "remaining by reason": dict(remaining)})
+            ctx.log(f"{self.name}: {sum(retried.values())} quarantined rows tried again under the new maps: "
+                    f"{came_back} migrated, {again} quarantined again")
+        return came_back
 
     def render_revert(self, ctx) -> Rendered:
         return Rendered([compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map"))])
@@ -54,7 +100,10 @@ class ValueMaps(Step):
         end_read(ctx.conn)
         want = {r for r in desired_rows(ctx.params) if r[0] != "channel"}
         changed = sorted({r[0] for r in have ^ want} | ({"channel"} if have_channels != want_channels else set()))
-        return f"params' value maps changed ({', '.join(changed)})" if changed else None
+        if changed:
+            return f"params' value maps changed ({', '.join(changed)})"
+        waiting = sum(len(k) for k in addressed(ctx).values())
+        return f"{waiting} quarantined rows the value maps now address" if waiting else None
 
 
 def _style(spellings: list[str], value: str) -> str:

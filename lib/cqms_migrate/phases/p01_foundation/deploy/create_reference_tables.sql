@@ -81,11 +81,9 @@ CREATE TABLE cqms_migration.p01_role_mapping (
 );
 
 -- the code a free-text legacy value maps to: 'E-mail ' -> 'E_MAIL'; blank -> 'UNASSIGNED'
--- (no SET clause, every name qualified: inlined where it is called, once per legacy value)
 CREATE FUNCTION cqms_migration.ref_code(value text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT COALESCE(NULLIF(pg_catalog.btrim(pg_catalog.upper(pg_catalog.regexp_replace(pg_catalog.btrim(value),
-         '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
 $$;
 
 -- how a legacy people.country spelling (vocab_key) maps to a country code: params country_map

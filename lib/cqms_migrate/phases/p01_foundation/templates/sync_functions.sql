@@ -314,7 +314,7 @@ BEGIN
            md5('cqms-department:' || cqms_migration.ref_code({people.p.department}))::uuid, btrim({people.p.department}),
            cqms_migration.ref_code({people.p.department})
     FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
-          OFFSET 0) p  -- the email filter first, then ref_code per row of those emails
+          OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
     WHERE true AND cqms_migration.ref_code({people.p.department}) <> 'UNASSIGNED'
       AND NOT EXISTS (SELECT 1 FROM public.departments d WHERE d.code = cqms_migration.ref_code({people.p.department}))
     ON CONFLICT DO NOTHING;
@@ -324,7 +324,7 @@ BEGIN
            cqms_migration.ref_code({people.p.channel}),
            (SELECT coalesce(max(c.display_order) FILTER (WHERE c.code <> 'UNASSIGNED'), 0) + 1 FROM public.channels c)
     FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
-          OFFSET 0) p  -- the email filter first, then ref_code per row of those emails
+          OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
     WHERE true AND cqms_migration.ref_code({people.p.channel}) <> 'UNASSIGNED'
       AND NOT EXISTS (SELECT 1 FROM public.channels c WHERE c.code = cqms_migration.ref_code({people.p.channel}))
     ON CONFLICT DO NOTHING;

@@ -36,12 +36,9 @@ LEFT JOIN LATERAL (SELECT e.id FROM public.employees e
                    WHERE lower(btrim(e.email)) = lower(btrim({employee_email})) LIMIT 1) emp ON true
 LEFT JOIN LATERAL (SELECT e.id FROM public.employees e
                    WHERE lower(btrim(e.email)) = lower(btrim({auditor_email})) LIMIT 1) aud ON true
--- the matching keys of the constrained values (vocab_key), once per row (OFFSET 0: not pulled up,
--- so the expressions are not repeated at every reference)
-CROSS JOIN LATERAL (SELECT cqms_migration.vocab_key({passing_status}) AS ps,
-                           cqms_migration.vocab_key({validation_status}) AS vs,
-                           cqms_migration.vocab_key({acknowledgement_status}) AS acs,
-                           cqms_migration.vocab_key({channel}) AS chk OFFSET 0) k
+-- the matching keys of the constrained values (vocab_key's expression, inline), once per row
+-- (OFFSET 0: not pulled up, so the expressions are not repeated at every reference)
+CROSS JOIN LATERAL (SELECT {ps_key} AS ps, {vs_key} AS vs, {acs_key} AS acs, {ch_key} AS chk OFFSET 0) k
 -- the constrained values through the operator's vocabularies (vocab.py; p02_value_map); a blank
 -- value is no value; a channel spelling the channels do not know through channel_map
 LEFT JOIN LATERAL (SELECT m.value FROM cqms_migration.p02_value_map m WHERE m.vocabulary = 'passing_status'
