@@ -41,7 +41,8 @@ OUR_TABLES = ("roles", "departments", "teams", "channels", "countries", "employe
 def owned_objects(conn: psycopg.Connection) -> Owned:
     """What the runbook has created so far: its tables (and the partitions of audits), every view
     over them (the compat views), and its functions (schemas cqms_security and cqms_migration,
-    and its trigger functions in public)."""
+    and its trigger functions in public; not the application's get_audit_tables(), which phase 02
+    only moves aside)."""
     tables = [r[0] for r in conn.execute(
         "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.oid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t) "
@@ -55,7 +56,7 @@ def owned_objects(conn: psycopg.Connection) -> Owned:
         (list(OUR_TABLES),)).fetchall()]
     functions = [r[0] for r in conn.execute(
         "SELECT DISTINCT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname IN ('cqms_security', 'cqms_migration') "
+        "WHERE (n.nspname IN ('cqms_security', 'cqms_migration') AND p.proname <> 'legacy_get_audit_tables') "
         "   OR (n.nspname = 'public' AND (p.proname IN ('employees_bump_version', 'audits_bump_version', "
         "                                               'employees_auth_user_gone') "
         "                                 OR p.proname LIKE 'cqms%'))").fetchall()]

@@ -71,6 +71,9 @@ def report(conn: psycopg.Connection) -> pd.DataFrame:
             rows.append((name, "column retyped", f"{col}: {was[col]} -> {now[col]}",
                          "the compat view has the old type", RERUN))
     adopted_names = {r[0] for r in adopted}
+    # (tables phase 02 decided not to migrate, by rule or by params, are not new)
+    if conn.execute("SELECT to_regclass('cqms_migration.p02_not_migrated') IS NOT NULL").fetchone()[0]:
+        adopted_names |= {r[0] for r in conn.execute("SELECT legacy_table FROM cqms_migration.p02_not_migrated").fetchall()}
     for (table,) in conn.execute(
             "SELECT s.table_name FROM public.scorecards s WHERE s.table_name IS NOT NULL "
             "AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL ORDER BY 1").fetchall():

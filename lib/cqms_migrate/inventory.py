@@ -284,7 +284,9 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
         tables[tname] = AuditTable(tname, sid, name, True, tname in rpc_names, False, allow_over_100=over,
                                    parameters=by_card.get(sid, []))
     for tname in rpc_names:
-        if tname not in tables:
+        # the runbook's own relations, should a discovery function list them (phase 02 wraps it
+        # so that it does not): never counted as legacy tables
+        if tname not in tables and tname not in RUNBOOK_TABLES and not tname.endswith("_compat"):
             tables[tname] = AuditTable(tname, None, None, False, True, False)
 
     for t in tables.values():

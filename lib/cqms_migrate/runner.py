@@ -350,6 +350,7 @@ def _execute(*, action: str, env: str, params: Params, target: db.Target, server
                     }
                     failure = NotebookFailed(
                         f"{nb.stem} failed at cell {e.exec_count}: {e.ename}: {entry['error']['evalue']}; see {dest}"
+                        + _start_over_hint(env, nb.stem, action)
                     )
                 except (KeyboardInterrupt, SystemExit) as e:
                     entry["status"] = "interrupted"
@@ -410,6 +411,20 @@ def _close_ledger_runs(target: db.Target, run_id: str, entry: dict) -> None:
             ledger.fail_running_runs(conn, run_id, message)
     except CqmsError:
         pass
+
+
+def _start_over_hint(env: str, phase_name: str, action: str) -> str:
+    """What to do after a phase failed midway: fix what the message says and run again (a step
+    that is out of date is applied again), or start the phase over from its rollback."""
+    from . import phases
+    try:
+        ph = phases.get(phase_name)
+    except Exception:  # noqa: BLE001 - not a phase (verify, rollback)
+        return ""
+    if action != "run" or not (ph.build or ph.cutover_steps):
+        return ""
+    return (f" (steps it applied stay applied: to start {ph.name} over, `cqms-migrate rollback --env {env} "
+            f"--phase {ph.name}`, then run again)")
 
 
 def _record_figures(target: db.Target, run_id: str, entry: dict, dest: Path, secrets: list[str]) -> None:

@@ -36,14 +36,23 @@ def ref_code(value: str | None) -> str:
     return code or "UNASSIGNED"
 
 
+def _reference_sql() -> str:
+    return (Path(__file__).resolve().parent / "phases" / "p01_foundation" / "deploy" / "load_reference_data.sql").read_text()
+
+
 @lru_cache(maxsize=1)
 def countries() -> dict[str, tuple[str, str | None]]:
     """ISO alpha-2 -> (English name, alpha-3) of the countries phase 01 loads (its SQL is the list)."""
-    text = (Path(__file__).resolve().parent / "phases" / "p01_foundation" / "deploy" / "load_reference_data.sql").read_text()
-    return {m[0]: (m[1], m[2] or None) for m in re.findall(r"\('([A-Z]{2})', '([^']*)', (?:'([A-Z]{3})'|NULL)", text)}
+    return {m[0]: (m[1].replace("''", "'"), m[2] or None)
+            for m in re.findall(r"\('([A-Z]{2})', '((?:[^']|'')*)', (?:'([A-Z]{3})'|NULL)", _reference_sql())}
 
 
-_COUNTRY_ALIASES = {"UK": "GB", "USA": "US", "UAE": "AE"}
+@lru_cache(maxsize=1)
+def country_aliases() -> dict[str, str]:
+    """Other names of the countries (matching keys) -> ISO alpha-2, as phase 01 loads them."""
+    text = _reference_sql()
+    text = text[text.index("p01_country_alias"):]
+    return {m[0].replace("''", "'"): m[1] for m in re.findall(r"\('((?:[^']|'')*)', '([A-Z]{2})'\)", text)}
 
 
 def country_code(value: str | None, country_map: dict[str, str]) -> str | None:
@@ -61,7 +70,7 @@ def country_code(value: str | None, country_map: dict[str, str]) -> str | None:
     for code, (name, alpha3) in known.items():
         if name.lower() == v.lower() or (alpha3 and alpha3 == v.upper()):
             return code
-    return _COUNTRY_ALIASES.get(v.upper())
+    return country_aliases().get(k)
 
 
 def _counts(conn, query: sql.Composable) -> list[tuple[str, str | None, int]]:
@@ -149,7 +158,20 @@ def profile(conn: psycopg.Connection, inv: Inventory, params) -> pd.DataFrame:
                 add(where, pkey, value, n, "quarantine", "quarantine")
             else:
                 add(where, pkey, value, n, m[k], "mapped" if k in (getattr(params, pkey) or {}) else "default")
-    return pd.DataFrame(out, columns=["where", "params key", "legacy value", "rows", "becomes", "status"])
+    frame = pd.DataFrame(out, columns=["where", "params key", "legacy value", "rows", "becomes", "status"])
+    frame.attrs["known channels"] = sorted(known_channels)
+    return frame
+
+
+def bad_targets(prof: pd.DataFrame, params) -> list[str]:
+    """Params map entries whose target does not exist: a country code phase 01 does not load (the
+    employees' foreign key would refuse it), a channel no one uses."""
+    out = [f"country_map maps {k!r} to {v!r}, which is no country phase 01 loads (ISO 3166-1 alpha-2; ZZ for none)"
+           for k, v in params.country_map.items() if v != "ZZ" and v not in countries()]
+    known = set(prof.attrs.get("known channels", [])) | {"UNASSIGNED"}
+    out += [f"channel_map maps {k!r} to {v!r}, which names no channel people or scorecards use "
+            f"({', '.join(sorted(known))})" for k, v in params.channel_map.items() if ref_code(v) not in known]
+    return out
 
 
 def unmapped(prof: pd.DataFrame, params, known_channel_names: list[str] | None = None) -> list[vocab.Unmapped]:
@@ -162,13 +184,16 @@ def unmapped(prof: pd.DataFrame, params, known_channel_names: list[str] | None =
     for (pkey, value), g in bad.groupby(["params key", "legacy value"], sort=False):
         rows, where = int(g["rows"].sum()), list(dict.fromkeys(g["where"]))
         if pkey == "role_mapping":
-            choices = role_mapping(params)
-            proposal, close = vocab.suggest(value, choices, params.default_role)
-            hint = ", ".join(r.code for r in params.roles)
+            # a role grants an access level: never proposed from a likeness ('Ex-Manager' is not
+            # a manager); the least one, to review, with the closest role named
+            closest, is_close = vocab.suggest(value, role_mapping(params), params.default_role)
+            proposal, close = params.default_role, False
+            hint = ", ".join(r.code for r in params.roles) + (f" (closest spelling: {closest}; a role grants its access "
+                                                             "level, decide it)" if is_close else "")
         elif pkey == "country_map":
             names = {vocab.key(name): code for code, (name, _) in countries().items()}
             proposal, close = vocab.suggest(value, names, "ZZ")
-            hint = "an ISO 3166-1 alpha-2 code, or ZZ (unassigned)"
+            hint = "an ISO 3166-1 alpha-2 code of the countries phase 01 loads, or ZZ (unassigned)"
         elif pkey == "channel_map":
             names = {vocab.key(n): n for n in (known_channel_names or [])}
             proposal, close = vocab.suggest(value, names, "Unassigned")

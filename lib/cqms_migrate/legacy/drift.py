@@ -17,7 +17,8 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
   capitalised, spaced, hyphenated, as synonyms ('Validated', 'Needs-Revision', ' PASSED ') and a
   few the built-in vocabularies do not know (typos such as 'Aproved', and 'On Hold'); roles,
   countries and channels likewise;
-* inactive scorecards naming users and auth.users.
+* inactive scorecards naming users and auth.users;
+* a discovery function of its own, get_audit_tables() as "every table named like '%audit%'".
 
 With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
 --no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
@@ -47,7 +48,7 @@ AUDIT_SPELLINGS = {
 PEOPLE_SPELLINGS = {
     "role": [("AGENT", 0.05), ("senior-agent", 0.03), ("Team_Lead", 0.02), (" quality analyst ", 0.02),
              ("Trainee", 0.03)],
-    "country": [("india", 0.03), ("united kingdom", 0.02), ("Inda", 0.03), ("Vietnam", 0.03)],
+    "country": [("india", 0.03), ("united kingdom", 0.02), ("Vietnam", 0.02), ("Inda", 0.03), ("Phillipines", 0.03)],
     "department": [(" customer support ", 0.02)],
 }
 # what an operator pastes for the unknown spellings above (the stanza preflight prints, reviewed)
@@ -56,7 +57,7 @@ STANZA = {
     "acknowledgement_status_map": {"Acknowleged": "acknowledged"},
     "channel_map": {"E-mail": "Email", "Live Chat": "Chat"},
     "role_mapping": {"Trainee": "AGENT"},
-    "country_map": {"Inda": "IN", "Vietnam": "VN"},
+    "country_map": {"Inda": "IN", "Phillipines": "PH"},
 }
 
 
@@ -162,6 +163,13 @@ def apply_drift(conn) -> dict:
            str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + TEXT_KEY_TABLE))))
         report["text-keyed table"] = {"table": TEXT_KEY_TABLE, "rows": 30}
         report["scorecards naming other tables"] = ["users", "auth.users"]
+        # its own discovery function: every base table of public whose name contains 'audit'
+        # (audit_assignments included): once phase 02 creates audits and audit_errors it would
+        # list them too
+        x("CREATE OR REPLACE FUNCTION public.get_audit_tables() RETURNS TABLE(table_name text) LANGUAGE sql STABLE AS "
+          "$fn$ SELECT t.table_name::text FROM information_schema.tables t WHERE t.table_schema = 'public' "
+          "AND t.table_type = 'BASE TABLE' AND t.table_name LIKE '%audit%' ORDER BY 1 $fn$")
+        report["discovery function"] = "get_audit_tables(): every base table of public named like '%audit%'"
         report["spellings"] = apply_vocabulary(conn, tables)
         x("ANALYZE")
     return report

@@ -17,6 +17,7 @@ from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
 from ..base import Phase
+from ..p02_audit_unification.discovery import probe as discovery_probe
 
 PHASE = "00_preflight"
 TARGET_TABLES = ["roles", "departments", "teams", "channels", "countries", "employees", "audits", "audit_errors",
@@ -201,16 +202,29 @@ def forecast_figure(fc: pd.DataFrame, inv) -> str:
     legacy = sum(t.row_count for t in inv.migratable())
     q = int(fc["rows"].sum()) if len(fc) else 0
     pct = 100.0 * q / legacy if legacy else 0.0
-    return f"{legacy - q:,} of {legacy:,} audit rows will migrate ({100 - pct:.2f}%), {q:,} quarantined ({pct:.2f}%)"
+    return (f"{legacy - q:,} of {legacy:,} audit rows will migrate ({100 - pct:.2f}%), {q:,} quarantined ({pct:.2f}%)"
+            + (" (approximate: columns of another type not read before the ledger exists)"
+               if fc.attrs.get("approximate") else ""))
 
 
 def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None, values=None,
              unmapped: list | None = None, fc: pd.DataFrame | None = None) -> GoNoGo:
     g = GoNoGo()
+    if values is not None:
+        g.blocking += vocab_profile.bad_targets(values, params)
+    named = {t.table_name for t in inv.tables}
+    for x in getattr(params, "exclude_tables", []):
+        if x.table not in named:
+            g.warnings.append(f"exclude_tables names {x.table!r}, which no scorecard names and get_audit_tables() does "
+                              "not list: it excludes nothing (a typo?)")
     for u in unmapped or []:
         g.blocking.append(f"unmapped value {u.value!r} ({u.rows:,} rows in {', '.join(u.where)}): add it to "
                           f"{u.params_key} in params (the stanza below maps every unmapped value)")
-    if fc is not None:
+    if fc is not None and fc.attrs.get("approximate"):
+        g.warnings.append("forecast approximate: columns of another type are read by the ledger's conversion "
+                          "functions, not installed yet (a dry run of a never-migrated database); the ceilings are "
+                          "checked by the run's own preflight")
+    elif fc is not None:
         legacy = {t.table_name: t.row_count for t in inv.migratable()}
         total, q = sum(legacy.values()), int(fc["rows"].sum()) if len(fc) else 0
         if total and 100.0 * q / total > params.max_quarantine_pct:
@@ -249,6 +263,10 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
             g.blocking.append(f"legacy table {t.table_name!r}: interaction_date is {date_type}, which has no lossless "
                               "conversion to date: every row would be quarantined; convert the column or exclude the "
                               "table in params (exclude_tables: [{table, reason}])")
+    listed = discovery_probe(conn)   # (in a transaction it rolls back; needs CREATE on public)
+    if listed:
+        g.warnings.append(f"get_audit_tables() would list {', '.join(listed)} once the runbook creates them: phase 02 "
+                          "moves it aside and wraps it (wrap_discovery), so the application keeps its answer")
     for m in inv.mismatches():
         if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m:
             g.warnings.append(m)

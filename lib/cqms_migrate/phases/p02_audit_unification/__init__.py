@@ -4,6 +4,7 @@ application keeps writing. Seed sections 2.3, 3.2 Phase 2, 3.4.
 The folder, by concern:
   mapping.py     legacy row -> audits row (the shaped SELECT) and the backfill's batch statements
   values.py      the vocabularies: value maps, and each legacy table's spellings for writes back
+  discovery.py   the application's get_audit_tables() keeps its answer (wrapped for the transition)
   tables.py      audits/audit_errors and their partitions; the legacy inventory; the indexes
   sync.py        forward sync (legacy -> audits) and, at cutover, reverse sync (audits -> legacy)
   backfill.py    the backfill job on the batch engine, and its unbatched baseline
@@ -15,6 +16,7 @@ The folder, by concern:
 
 Steps (deploy in order, revert in reverse):
   snapshot_legacy        checksum every legacy table
+  wrap_discovery         the application's get_audit_tables() moved aside and wrapped: it never lists audits
   create_audits          audits (+ yearly partitions if params say so), audit_errors, ledger tables
   load_value_maps        the vocabularies (statuses, channels) from the defaults and params
   enable_rls             policies and grants on audits / audit_errors (before anything writes them)
@@ -44,6 +46,7 @@ from .sync import ReverseSync, SyncTriggers
 from .tables import AuditIndexes, CreateAudits, _inventory, migratable, partition_names, partitioned  # noqa: F401
 from .validation import Validation, validate  # noqa: F401
 from .values import ValueMaps
+from .discovery import WrapDiscovery
 
 __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", "PHASE_OBJECT", "steps", "plan",
            "discovery", "migratable", "partitioned", "partition_names", "validate", "Validation", "throughput",
@@ -53,7 +56,7 @@ __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", 
 FLAG = "USE_UNIFIED_AUDITS_TABLE"
 HERE = Path(__file__).resolve().parent
 
-BUILD_STEPS = ["snapshot_legacy", "create_audits", "load_value_maps", "enable_rls", "install_sync_triggers", "backfill",
+BUILD_STEPS = ["snapshot_legacy", "wrap_discovery", "create_audits", "load_value_maps", "enable_rls", "install_sync_triggers", "backfill",
                "create_indexes", "create_compat_views"]
 CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
 
@@ -61,6 +64,8 @@ CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
 def plan(ctx) -> list[Step]:
     return [
         SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
+        # before audits exists: the application's get_audit_tables() never lists it
+        WrapDiscovery(PHASE, "wrap_discovery", "the application's get_audit_tables() wrapped: it never lists the runbook's relations"),
         CreateAudits(PHASE, "create_audits", "audits (partitioned if params say so), audit_errors, passing-status map",
                      directory=HERE),
         ValueMaps(PHASE, "load_value_maps", "the vocabularies: legacy spellings of each constrained value (defaults + params)"),

@@ -25,6 +25,13 @@ def desired_rows(params) -> set[tuple[str, str, str]]:
     return rows
 
 
+def not_migrated(ctx) -> dict[str, str]:
+    """{table a scorecard names: why phase 2 does not migrate it} (the inventory's rule, params'
+    exclude_tables)."""
+    from .tables import _inventory
+    return {t.table_name: t.disposition for t in _inventory(ctx).not_migrated()}
+
+
 def addressed(ctx) -> dict[str, list[str]]:
     """{legacy table: the keys of its quarantined rows whose reason params' maps now address}
     (a spelling quarantined as unmapped that a map entry now maps)."""
@@ -45,7 +52,8 @@ def addressed(ctx) -> dict[str, list[str]]:
 
 @dataclass
 class ValueMaps(Step):
-    """cqms_migration.p02_value_map from the built-in vocabularies and params. Applied again
+    """cqms_migration.p02_value_map from the built-in vocabularies and params, and the registry
+    of the tables phase 2 does not migrate (cqms_migration.p02_not_migrated). Applied again
     whenever params' maps differ from what the table holds (a re-run after the operator added
     the stanza preflight printed); then the rows quarantined for a spelling the maps now know
     are tried again (mapping.retry_statements), in the same transaction, and the ledger records
@@ -54,6 +62,10 @@ class ValueMaps(Step):
     def render_deploy(self, ctx) -> Rendered:
         from . import migratable
         out = [compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map"))]
+        out.append(compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_not_migrated")))
+        out += [compose(ctx.conn, sql.SQL("INSERT INTO cqms_migration.p02_not_migrated (legacy_table, disposition) "
+                                          "VALUES ({}, {})").format(sql.Literal(name), sql.Literal(why)))
+                for name, why in sorted(not_migrated(ctx).items())]
         for name, k, v in sorted(desired_rows(ctx.params)):
             if name == "channel":
                 out.append(compose(ctx.conn, template("channel_map").format(legacy=sql.Literal(k), channel=sql.Literal(v))))
@@ -88,7 +100,8 @@ class ValueMaps(Step):
         return came_back
 
     def render_revert(self, ctx) -> Rendered:
-        return Rendered([compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map"))])
+        return Rendered([compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map")),
+                         compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_not_migrated"))])
 
     def stale(self, ctx) -> str | None:
         have = {tuple(r) for r in ctx.conn.execute(
@@ -100,6 +113,10 @@ class ValueMaps(Step):
         end_read(ctx.conn)
         want = {r for r in desired_rows(ctx.params) if r[0] != "channel"}
         changed = sorted({r[0] for r in have ^ want} | ({"channel"} if have_channels != want_channels else set()))
+        decided = dict(ctx.conn.execute("SELECT legacy_table, disposition FROM cqms_migration.p02_not_migrated").fetchall())
+        end_read(ctx.conn)
+        if decided != not_migrated(ctx):
+            changed.append("tables not migrated")
         if changed:
             return f"params' value maps changed ({', '.join(changed)})"
         waiting = sum(len(k) for k in addressed(ctx).values())

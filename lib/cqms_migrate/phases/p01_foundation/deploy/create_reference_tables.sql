@@ -91,9 +91,14 @@ CREATE TABLE cqms_migration.p01_country_map (
   legacy text PRIMARY KEY,
   code text NOT NULL
 );
+-- other names of the countries (ISO common and official names, a few usual ones), as matching keys
+CREATE TABLE cqms_migration.p01_country_alias (
+  alias text PRIMARY KEY,
+  code text NOT NULL
+);
 
--- ISO 3166-1 country for a legacy value: the operator's country_map, an alpha-2 code, a known
--- alias or an English name
+-- ISO 3166-1 country for a legacy value: the operator's country_map, an alpha-2 code, the ISO
+-- English name, the alpha-3 code, or another name of it (common, official, 'UK', 'USA')
 CREATE FUNCTION cqms_migration.country_code(value text) RETURNS text
 LANGUAGE sql STABLE SET search_path = '' AS $$
   SELECT coalesce(
@@ -101,7 +106,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
     (SELECT c.code FROM public.countries c WHERE c.code = upper(btrim(value))),
     (SELECT c.code FROM public.countries c WHERE lower(c.name) = lower(btrim(value))
         OR c.iso_alpha3 = upper(btrim(value))),
-    CASE upper(btrim(value)) WHEN 'UK' THEN 'GB' WHEN 'USA' THEN 'US' WHEN 'UAE' THEN 'AE' END,
+    (SELECT a.code FROM cqms_migration.p01_country_alias a WHERE a.alias = cqms_migration.vocab_key(value)),
     'ZZ')
 $$;
 REVOKE ALL ON FUNCTION cqms_migration.ref_code(text), cqms_migration.country_code(text) FROM PUBLIC;

@@ -1,5 +1,6 @@
 DROP TABLE IF EXISTS cqms_migration.p02_value_map;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_spellings;
+DROP TABLE IF EXISTS cqms_migration.p02_not_migrated;
 DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_tables;
 DROP TABLE IF EXISTS cqms_migration.p02_unsynced;

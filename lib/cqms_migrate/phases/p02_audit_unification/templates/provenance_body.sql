@@ -33,6 +33,14 @@ BEGIN
       SELECT s.table_name INTO NEW.legacy_table FROM public.scorecards s
       WHERE s.id = NEW.scorecard_id AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL;
     END IF;
+    IF EXISTS (SELECT 1 FROM cqms_migration.p02_not_migrated x WHERE x.legacy_table = NEW.legacy_table) THEN
+      -- a table phase 2 does not migrate (excluded, or not an audit table): the audit is kept in
+      -- audits only, and listed (cqms-migrate status), never written into that table
+      INSERT INTO cqms_migration.p02_unsynced (audit_id, legacy_table, operation)
+      VALUES (NEW.id, NEW.legacy_table, 'INSERT (table not migrated)')
+      ON CONFLICT (audit_id, operation) DO UPDATE SET legacy_table = EXCLUDED.legacy_table, at = now();
+      NEW.legacy_table := NULL;
+    END IF;
   END IF;
   -- the legacy id the row will have: a table keyed by uuid or text takes the audit's id (the
   -- application's choice stays; a text id holds the uuid's text, which audit_uuid maps back to
