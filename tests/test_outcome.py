@@ -495,3 +495,69 @@ def test_a_dry_run_forecast_before_the_ledger_says_it_is_approximate(legacy_db_d
         full = outcome.forecast_audits(c, inv.migratable(), params)
     assert not full.attrs["approximate"]
     assert full.loc[full["reason"] == "unconvertible_value", "rows"].sum() == 2
+
+
+# -- time stamps, durations, blanks -----------------------------------------------------------------
+def test_a_time_stamp_interaction_date_is_read_as_its_date_in_the_business_time_zone(legacy_db, tmp_path):
+    """An application that kept interaction_date as timestamptz, written in Manila: 02:00 on
+    1 March there is 29 February in UTC. With business_time_zone Asia/Manila the audit's date is
+    1 March; the time of day stays in the legacy row and the compat view; preflight counts it;
+    a date written through audits comes back as that date."""
+    from test_drift_dataset import go_no_go
+    pf = _params(tmp_path, legacy_db, business_time_zone="Asia/Manila")
+    with legacy_db.connect(autocommit=True) as c:
+        name = one(c, "SELECT table_name FROM public.scorecards s WHERE to_regclass(format('public.%I', table_name)) "
+                      "IS NOT NULL ORDER BY table_name LIMIT 1")
+        t = sql.Identifier("public", name)
+        c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN interaction_date TYPE timestamptz "
+                          "USING interaction_date::timestamp AT TIME ZONE 'Asia/Manila'").format(t))
+        rid = one(c, sql.SQL("SELECT id FROM {} WHERE interaction_date IS NOT NULL ORDER BY id LIMIT 1").format(t))
+        c.execute(sql.SQL("UPDATE {} SET interaction_date = '2024-03-01 02:00:00+08' WHERE id = %s").format(t), (rid,))
+        v = go_no_go(c, load_params("local", pf))
+        assert not [b for b in v.blocking if "interaction_date" in b], v.blocking
+        assert any(f"{name}.interaction_date (timestamp with time zone): read as its date in Asia/Manila" in w
+                   and "1 of" in w for w in v.warnings), v.warnings
+    _deploy(p1.PHASE, pf)
+    with PhaseContext(p1.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.Foundation.cutover_steps])
+    with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, p2.steps(ctx))
+    with legacy_db.connect() as c:
+        assert str(one(c, "SELECT interaction_date FROM public.audits WHERE id = %s", (rid,))) == "2024-03-01"
+        view = sql.Identifier(f"{name}_compat")
+        assert one(c, sql.SQL("SELECT count(*) FROM (SELECT * FROM {} EXCEPT ALL SELECT * FROM {} x "
+                              "WHERE NOT EXISTS (SELECT 1 FROM cqms_migration.quarantine q WHERE q.source_key = x.id::text)) d")
+                   .format(view, t)) == 0
+        assert not _actual(c).get((name, "unconvertible_value"))
+        c.execute("UPDATE public.audits SET interaction_date = '2024-05-05' WHERE id = %s", (rid,))
+        c.commit()
+        legacy = one(c, sql.SQL("SELECT interaction_date AT TIME ZONE 'Asia/Manila' FROM {} WHERE id = %s").format(t), (rid,))
+        assert str(legacy) == "2024-05-05 00:00:00", legacy
+        assert str(one(c, "SELECT interaction_date FROM public.audits WHERE id = %s", (rid,))) == "2024-05-05"
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
+
+
+def test_durations_in_minutes_and_seconds_convert_and_a_blank_value_is_no_value(legacy_db):
+    with legacy_db.connect(autocommit=True) as c:
+        name = one(c, "SELECT table_name FROM public.scorecards s WHERE to_regclass(format('public.%I', table_name)) "
+                      "IS NOT NULL ORDER BY table_name LIMIT 1")
+        t = sql.Identifier("public", name)
+        c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN audit_duration TYPE text USING audit_duration::text, "
+                          "ALTER COLUMN average_score TYPE text USING average_score::text").format(t))
+        ids = [r[0] for r in c.execute(sql.SQL("SELECT id FROM {} WHERE audit_duration IS NOT NULL AND average_score IS NOT NULL "
+                                               "AND interaction_date IS NOT NULL ORDER BY id LIMIT 6").format(t)).fetchall()]
+        for rid, duration, score in zip(ids, ["12:34", "1:02:03", " 95 ", "", "7:75", "  "], ["88", "", "90", "91", "92", "  "]):
+            c.execute(sql.SQL("UPDATE {} SET audit_duration = %s, average_score = %s WHERE id = %s").format(t),
+                      (duration, score, rid))
+    _deploy(p1.PHASE, None)
+    _deploy(p2.PHASE, None)
+    with legacy_db.connect() as c:
+        got = dict(c.execute("SELECT id, audit_duration FROM public.audits WHERE id = ANY(%s)", (ids,)).fetchall())
+        reasons = dict(c.execute("SELECT source_key, detail FROM cqms_migration.quarantine WHERE source_key = ANY(%s)",
+                                 ([str(i) for i in ids],)).fetchall())
+        result = verify.run(c)
+    assert [got.get(i) for i in ids[:4]] == [754, 3723, 95, None], got          # '' is no duration
+    assert got.get(ids[5]) is None and ids[5] in got                            # nor are spaces (a blank score too)
+    assert reasons == {str(ids[4]): "audit_duration '7:75' is not a duration (seconds, mm:ss or h:mm:ss)"}, reasons
+    assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")

@@ -11,8 +11,11 @@ and the dynamic audit tables:
             cqms_migration.to_<type>(text) function (sql/ledger.sql) that returns NULL unless the
             text denotes exactly one value of the type. A value that does not convert is reported
             (the row is quarantined, or counted as unconvertible) and stays in the legacy row;
-  None      no lossless conversion exists (a timestamp read as a date, jsonb as an integer): the
-            column is not mapped; it is carried as it is and reported.
+  zoned     a time stamp read as a date (interaction_date, the one date column): a timestamp's own
+            date, a timestamptz's date in params' business_time_zone; the time of day is dropped
+            (preflight counts it) and stays in the legacy row and the compat view;
+  None      no lossless conversion exists (jsonb as an integer): the column is not mapped; it is
+            carried as it is and reported.
 
 Writes back to the legacy type (reverse sync, compat views) cast the unified value to the legacy
 type; a value the legacy type cannot hold raises (the write fails) rather than being truncated.
@@ -58,8 +61,12 @@ def kind(legacy_type: str, target: str) -> str | None:
     if tt == "timestamp with time zone":
         return "widen" if lt in ("timestamp without time zone", "date") else "checked" if lt in TEXTUAL else None
     if tt == "date":
-        # a timestamp holding midnights is a date; any other time of day would be lost
-        return "checked" if lt in (*TEXTUAL, "timestamp without time zone") else None
+        # a time stamp is read as its date: a timestamp's own, a timestamptz's in params'
+        # business_time_zone ('zoned': the time of day is dropped, counted by preflight, and stays
+        # in the legacy row); text only when it denotes a date (ISO, or a midnight)
+        if lt in ("timestamp without time zone", "timestamp with time zone"):
+            return "zoned"
+        return "checked" if lt in TEXTUAL else None
     if tt == "boolean":
         return "checked" if lt in (*TEXTUAL, *INTEGERS) else None
     if tt == "jsonb":
@@ -80,8 +87,20 @@ def _utc(expr: sql.Composable, legacy_type: str) -> sql.Composable | None:
     return None
 
 
-def read(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
-    """``expr`` (a value of the legacy type) as the target type; NULL where it does not convert."""
+# a column whose text has a reading of its own: a duration written 'mm:ss' or 'hh:mm:ss' (or
+# seconds) is a number of seconds (cqms_migration.to_seconds); the column's name decides
+CHECKED_BY_COLUMN = {"audit_duration": "to_seconds"}
+
+
+def _checked_function(legacy_type: str, target: str, column: str | None) -> str:
+    if column in CHECKED_BY_COLUMN and base(legacy_type) in TEXTUAL:
+        return CHECKED_BY_COLUMN[column]
+    return CHECKED_FUNCTION[base(target)]
+
+
+def read(expr: sql.Composable, legacy_type: str, target: str, column: str | None = None) -> sql.Composable:
+    """``expr`` (a value of the legacy type) as the target type; NULL where it does not convert
+    (``column``: the common column it is, when its text has a reading of its own)."""
     k = kind(legacy_type, target)
     if k == "same":
         return expr
@@ -90,7 +109,12 @@ def read(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
             return _utc(expr, legacy_type)
         return sql.SQL("({})::{}").format(expr, sql.SQL(target))
     if k == "checked":
-        return sql.SQL("cqms_migration.{}(({})::text)").format(sql.Identifier(CHECKED_FUNCTION[base(target)]), expr)
+        return sql.SQL("cqms_migration.{}(({})::text)").format(
+            sql.Identifier(_checked_function(legacy_type, target, column)), expr)
+    if k == "zoned":
+        if base(legacy_type) == "timestamp with time zone":
+            return sql.SQL("cqms_migration.business_date({})").format(expr)
+        return sql.SQL("({})::date").format(expr)
     return sql.SQL("NULL::{}").format(sql.SQL(target))
 
 
@@ -110,11 +134,14 @@ def read_json(row: sql.Composable, column: str, legacy_type: str, target: str) -
     return sql.SQL("NULL::{}").format(sql.SQL(target))
 
 
-def unconvertible(expr: sql.Composable, legacy_type: str, target: str) -> sql.Composable:
-    """A condition: ``expr`` holds a value that does not convert (only 'checked' columns can)."""
+def unconvertible(expr: sql.Composable, legacy_type: str, target: str, column: str | None = None) -> sql.Composable:
+    """A condition: ``expr`` holds a value that does not convert (only 'checked' columns can). A
+    blank value (empty or only spaces, a draft's score) is no value: it reads NULL, never
+    'unconvertible', and the legacy row keeps its spelling."""
     if kind(legacy_type, target) != "checked":
         return sql.SQL("false")
-    return sql.SQL("(({0}) IS NOT NULL AND {1} IS NULL)").format(expr, read(expr, legacy_type, target))
+    return sql.SQL("(nullif(btrim(({0})::text), '') IS NOT NULL AND {1} IS NULL)").format(
+        expr, read(expr, legacy_type, target, column))
 
 
 def write(expr: sql.Composable, target: str, legacy_type: str, exact: bool = False) -> sql.Composable:

@@ -191,7 +191,11 @@ class Inventory:
             for c, typ in t.columns.items():
                 if c in COMMON_COLUMNS and c != "id":
                     k = convert.kind(typ, _common_type(c))
-                    if k == "checked":
+                    if k == "zoned":
+                        out.append(f"{t.table_name}.{c} ({typ}): read as its date"
+                                   + (" in business_time_zone" if "with time zone" in typ else "")
+                                   + "; the time of day stays in the legacy row and the compat view")
+                    elif k == "checked":
                         out.append(f"{t.table_name}.{c} ({typ}): converted to {_common_type(c)} where the value "
                                    "allows it; other rows are quarantined as unconvertible_value")
                     elif k is None:

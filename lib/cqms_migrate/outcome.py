@@ -56,9 +56,9 @@ def _typed(t: AuditTable, column: str, target: str, ledger: bool) -> sql.Composa
     if column not in t.columns:
         return sql.SQL("NULL::{}").format(sql.SQL(target))
     k = convert.kind(t.columns[column], target)
-    if k == "checked" and not ledger:
+    if (k == "checked" and not ledger) or k == "zoned":   # (a time stamp's date: only its nullness is read here)
         return None
-    return convert.read(sql.SQL("t.{}").format(sql.Identifier(column)), t.columns[column], target)
+    return convert.read(sql.SQL("t.{}").format(sql.Identifier(column)), t.columns[column], target, column)
 
 
 def _is_null(t: AuditTable, typed: sql.Composable | None, column: str) -> sql.Composable:
@@ -91,7 +91,7 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
         checked = [c for c, typ in t.columns.items() if c != "id" and c in _COMMON
                    and convert.kind(typ, common_type(c)) == "checked"]
         unconvertible = (sql.SQL(" OR ").join(convert.unconvertible(sql.SQL("t.{}").format(sql.Identifier(c)), t.columns[c],
-                                                                    common_type(c)) for c in checked)
+                                                                    common_type(c), c) for c in checked)
                          if checked and ledger else sql.SQL("false"))
         status = {c: sql.SQL("({k} IS NOT NULL AND NOT {k} = ANY({m}::text[]))").format(
             k=_key(_raw(t, c)), m=sql.Literal(maps[c])) for c in vocab.VOCABULARIES}

@@ -116,6 +116,8 @@ class Params(Strict):
     passing_status_legacy_spelling: dict[PassingStatus, str] = {}
     validation_status_legacy_spelling: dict[ValidationStatus, str] = {}
     acknowledgement_status_legacy_spelling: dict[AckStatus, str] = {}
+    # the time zone a time stamp's date is read in (an interaction_date held as timestamptz)
+    business_time_zone: str = "UTC"
     # an audit table's channel spelling that names none of the channels people and scorecards
     # use -> the channel it means (as people spell it; 'Unassigned' for none)
     channel_map: dict[str, str] = {}
@@ -165,6 +167,16 @@ class Params(Strict):
                                  f"but map to {out[key(k)]!r} and {val!r}")
             out[key(k)] = val
         return out
+
+    @field_validator("business_time_zone")
+    @classmethod
+    def _time_zone(cls, v: str) -> str:
+        import zoneinfo
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone name (e.g. UTC, Europe/Dublin, Asia/Manila)") from None
+        return v
 
     @field_validator("country_map")
     @classmethod

@@ -206,7 +206,7 @@ def _legacy(t: inventory.AuditTable, column: str) -> sql.Composable:
     name = _LEGACY.get(column, column)
     if name not in t.columns:
         return sql.SQL("NULL::{}").format(sql.SQL(_TYPES[column]))
-    return convert.read(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], _TYPES[column])
+    return convert.read(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], _TYPES[column], name)
 
 
 def _uncastable(t: inventory.AuditTable) -> sql.Composable:
@@ -215,7 +215,7 @@ def _uncastable(t: inventory.AuditTable) -> sql.Composable:
     for column, target in _TYPES.items():
         name = _LEGACY.get(column, column)
         if name in t.columns:
-            terms.append(convert.unconvertible(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], target))
+            terms.append(convert.unconvertible(sql.SQL("t.{}").format(sql.Identifier(name)), t.columns[name], target, name))
     terms = [x for x in terms if x.as_string(None) != "false"]
     return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
 

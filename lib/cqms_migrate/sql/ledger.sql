@@ -202,6 +202,19 @@ BEGIN
 EXCEPTION WHEN data_exception THEN
   RETURN NULL;
 END $$;
+-- a duration as a number of seconds: whole seconds, 'mm:ss' or 'h:mm:ss' (minutes and seconds
+-- below 60 after the first field); anything else is not one
+CREATE OR REPLACE FUNCTION cqms_migration.to_seconds(v text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE
+    WHEN v ~ '^\s*[0-9]{1,9}\s*$' THEN btrim(v)::integer
+    WHEN v ~ '^\s*[0-9]{1,6}:[0-5][0-9]\s*$' THEN split_part(btrim(v), ':', 1)::integer * 60 + split_part(btrim(v), ':', 2)::integer
+    WHEN v ~ '^\s*[0-9]{1,4}:[0-5][0-9]:[0-5][0-9]\s*$'
+      THEN split_part(btrim(v), ':', 1)::integer * 3600 + split_part(btrim(v), ':', 2)::integer * 60
+           + split_part(btrim(v), ':', 3)::integer
+  END
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.to_seconds(text) FROM PUBLIC, anon, authenticated, service_role;
 REVOKE ALL ON FUNCTION cqms_migration.to_integer(text), cqms_migration.to_numeric(text),
   cqms_migration.to_boolean(text), cqms_migration.to_uuid(text), cqms_migration.to_timestamptz(text),
   cqms_migration.to_date(text), cqms_migration.to_jsonb(text) FROM PUBLIC, anon, authenticated, service_role;

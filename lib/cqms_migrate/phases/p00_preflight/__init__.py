@@ -259,6 +259,16 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
             g.blocking.append(f"legacy table {t.table_name!r} lacks required column(s) {', '.join(missing_required)}: "
                               "exclude it in params (exclude_tables: [{table, reason}]) if it is not an audit table to migrate")
         date_type = t.columns.get("interaction_date")
+        if t.exists and date_type and convert.kind(date_type, "date") == "zoned":
+            local = (sql.SQL("(x.interaction_date AT TIME ZONE {})").format(sql.Literal(params.business_time_zone))
+                     if "with time zone" in date_type else sql.SQL("x.interaction_date"))
+            n = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE {l}::time <> '00:00'), count(x.interaction_date) "
+                                     "FROM public.{t} x").format(l=local, t=sql.Identifier(t.table_name))).fetchone()
+            end_read(conn)
+            g.warnings.append(f"{t.table_name}.interaction_date ({date_type}): read as its date"
+                              + (f" in {params.business_time_zone} (business_time_zone)" if "with time zone" in date_type else "")
+                              + f"; {n[0]:,} of {n[1]:,} values have a time of day, which audits drop and the legacy row "
+                              "and compat view keep")
         if t.exists and date_type and convert.kind(date_type, "date") is None:
             g.blocking.append(f"legacy table {t.table_name!r}: interaction_date is {date_type}, which has no lossless "
                               "conversion to date: every row would be quarantined; convert the column or exclude the "

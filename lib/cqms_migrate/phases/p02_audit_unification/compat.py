@@ -91,7 +91,7 @@ def derived_expressions(spell: Spell = spell_lookup) -> dict[str, sql.Composable
 _AUDITS_COLUMN = {"average_score": "total_score", "critical_errors": "critical_errors_count"}
 
 
-def _of_type(name: str, typ: str) -> sql.Composable | None:
+def _of_type(name: str, typ: str, tz: str = "UTC") -> sql.Composable | None:
     """A common column the table holds in another type than audits, when the shared expression
     would not give its type back: a time without zone (read as UTC, shown as UTC), a non-text
     column converted by check (a flag as 0/1), one with no conversion (its legacy text, always)."""
@@ -100,6 +100,11 @@ def _of_type(name: str, typ: str) -> sql.Composable | None:
     target, col = common_type(name), sql.SQL("a.{}").format(sql.Identifier(_AUDITS_COLUMN.get(name, name)))
     lv = sql.SQL("a.legacy_values ->> {}").format(sql.Literal(name))
     k = convert.kind(typ, target)
+    if k == "zoned":
+        # a date written through audits into a time stamp column: its midnight in the business
+        # time zone (read back, the same date)
+        return sql.SQL("CASE WHEN s.same AND a.legacy_values ? {} THEN {} ELSE ({})::text || ' 00:00:00 ' || {} END").format(
+            sql.Literal(name), lv, col, sql.Literal(tz))
     if k == "widen" and convert.base(typ) == "timestamp without time zone":
         return convert.write(col, target, typ)
     if k == "checked" and convert.base(typ) not in convert.TEXTUAL:
@@ -110,7 +115,7 @@ def _of_type(name: str, typ: str) -> sql.Composable | None:
     return None
 
 
-def compat_view(t: AuditTable, spellings: dict[str, dict[str, str]] | None = None) -> sql.Composable:
+def compat_view(t: AuditTable, spellings: dict[str, dict[str, str]] | None = None, tz: str = "UTC") -> sql.Composable:
     """templates/compat_view.sql with one expression per legacy column: a common column from
     derived_expressions (with the table's spellings as literals), any other from
     parameter_scores. A uuid-keyed table's id is the audit's own (an index probe for readers that
@@ -121,7 +126,7 @@ def compat_view(t: AuditTable, spellings: dict[str, dict[str, str]] | None = Non
     exprs = []
     for name, typ in t.columns.items():
         # a parameter column, or a column without parameter: from parameter_scores
-        expr = _of_type(name, typ) or derived.get(name) or sql.SQL("a.parameter_scores ->> {}").format(sql.Literal(name))
+        expr = _of_type(name, typ, tz) or derived.get(name) or sql.SQL("a.parameter_scores ->> {}").format(sql.Literal(name))
         exprs.append(sql.SQL("({})::{} AS {}").format(expr, sql.SQL(typ), sql.Identifier(name)))
     return template("compat_view").format(view=sql.Identifier("public", compat_view_name(t.table_name)),
                                           expressions=sql.SQL(",\n       ").join(exprs),
@@ -168,7 +173,7 @@ class CompatViews(Step):
                 out.append(compose(ctx.conn, template("recreate_view").format(view=view)))
             found = values.spellings(ctx.conn, t, ctx.params)
             out += values.spelling_statements(ctx.conn, t, found)
-            out.append(compose(ctx.conn, compat_view(t, found)))
+            out.append(compose(ctx.conn, compat_view(t, found, ctx.params.business_time_zone)))
             out.append(compose(ctx.conn, template("compat_rights").format(
                 view=view, comment=sql.Literal(COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn)))))
             readers = [r[0] for r in ctx.conn.execute(

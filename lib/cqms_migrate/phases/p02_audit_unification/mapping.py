@@ -61,7 +61,8 @@ def col(t: AuditTable, name: str, alias: str = "t") -> sql.Composable:
     not convert) when the legacy table has the column, else a typed NULL."""
     target = common_type(name)
     if name in t.columns:
-        return convert.read(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name)), t.columns[name], target)
+        return convert.read(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(name)), t.columns[name], target,
+                            name)
     return sql.SQL("NULL::{}").format(sql.SQL(target))
 
 
@@ -96,7 +97,7 @@ def unconvertible(t: AuditTable, alias: str = "t") -> sql.Composable:
     """A condition: a common column holds a value with no lossless conversion to the audits type
     (the row is quarantined as 'unconvertible_value')."""
     terms = [convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), t.columns[c],
-                                   common_type(c)) for c in _checked(t)]
+                                   common_type(c), c) for c in _checked(t)]
     return sql.SQL(" OR ").join(terms) if terms else sql.SQL("false")
 
 
@@ -105,9 +106,10 @@ def unconvertible_detail(t: AuditTable, alias: str = "t") -> sql.Composable:
     numeric; ...'): the quarantine's detail for 'unconvertible_value'."""
     parts = [sql.SQL("CASE WHEN {cond} THEN {name} || ' ' || quote_literal(left({c}::text, 200)) || {what} END").format(
         cond=convert.unconvertible(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)), t.columns[c],
-                                   common_type(c)),
+                                   common_type(c), c),
         name=sql.Literal(c), c=sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c)),
-        what=sql.Literal(f" is not a {common_type(c)}")) for c in _checked(t)]
+        what=sql.Literal(" is not a duration (seconds, mm:ss or h:mm:ss)" if c in convert.CHECKED_BY_COLUMN
+                         else f" is not a {common_type(c)}")) for c in _checked(t)]
     return sql.SQL("concat_ws('; ', {})").format(sql.SQL(", ").join(parts)) if parts else sql.SQL("NULL::text")
 
 

@@ -25,6 +25,11 @@ def desired_rows(params) -> set[tuple[str, str, str]]:
     return rows
 
 
+def settings(params) -> dict[str, str]:
+    """cqms_migration.p02_settings as params say."""
+    return {"business_time_zone": params.business_time_zone}
+
+
 def not_migrated(ctx) -> dict[str, str]:
     """{table a scorecard names: why phase 2 does not migrate it} (the inventory's rule, params'
     exclude_tables)."""
@@ -63,6 +68,9 @@ class ValueMaps(Step):
         from . import migratable
         out = [compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map"))]
         out.append(compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_not_migrated")))
+        out.append(compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_settings")))
+        out += [compose(ctx.conn, sql.SQL("INSERT INTO cqms_migration.p02_settings (name, value) VALUES ({}, {})").format(
+            sql.Literal(k), sql.Literal(v))) for k, v in sorted(settings(ctx.params).items())]
         out += [compose(ctx.conn, sql.SQL("INSERT INTO cqms_migration.p02_not_migrated (legacy_table, disposition) "
                                           "VALUES ({}, {})").format(sql.Literal(name), sql.Literal(why)))
                 for name, why in sorted(not_migrated(ctx).items())]
@@ -101,7 +109,8 @@ class ValueMaps(Step):
 
     def render_revert(self, ctx) -> Rendered:
         return Rendered([compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_value_map")),
-                         compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_not_migrated"))])
+                         compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_not_migrated")),
+                         compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_settings"))])
 
     def stale(self, ctx) -> str | None:
         have = {tuple(r) for r in ctx.conn.execute(
@@ -114,9 +123,14 @@ class ValueMaps(Step):
         want = {r for r in desired_rows(ctx.params) if r[0] != "channel"}
         changed = sorted({r[0] for r in have ^ want} | ({"channel"} if have_channels != want_channels else set()))
         decided = dict(ctx.conn.execute("SELECT legacy_table, disposition FROM cqms_migration.p02_not_migrated").fetchall())
+        have_settings = dict(ctx.conn.execute("SELECT name, value FROM cqms_migration.p02_settings").fetchall())
         end_read(ctx.conn)
         if decided != not_migrated(ctx):
             changed.append("tables not migrated")
+        if have_settings != settings(ctx.params):
+            # (audits already migrated keep the dates read in the zone before: roll phase 02 back
+            # and run it again to read every time stamp in the new one)
+            changed.append("business_time_zone")
         if changed:
             return f"params' value maps changed ({', '.join(changed)})"
         waiting = sum(len(k) for k in addressed(ctx).values())

@@ -1,6 +1,8 @@
 DROP TABLE IF EXISTS cqms_migration.p02_value_map;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_spellings;
 DROP TABLE IF EXISTS cqms_migration.p02_not_migrated;
+DROP FUNCTION IF EXISTS cqms_migration.business_date(timestamptz);
+DROP TABLE IF EXISTS cqms_migration.p02_settings;
 DROP TABLE IF EXISTS cqms_migration.p02_sync_claims;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_tables;
 DROP TABLE IF EXISTS cqms_migration.p02_unsynced;

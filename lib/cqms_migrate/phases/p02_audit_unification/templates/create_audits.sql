@@ -186,6 +186,20 @@ CREATE TABLE cqms_migration.p02_value_map (
   PRIMARY KEY (vocabulary, legacy)
 );
 
+-- phase 2's settings from params (step load_value_maps): the business time zone a time stamp's
+-- date is read in
+CREATE TABLE cqms_migration.p02_settings (
+  name text PRIMARY KEY,
+  value text NOT NULL
+);
+-- an interaction_date held as timestamptz, as the date it falls on in the business time zone
+CREATE FUNCTION cqms_migration.business_date(ts timestamptz) RETURNS date
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT (ts AT TIME ZONE coalesce((SELECT s.value FROM cqms_migration.p02_settings s WHERE s.name = 'business_time_zone'),
+                                   'UTC'))::date
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.business_date(timestamptz) FROM PUBLIC, anon, authenticated, service_role;
+
 -- the tables scorecards name that phase 2 does not migrate (not an audit table, or excluded in
 -- params), with why (step load_value_maps): writes through audits never reach them, drift does
 -- not report them as new
