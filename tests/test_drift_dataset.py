@@ -26,7 +26,7 @@ from helpers import one
 def go_no_go(conn, params):
     from cqms_migrate import ledger
     ledger.install(conn)  # as a run does before its preflight
-    inv = inventory.discover(conn, exclude=inventory.exclusions(params))
+    inv = inventory.of_params(conn, params)
     values, unmapped, _ = pre.value_profile(conn, inv, params)
     return pre.go_no_go(conn, params, inv, pre.privileges(conn, inv), pre.disk(conn, inv, params.min_free_disk_factor),
                         quality.legacy_profile(conn, inv), values=values, unmapped=unmapped,

@@ -30,7 +30,7 @@ def add_scorecard(c, table: str, name: str) -> None:
 
 
 def verdict(conn, params):
-    inv = inventory.discover(conn, exclude=inventory.exclusions(params))
+    inv = inventory.of_params(conn, params)
     privs = pre.privileges(conn, inv)
     disk = pre.disk(conn, inv, params.min_free_disk_factor)
     profile = quality.legacy_profile(conn, inv)

@@ -103,7 +103,7 @@ def _forecast_equals_outcome(db, drift: bool):
         from cqms_migrate import ledger
         ledger.install(c)
         c.commit()
-        inv = inventory.discover(c, exclude=inventory.exclusions(params))
+        inv = inventory.of_params(c, params)
         before = outcome.forecast_audits(c, inv.migratable(), params)
     _deploy(p1.PHASE, db.params_file)
     _deploy(p2.PHASE, db.params_file)
@@ -483,7 +483,7 @@ def test_a_dry_run_forecast_before_the_ledger_says_it_is_approximate(legacy_db_d
     params = load_params("local", legacy_db_drift.params_file)
     with legacy_db_drift.connect() as c:
         assert one(c, "SELECT to_regnamespace('cqms_migration')") is None
-        inv = inventory.discover(c, exclude=inventory.exclusions(params))
+        inv = inventory.of_params(c, params)
         fc = outcome.forecast_audits(c, inv.migratable(), params)
     # call_audit's text scores cannot be read yet: not forecast (and the figure says so); with
     # the ledger's conversion functions, its two 'N/A' scores are
@@ -561,3 +561,30 @@ def test_durations_in_minutes_and_seconds_convert_and_a_blank_value_is_no_value(
     assert got.get(ids[5]) is None and ids[5] in got                            # nor are spaces (a blank score too)
     assert reasons == {str(ids[4]): "audit_duration '7:75' is not a duration (seconds, mm:ss or h:mm:ss)"}, reasons
     assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
+
+
+def test_a_table_several_scorecards_name_migrates_under_the_active_one_or_the_one_params_name(legacy_db_drift, tmp_path):
+    from test_drift_dataset import go_no_go
+    with legacy_db_drift.connect() as c:
+        table, active, old = c.execute(
+            "SELECT s.table_name, max(s.name) FILTER (WHERE s.is_active), max(s.name) FILTER (WHERE NOT s.is_active) "
+            "FROM public.scorecards s GROUP BY 1 HAVING count(*) > 1").fetchone()
+        v = go_no_go(c, load_params("local", legacy_db_drift.params_file))
+        assert not [b for b in v.blocking if table in b], v.blocking
+        assert any(f"{table}: also named by scorecard(s) {old!r}; its audits belong to {active!r}" in w for w in v.warnings)
+        # both active: no way to tell, so NO-GO, naming the params key that decides
+        c.execute("UPDATE public.scorecards SET is_active = true WHERE name = %s", (old,))
+        c.commit()
+        v = go_no_go(c, load_params("local", legacy_db_drift.params_file))
+        assert any(table in b and "scorecard_for_table" in b for b in v.blocking), v.blocking
+        pf = _params(tmp_path, legacy_db_drift, scorecard_for_table={table: old})
+        v = go_no_go(c, load_params("local", pf))
+        assert not [b for b in v.blocking if table in b], v.blocking
+        old_id = one(c, "SELECT id FROM public.scorecards WHERE name = %s", (old,))
+    _deploy(p1.PHASE, pf)
+    _deploy(p2.PHASE, pf)
+    with legacy_db_drift.connect() as c:
+        assert c.execute("SELECT DISTINCT scorecard_id FROM public.audits WHERE legacy_table = %s", (table,)).fetchall() == \
+               [(old_id,)]
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")

@@ -96,6 +96,8 @@ class AuditTable:
     not_audit: str | None = None
     # the operator excluded it in params (exclude_tables), with this reason
     excluded: str | None = None
+    # other scorecards that name the same table (its audits belong to scorecard_name's)
+    other_scorecards: list[str] = field(default_factory=list)
 
     @property
     def id_note(self) -> str | None:
@@ -172,6 +174,9 @@ class Inventory:
             if t.excluded:
                 out.append(f"{t.table_name}: {t.disposition}")
                 continue
+            if t.other_scorecards:
+                out.append(f"{t.table_name}: also named by scorecard(s) {', '.join(map(repr, t.other_scorecards))}; "
+                           f"its audits belong to {t.scorecard_name!r}")
             if t.in_scorecards and not t.exists:
                 out.append(f"scorecard {t.scorecard_name!r} names table {t.table_name!r}, which does not exist")
             if t.exists and not t.in_scorecards:
@@ -237,6 +242,12 @@ def exclusions(params) -> dict[str, str]:
     return {x.table: x.reason for x in getattr(params, "exclude_tables", [])}
 
 
+def of_params(conn: psycopg.Connection, params, with_counts: bool = True) -> Inventory:
+    """discover() with the operator's decisions from params (exclusions, scorecard choices)."""
+    return discover(conn, with_counts=with_counts, exclude=exclusions(params),
+                    scorecard_for=dict(getattr(params, "scorecard_for_table", {}) or {}))
+
+
 def _not_audit(conn: psycopg.Connection, name: str) -> str | None:
     """Why a name a scorecard gives is not an audit table, or None (an ordinary table of public,
     or no relation at all: that is reported as missing)."""
@@ -256,8 +267,10 @@ def _not_audit(conn: psycopg.Connection, name: str) -> str | None:
     return None
 
 
-def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[str, str] | None = None) -> Inventory:
-    """``exclude``: {table: reason} from params (exclude_tables)."""
+def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[str, str] | None = None,
+             scorecard_for: dict[str, str] | None = None) -> Inventory:
+    """``exclude``: {table: reason} from params (exclude_tables); ``scorecard_for``: {table:
+    scorecard name or id} from params (scorecard_for_table), for a table several scorecards name."""
     core = check_core_shape(conn)
     rpc_available = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -266,9 +279,12 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
     rpc_names: list[str] = []
     if rpc_available:
         rpc_names = [r[0] for r in conn.execute("SELECT * FROM public.get_audit_tables()").fetchall()]
+    has_active = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.scorecards'::regclass "
+                              "AND attname = 'is_active' AND NOT attisdropped)").fetchone()[0]
     cards = conn.execute(
-        "SELECT id::text, name, table_name, coalesce(allow_over_100, false) FROM public.scorecards "
-        "WHERE table_name IS NOT NULL ORDER BY name, id"
+        "SELECT id::text, name, table_name, coalesce(allow_over_100, false), "
+        + ("coalesce(is_active::text, 'true') IN ('true', 't', 'yes', '1') " if has_active else "true ")
+        + "FROM public.scorecards WHERE table_name IS NOT NULL ORDER BY name, id"
     ).fetchall()
     params = conn.execute(
         "SELECT scorecard_id::text, field_id FROM public.scorecard_perameters "
@@ -280,13 +296,28 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
         if fid not in by_card[sid]:
             by_card[sid].append(fid)
 
+    # a table several scorecards name (a scorecard and its inactive copy, versions): its audits
+    # belong to the one params name (scorecard_for_table: table -> scorecard name or id), else
+    # to the only active one; with none of those it blocks, naming the way out
+    by_table: dict[str, list] = {}
+    for card in cards:
+        by_table.setdefault(card[2], []).append(card)
     tables: dict[str, AuditTable] = {}
-    for sid, name, tname, over in cards:
-        if tname in tables:  # two scorecards on one table: keep the first, report the second
-            tables[tname].identifier_problem = tables[tname].identifier_problem or "named by more than one scorecard"
-            continue
-        tables[tname] = AuditTable(tname, sid, name, True, tname in rpc_names, False, allow_over_100=over,
-                                   parameters=by_card.get(sid, []))
+    for tname, named in by_table.items():
+        wanted = (scorecard_for or {}).get(tname)
+        chosen = ([c for c in named if wanted in (c[0], c[1])] if wanted else
+                  named if len(named) == 1 else [c for c in named if c[4]])
+        sid, name, _, over, _ = chosen[0] if len(chosen) == 1 else named[0]
+        t = AuditTable(tname, sid, name, True, tname in rpc_names, False, allow_over_100=over,
+                       parameters=by_card.get(sid, []))
+        if len(chosen) != 1:
+            t.identifier_problem = (
+                f"named by {len(named)} scorecards ({', '.join(repr(c[1]) + (' active' if c[4] else ' inactive') for c in named)})"
+                + (f" and params' scorecard_for_table names {wanted!r}, which is none of them" if wanted else
+                   ": name the one its audits belong to in params (scorecard_for_table: {" + f"{tname}: <scorecard name>" + "})"))
+        else:
+            t.other_scorecards = [c[1] for c in named if c is not chosen[0]]
+        tables[tname] = t
     for tname in rpc_names:
         # the runbook's own relations, should a discovery function list them (phase 02 wraps it
         # so that it does not): never counted as legacy tables
@@ -295,7 +326,7 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
 
     for t in tables.values():
         t.identifier_problem = t.identifier_problem or identifier_problem(t.table_name)
-        if t.identifier_problem and "more than one" not in t.identifier_problem:
+        if t.identifier_problem and "scorecards" not in t.identifier_problem:
             continue
         t.not_audit = _not_audit(conn, t.table_name)
         t.excluded = (exclude or {}).get(t.table_name)

@@ -129,6 +129,9 @@ class Params(Strict):
     # tables a scorecard names that must not be migrated (e.g. a test scorecard's table lacking
     # the audit columns), each with its reason
     exclude_tables: list[ExcludedTable] = []
+    # a table several scorecards name (a scorecard and its inactive copy): the scorecard (name or
+    # id) its audits belong to; without it, the only active one
+    scorecard_for_table: dict[str, str] = {}
 
     # preflight gates
     min_free_disk_factor: float = Field(default=2.0, ge=0)

@@ -454,9 +454,17 @@ def run(conn: psycopg.Connection, phase: str | None = None, limit: int = 20, hel
                 comparisons += verify_employees(conn, limit, helper)
             if "02_audit_unification" in wanted and conn.execute(
                     "SELECT to_regclass('public.audits') IS NOT NULL").fetchone()[0]:
-                tables = [t for t in inventory.discover(conn, with_counts=False).migratable()]
-                adopted = {r[0] for r in conn.execute("SELECT legacy_table FROM cqms_migration.p02_legacy_tables").fetchall()}
-                comparisons += verify_audits(conn, [t for t in tables if t.table_name in adopted], limit, helper)
+                # the adopted tables, under the scorecard each was adopted for (params may have
+                # chosen it among several: the registry says which)
+                adopted = dict(conn.execute("SELECT legacy_table, scorecard_id::text FROM cqms_migration.p02_legacy_tables"
+                                            ).fetchall())
+                tables = []
+                for t in inventory.discover(conn, with_counts=False).tables:
+                    if t.table_name in adopted and t.exists:
+                        t.scorecard_id, t.identifier_problem = adopted[t.table_name], None
+                        if t.migratable:
+                            tables.append(t)
+                comparisons += verify_audits(conn, tables, limit, helper)
         finally:
             if helper:
                 helper.close()

@@ -18,7 +18,8 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
   few the built-in vocabularies do not know (typos such as 'Aproved', and 'On Hold'); roles,
   countries and channels likewise;
 * inactive scorecards naming users and auth.users;
-* a discovery function of its own, get_audit_tables() as "every table named like '%audit%'".
+* a discovery function of its own, get_audit_tables() as "every table named like '%audit%'";
+* an inactive earlier version of a scorecard naming the same table as the active one.
 
 With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
 --no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
@@ -163,6 +164,14 @@ def apply_drift(conn) -> dict:
            str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + TEXT_KEY_TABLE))))
         report["text-keyed table"] = {"table": TEXT_KEY_TABLE, "rows": 30}
         report["scorecards naming other tables"] = ["users", "auth.users"]
+        # a scorecard's earlier version, inactive, still naming its table (its audits belong to the
+        # active one)
+        active = x("SELECT id, name, table_name FROM public.scorecards WHERE table_name = ANY(%s) AND is_active "
+                   "ORDER BY table_name LIMIT 1", (tables,)).fetchone()
+        x("INSERT INTO public.scorecards (id, name, table_name, passing_threshold, is_active, version, parent_scorecard_id) "
+          "VALUES (%s, %s, %s, 75, false, 0, %s)",
+          (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-old-version")), active[1] + " (v0, retired)", active[2], active[0]))
+        report["inactive copy naming a table"] = {"table": active[2], "scorecard": active[1] + " (v0, retired)"}
         # its own discovery function: every base table of public whose name contains 'audit'
         # (audit_assignments included): once phase 02 creates audits and audit_errors it would
         # list them too

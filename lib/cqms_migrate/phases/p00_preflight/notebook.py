@@ -26,7 +26,7 @@ ctx = nb.open_phase("00_preflight", env=env, params_file=params_file, run_id=run
         md("## 3. Legacy inventory\nEvery dynamic audit table, found through `scorecards.table_name` **and** "
            "`get_audit_tables()`, the two lists reconciled; parameter columns matched against "
            "`scorecard_perameters.field_id`. Mismatches are listed below the table."),
-        code("inv = inventory.discover(ctx.conn, exclude=inventory.exclusions(ctx.params))\nnb.show(inv.frame(), f\"{len(inv.tables)} audit tables; core tables: {inv.core}\")"),
+        code("inv = inventory.of_params(ctx.conn, ctx.params)\nnb.show(inv.frame(), f\"{len(inv.tables)} audit tables; core tables: {inv.core}\")"),
         code("nb.show_list(inv.mismatches(), 'mismatches between scorecards, get_audit_tables() and the tables')"),
         md("## 4. Prerequisites and privileges\nEverything the phases will use, checked before anything is "
            "written: `auth.uid()` and `auth.users`, the API roles, CREATE rights, ownership of the legacy tables. In "

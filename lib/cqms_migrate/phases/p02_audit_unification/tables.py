@@ -17,8 +17,7 @@ from .mapping import template
 
 def _inventory(ctx) -> inventory.Inventory:
     if getattr(ctx, "_p02_inventory", None) is None:
-        ctx._p02_inventory = inventory.discover(ctx.conn, with_counts=True,
-                                                exclude=inventory.exclusions(ctx.params))
+        ctx._p02_inventory = inventory.of_params(ctx.conn, ctx.params)
     return ctx._p02_inventory
 
 
