@@ -126,7 +126,7 @@ def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
     unknown spellings (drift.STANZA, what preflight prints, reviewed); db.params_file_raw: without
     it (preflight says NO-GO)."""
     import yaml
-    from cqms_migrate.legacy.drift import STANZA
+    from cqms_migrate.legacy.drift import stanza
     from cqms_migrate.paths import params_dir
 
     if server.kind not in _drift_seeded:
@@ -139,8 +139,9 @@ def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
     data = yaml.safe_load((params_dir() / "local.yaml").read_text())
     db.params_file_raw = str(tmp_path / "local-drift-raw.yaml")
     Path(db.params_file_raw).write_text(yaml.safe_dump(data))
-    for key, entries in STANZA.items():
-        data[key] = {**(data.get(key) or {}), **entries}
+    with db.connect() as c:
+        for key, entries in stanza(c).items():
+            data[key] = {**(data.get(key) or {}), **entries}
     db.params_file = str(tmp_path / "local-drift.yaml")
     Path(db.params_file).write_text(yaml.safe_dump(data))
     yield db

@@ -56,6 +56,10 @@ def test_preflight_names_every_difference_and_every_unmapped_value(legacy_db_dri
         for value in ("Trainee", "Inda", "Phillipines", "Acknowleged", "E-mail", "Live Chat", "Aproved", "On Hold"):
             assert any(f"unmapped value {value!r}" in b for b in unmapped), (value, v.blocking)
         assert len(unmapped) == 8, unmapped
+        # a 'Yes'/'No' flag named as a check done: which value is the error is for the operator to say
+        assert [b for b in v.blocking if b.startswith("parameter ")] == [
+            b for b in v.blocking if ".greeting_done: its meaning is not certain" in b], v.blocking
+        assert len([b for b in v.blocking if b.startswith("parameter ")]) == 1
         v = go_no_go(c, load_params("local", legacy_db_drift.params_file))
         assert v.blocking == [], v.blocking
         text = "\n".join(v.warnings)

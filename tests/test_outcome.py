@@ -243,7 +243,9 @@ def test_preflight_then_the_stanza_it_printed_then_the_run_migrates_all_but_the_
     assert entry["phase"] == "00_preflight" and "unmapped value" in entry["error"]["evalue"]
     stanza = _stanza(_folder(e.value.manifest) / "00_preflight.ipynb")
     assert set(stanza) == {"role_mapping", "country_map", "acknowledgement_status_map", "channel_map",
-                           "validation_status_map"}, stanza
+                           "validation_status_map", "parameters"}, stanza
+    (kinds_table, cols), = stanza["parameters"].items()
+    assert cols == {"greeting_done": {"kind": "flag", "error_values": ["no"]}}, cols   # a check: its 'No' is the error
     assert stanza["validation_status_map"]["Aproved"] == "approved" and stanza["country_map"]["Inda"] == "IN"
     data = yaml.safe_load(Path(legacy_db_drift.params_file_raw).read_text())
     data.update(stanza)   # the blocks replace the keys they name, as the notebook says
@@ -588,3 +590,61 @@ def test_a_table_several_scorecards_name_migrates_under_the_active_one_or_the_on
                [(old_id,)]
         result = verify.run(c)
         assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
+
+
+# -- what each parameter column means ---------------------------------------------------------------
+def test_each_parameter_kind_gives_the_errors_its_meaning_says(legacy_db_drift):
+    """The drifted dataset's fourth table has a 'Yes'/'No'/'N/A' check (declared in params: 'No'
+    is the error), a boolean error flag, points earned out of 30 and feedback text: audit_errors
+    hold exactly what each meaning gives; a point-earned column never reads as errors; feedback
+    lands in parameter_feedback; and a write through audit_errors reaches the legacy column in its
+    own words."""
+    pf = legacy_db_drift.params_file
+    _deploy(p1.PHASE, pf)
+    with PhaseContext(p1.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.Foundation.cutover_steps])
+    with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
+        phases.deploy(ctx, p2.steps(ctx))
+    with legacy_db_drift.connect() as c:
+        table = one(c, "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                       "WHERE a.attname = 'greeting_done' AND c.relkind = 'r'")
+        t = sql.Identifier(table)
+        errors = {f: (n, float(p)) for f, n, p in c.execute(
+            "SELECT e.field_id, count(*), sum(e.penalty_points) FROM public.audit_errors e JOIN public.audits a "
+            "ON a.id = e.audit_id WHERE a.legacy_table = %s AND e.field_id IN ('greeting_done', 'data_breach', "
+            "'knowledge_points', 'greeting_done_feedback') GROUP BY 1", (table,)).fetchall()}
+        no, breach, below, lost, fed = c.execute(sql.SQL(
+            "SELECT count(*) FILTER (WHERE l.greeting_done = 'No'), count(*) FILTER (WHERE l.data_breach), "
+            "count(*) FILTER (WHERE l.knowledge_points < 30), sum(30 - l.knowledge_points) FILTER (WHERE l.knowledge_points < 30), "
+            "count(*) FILTER (WHERE l.greeting_done_feedback IS NOT NULL) "
+            "FROM {} l JOIN public.audits a ON a.id = l.id AND a.deleted_at IS NULL").format(t)).fetchone()
+        assert no and breach and below and fed
+        assert errors == {"greeting_done": (no, 3.0 * no), "data_breach": (breach, 25.0 * breach),
+                          "knowledge_points": (below, float(lost))}, errors
+        assert one(c, "SELECT count(*) FROM public.audits WHERE legacy_table = %s AND parameter_feedback ? 'greeting_done'",
+                   (table,)) == fed
+        # a greeting missed, recorded through the new path: the legacy check reads 'No'; undone: 'Yes'
+        aid, legacy_id = c.execute(sql.SQL("SELECT a.id, l.id FROM public.audits a JOIN {} l ON l.id = a.id "
+                                           "WHERE l.greeting_done = 'Yes' LIMIT 1").format(t)).fetchone()
+        c.execute("INSERT INTO public.audit_errors (audit_id, interaction_date, field_id, error_count) "
+                  "SELECT id, interaction_date, 'greeting_done', 1 FROM public.audits WHERE id = %s", (aid,))
+        c.commit()
+        assert one(c, sql.SQL("SELECT greeting_done FROM {} WHERE id = %s").format(t), (legacy_id,)) == "No"
+        c.execute("DELETE FROM public.audit_errors WHERE audit_id = %s AND field_id = 'greeting_done'", (aid,))
+        c.commit()
+        assert one(c, sql.SQL("SELECT greeting_done FROM {} WHERE id = %s").format(t), (legacy_id,)) == "Yes"
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
+
+
+def test_an_uncertain_parameter_stops_phase_02_before_anything(legacy_db_drift):
+    """Without the declaration, the check's meaning is not certain: phase 02 refuses at its
+    meanings step, naming it and preflight."""
+    _deploy(p1.PHASE, legacy_db_drift.params_file_raw)
+    with PhaseContext(p2.PHASE, env="local", params_file=legacy_db_drift.params_file_raw) as ctx:
+        steps = [s for s in p2.steps(ctx) if s.name in ("snapshot_legacy", "wrap_discovery", "create_audits",
+                                                        "load_value_maps", "load_parameter_kinds")]
+        with pytest.raises(CheckFailed, match=r"greeting_done: a flag named as a check done.*run 00_preflight"):
+            phases.deploy(ctx, steps)
+    with legacy_db_drift.connect() as c:
+        assert one(c, "SELECT count(*) FROM cqms_migration.applied_steps WHERE step = 'load_parameter_kinds'") == 0

@@ -98,6 +98,8 @@ class AuditTable:
     excluded: str | None = None
     # other scorecards that name the same table (its audits belong to scorecard_name's)
     other_scorecards: list[str] = field(default_factory=list)
+    # its feedback columns -> the parameter each is about (phase 02's parameter meanings, once loaded)
+    feedback: dict[str, str] = field(default_factory=dict)
 
     @property
     def id_note(self) -> str | None:
@@ -349,3 +351,17 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
                                         (ident.as_string(conn),)).fetchone()[0]
     end_read(conn)
     return Inventory(sorted(tables.values(), key=lambda t: t.table_name), core, rpc_available)
+
+
+def with_feedback(conn: psycopg.Connection, tables: list[AuditTable]) -> list[AuditTable]:
+    """The tables with their feedback columns as phase 02 loaded the parameter meanings
+    (cqms_migration.p02_parameter_kinds; none before)."""
+    if conn.execute("SELECT to_regclass('cqms_migration.p02_parameter_kinds') IS NOT NULL").fetchone()[0]:
+        found: dict[str, dict[str, str]] = {}
+        for table, column, fid in conn.execute("SELECT legacy_table, column_name, field_id FROM "
+                                               "cqms_migration.p02_parameter_kinds WHERE kind = 'feedback'").fetchall():
+            found.setdefault(table, {})[column] = fid
+        for t in tables:
+            t.feedback = {c: f for c, f in found.get(t.table_name, {}).items() if c in t.columns}
+    end_read(conn)
+    return tables

@@ -53,6 +53,22 @@ class ExcludedTable(Strict):
     reason: str = Field(min_length=3)
 
 
+class ParameterSpec(Strict):
+    """What one parameter column means (parameters.py): kind, and for a flag the values that mean
+    an error, for points the maximum."""
+    kind: Literal["count", "flag", "points", "feedback"]
+    error_values: list[str] = []
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.kind == "flag" and not self.error_values:
+            raise ValueError("a flag needs error_values: the values that mean an error (e.g. [yes], [no], [true])")
+        if self.kind == "points" and (self.max is None or self.max <= 0):
+            raise ValueError("points need max: the most points the parameter gives")
+        return self
+
+
 class LegacySeed(Strict):
     audits: int = Field(default=100_000, ge=0)
     scorecards: int = Field(default=20, ge=2, le=200)
@@ -129,6 +145,9 @@ class Params(Strict):
     # tables a scorecard names that must not be migrated (e.g. a test scorecard's table lacking
     # the audit columns), each with its reason
     exclude_tables: list[ExcludedTable] = []
+    # what a parameter column means where preflight cannot be certain: {table: {column: {kind:
+    # count|flag|points|feedback, error_values: [...] (flag), max: N (points)}}}
+    parameters: dict[str, dict[str, ParameterSpec]] = {}
     # a table several scorecards name (a scorecard and its inactive copy): the scorecard (name or
     # id) its audits belong to; without it, the only active one
     scorecard_for_table: dict[str, str] = {}

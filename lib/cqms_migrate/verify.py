@@ -29,7 +29,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from . import convert, inventory
+from . import convert, inventory, vocab
 from .db import one_snapshot
 from .errors import CqmsError
 from .inventory import COMMON_COLUMNS
@@ -179,7 +179,7 @@ def compare(conn: psycopg.Connection, name: str, expected: sql.Composable, actua
 # ---------------------------------------------------------------------------------------------
 
 AUDIT_COMPARED = ["employee_id", "auditor_id", "scorecard_id", "channel_id", "interaction_type", "passing_status",
-                  "total_score", "critical_errors_count", "total_errors_count", "parameter_scores",
+                  "total_score", "critical_errors_count", "total_errors_count", "parameter_scores", "parameter_feedback",
                   "interaction_date", "interaction_id", "transcript", "validation_status", "acknowledgement_status",
                   "audit_duration", "submitted_at", "audit_start_time", "audit_end_time", "reversal_requested_at",
                   "reversal_approved", "errors"]
@@ -187,6 +187,7 @@ AUDIT_COMPARED = ["employee_id", "auditor_id", "scorecard_id", "channel_id", "in
 _TYPES = {"employee_id": "uuid", "auditor_id": "uuid", "scorecard_id": "uuid", "channel_id": "uuid",
           "interaction_type": "text", "passing_status": "text", "total_score": "numeric",
           "critical_errors_count": "integer", "total_errors_count": "integer", "parameter_scores": "jsonb",
+          "parameter_feedback": "jsonb",
           "interaction_date": "date", "interaction_id": "text", "transcript": "text", "validation_status": "text",
           "acknowledgement_status": "text", "audit_duration": "integer", "submitted_at": "timestamptz",
           "audit_start_time": "timestamptz", "audit_end_time": "timestamptz", "reversal_requested_at": "timestamptz",
@@ -224,22 +225,37 @@ ERRORS_TEXT = ("concat_ws(':', e.field_id, e.error_count, coalesce(trim_scale(e.
                "coalesce(e.parameter_type, ''), coalesce(e.scorecard_parameter_id::text, ''))")
 
 
-def _errors_of(scores: sql.Composable, scorecard: sql.Composable) -> sql.Composable:
+def _errors_of(scores: sql.Composable, scorecard: sql.Composable, table: str) -> sql.Composable:
     """The audit_errors an audit's parameter scores imply, as one sorted text
-    (field:count:penalty:type:parameter id, ...): a positive whole count (surrounding whitespace
-    allowed, as the sync reads it) of one of the scorecard's active parameters, the first by
-    display order when a field repeats."""
-    # the scorecard's parameters as one JSON map: an uncorrelated subquery, evaluated once
+    (field:count:penalty:type:parameter id, ...), by each column's declared meaning
+    (cqms_migration.p02_parameter_kinds, read as data): a count is its positive whole number
+    (whitespace allowed), a flag one error when its value is an error value, points one error
+    with the points lost as penalty when below the maximum; of a parameter of the scorecard, the
+    first active one by display order. Written apart from the runbook's mapping (its own SQL)."""
+    # the table's meanings with their parameters as one JSON map: an uncorrelated subquery
     pmap = sql.SQL(
-        "(SELECT jsonb_object_agg(p.field_id, jsonb_build_array(p.id, p.parameter_type, p.penalty_points)) FROM "
-        "(SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points "
-        "FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} AND coalesce(sp.is_active, true) "
-        "ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p)").format(sc=scorecard)
+        "(SELECT jsonb_object_agg(k.column_name, jsonb_build_array(p.id, p.parameter_type, p.penalty_points, k.kind, "
+        "k.error_values, k.max_points)) FROM cqms_migration.p02_parameter_kinds k "
+        "JOIN (SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points "
+        "      FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} AND coalesce(sp.is_active, true) "
+        "      ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p ON p.field_id = k.field_id "
+        "WHERE k.legacy_table = {t} AND k.kind IN ('count', 'flag', 'points'))").format(sc=scorecard, t=sql.Literal(table))
+    number = "^\\s*[0-9]{{1,9}}([.][0-9]+)?\\s*$"
     return sql.SQL(
-        "(SELECT string_agg(concat_ws(':', kv.key, kv.value::int, coalesce(trim_scale((pm.p ->> 2)::numeric * kv.value::int)::text, ''), "
-        "coalesce(pm.p ->> 1, ''), coalesce(pm.p ->> 0, '')), ',' ORDER BY kv.key) "
-        "FROM jsonb_each_text({s}) kv CROSS JOIN LATERAL (SELECT {pmap} -> kv.key AS p) pm "
-        "WHERE pm.p IS NOT NULL AND kv.value ~ '^\\s*[0-9]{{1,9}}\\s*$' AND kv.value::int > 0)").format(s=scores, pmap=pmap)
+        "(SELECT string_agg(concat_ws(':', x.key, x.n, coalesce(trim_scale(x.penalty)::text, ''), x.type, x.id), ',' "
+        "                   ORDER BY x.key) "
+        " FROM (SELECT kv.key, pm.p ->> 1 AS type, pm.p ->> 0 AS id, "
+        "              CASE pm.p ->> 3 WHEN 'count' THEN kv.value::int ELSE 1 END AS n, "
+        "              CASE pm.p ->> 3 WHEN 'count' THEN (pm.p ->> 2)::numeric * kv.value::int "
+        "                              WHEN 'flag' THEN (pm.p ->> 2)::numeric "
+        "                              ELSE (pm.p ->> 5)::numeric - kv.value::numeric END AS penalty "
+        "       FROM jsonb_each_text({s}) kv CROSS JOIN LATERAL (SELECT {pmap} -> kv.key AS p) pm "
+        "       WHERE pm.p IS NOT NULL AND CASE pm.p ->> 3 "
+        "         WHEN 'count' THEN kv.value ~ '^\\s*[0-9]{{1,9}}\\s*$' AND kv.value::int > 0 "
+        "         WHEN 'flag' THEN " + vocab.KEY_SQL.replace("{}", "kv.value").replace("{", "{{").replace("}", "}}")
+        + " IN (SELECT jsonb_array_elements_text(pm.p -> 4)) "
+        "         WHEN 'points' THEN kv.value ~ '" + number + "' AND kv.value::numeric < (pm.p ->> 5)::numeric END) x)"
+    ).format(s=scores, pmap=pmap)
 
 
 def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Composable]:
@@ -257,6 +273,11 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
     # the audit's id: the legacy uuid, or the name-based uuid of a table keyed otherwise
     aid = (sql.SQL("t.id") if convert.base(t.columns.get("id", "uuid")) == "uuid" else
            sql.SQL("cqms_migration.audit_uuid({}, t.id::text)").format(sql.Literal(t.table_name)))
+    # the feedback columns' text, per parameter (the meanings phase 02 loaded)
+    feedback = (sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(
+        sql.SQL("{f}, CASE WHEN btrim(t.{c}::text) <> '' THEN jsonb_build_array(t.{c}::text) END").format(
+            f=sql.Literal(f), c=sql.Identifier(c)) for c, f in sorted(t.feedback.items())))
+        if t.feedback else sql.SQL("'{}'::jsonb"))
     base = sql.SQL("""
       SELECT {aid} AS id, t.id AS legacy_id, emp.id AS employee_id, aud.id AS auditor_id, {scorecard} AS scorecard_id,
              coalesce(ch.id, (SELECT u.id FROM public.channels u WHERE u.code = 'UNASSIGNED')) AS channel_id,
@@ -266,6 +287,7 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
              {total_errors} AS total_errors_count,
              (SELECT coalesce(jsonb_object_agg(kv.key, kv.value), jsonb_build_object()) FROM jsonb_each_text({scores}) kv
               WHERE kv.value IS NOT NULL) AS parameter_scores,
+             {feedback} AS parameter_feedback,
              {interaction_date} AS interaction_date,
              {interaction_id} AS interaction_id, {transcript} AS transcript, vsm.value AS validation_status,
              asm.value AS acknowledgement_status, {duration} AS audit_duration, {submitted} AS submitted_at,
@@ -307,7 +329,7 @@ def expected_audits(t: inventory.AuditTable) -> tuple[sql.Composable, sql.Compos
         interaction_id=lg("interaction_id"), transcript=lg("transcript"), validation=lg("validation_status"),
         ack=lg("acknowledgement_status"), duration=lg("audit_duration"), submitted=lg("submitted_at"),
         start=lg("audit_start_time"), end=lg("audit_end_time"), reversal_at=lg("reversal_requested_at"),
-        reversal=lg("reversal_approved"), errors=_errors_of(scores, scorecard), raw_status=raw("passing_status"),
+        reversal=lg("reversal_approved"), errors=_errors_of(scores, scorecard, t.table_name), feedback=feedback, raw_status=raw("passing_status"),
         employee_email=raw("employee_email"), auditor_email=raw("auditor_email"), channel=raw("channel"),
         table=sql.Identifier(t.table_name), table_name=sql.Literal(t.table_name), uncastable=_uncastable(t))
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in ["id"] + AUDIT_COMPARED)
@@ -459,7 +481,7 @@ def run(conn: psycopg.Connection, phase: str | None = None, limit: int = 20, hel
                 adopted = dict(conn.execute("SELECT legacy_table, scorecard_id::text FROM cqms_migration.p02_legacy_tables"
                                             ).fetchall())
                 tables = []
-                for t in inventory.discover(conn, with_counts=False).tables:
+                for t in inventory.with_feedback(conn, inventory.discover(conn, with_counts=False).tables):
                     if t.table_name in adopted and t.exists:
                         t.scorecard_id, t.identifier_problem = adopted[t.table_name], None
                         if t.migratable:

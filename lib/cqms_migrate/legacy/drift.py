@@ -19,7 +19,10 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
   countries and channels likewise;
 * inactive scorecards naming users and auth.users;
 * a discovery function of its own, get_audit_tables() as "every table named like '%audit%'";
-* an inactive earlier version of a scorecard naming the same table as the active one.
+* an inactive earlier version of a scorecard naming the same table as the active one;
+* parameter columns of other kinds than error counts, with their metadata: a 'Yes'/'No'/'N/A'
+  flag named as a check done (greeting_done: its error value is for the operator to declare), a
+  boolean error flag, points earned out of 30, feedback text about a parameter.
 
 With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
 --no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
@@ -59,7 +62,18 @@ STANZA = {
     "channel_map": {"E-mail": "Email", "Live Chat": "Chat"},
     "role_mapping": {"Trainee": "AGENT"},
     "country_map": {"Inda": "IN", "Phillipines": "PH"},
+    "parameters": {"__kinds_table__": {"greeting_done": {"kind": "flag", "error_values": ["No"]}}},
 }
+
+
+def stanza(conn) -> dict:
+    """STANZA with the name of the table that holds the parameters of other kinds."""
+    out = dict(STANZA)
+    table = conn.execute("SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                         "AND a.attname = 'greeting_done' AND c.relkind = 'r'").fetchone()[0]
+    out["parameters"] = {table: STANZA["parameters"]["__kinds_table__"]}
+    return out
 
 
 def _tables(conn) -> list[str]:
@@ -164,6 +178,30 @@ def apply_drift(conn) -> dict:
            str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-card:" + TEXT_KEY_TABLE))))
         report["text-keyed table"] = {"table": TEXT_KEY_TABLE, "rows": 30}
         report["scorecards naming other tables"] = ["users", "auth.users"]
+        # parameter columns of other kinds than error counts, with their metadata: a flag named as
+        # a check done ('Yes'/'No'/'N/A': which value is the error is for the operator to say), a
+        # boolean error flag, points earned out of 30, and feedback text about a parameter
+        kinds_table = tables[3]
+        kt = sql.Identifier("public", kinds_table)
+        kcard = x("SELECT id FROM public.scorecards WHERE table_name = %s", (kinds_table,)).fetchone()[0]
+        x(sql.SQL("ALTER TABLE {} ADD COLUMN greeting_done text, ADD COLUMN data_breach boolean, "
+                  "ADD COLUMN knowledge_points integer, ADD COLUMN greeting_done_feedback text").format(kt))
+        x(sql.SQL("UPDATE {} SET "
+                  "greeting_done = CASE WHEN abs(hashtext(id::text || 'g')) % 100 < 80 THEN 'Yes' "
+                  "                     WHEN abs(hashtext(id::text || 'g')) % 100 < 95 THEN 'No' ELSE 'N/A' END, "
+                  "data_breach = abs(hashtext(id::text || 'b')) % 100 < 5, "
+                  "knowledge_points = CASE WHEN abs(hashtext(id::text || 'k')) % 100 < 70 THEN 30 "
+                  "                        ELSE 10 + abs(hashtext(id::text || 'k2')) % 20 END").format(kt))
+        x(sql.SQL("UPDATE {} SET greeting_done_feedback = 'Did not greet the customer by name' "
+                  "WHERE greeting_done = 'No'").format(kt))
+        for field, name, penalty, ptype, ftype in (("greeting_done", "Greeting done", 3, "compliance", "yes_no"),
+                                                   ("data_breach", "Data breach", 25, "critical", "checkbox"),
+                                                   ("knowledge_points", "Product knowledge", 30, "score", "points")):
+            x("INSERT INTO public.scorecard_perameters (id, scorecard_id, error_name, penalty_points, parameter_type, "
+              "field_type, field_id, is_active, display_order) VALUES (%s, %s, %s, %s, %s, %s, %s, true, 50)",
+              (str(uuid.uuid5(uuid.NAMESPACE_URL, "cqms-drift-kind:" + field)), kcard, name, penalty, ptype, ftype, field))
+        report["parameter kinds"] = {"table": kinds_table, "flag (a check)": "greeting_done", "flag": "data_breach",
+                                     "points out of 30": "knowledge_points", "feedback": "greeting_done_feedback"}
         # a scorecard's earlier version, inactive, still naming its table (its audits belong to the
         # active one)
         active = x("SELECT id, name, table_name FROM public.scorecards WHERE table_name = ANY(%s) AND is_active "

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from ... import inventory as inv_mod
-from ... import convert, legacy_shape, outcome, prerequisites, vocab, vocab_profile
+from ... import convert, legacy_shape, outcome, parameters, prerequisites, vocab, vocab_profile
 from ...db import end_read
 from ...errors import CheckFailed
 from ...paths import state_dir
@@ -172,11 +172,29 @@ def pooler_problem(url: str) -> str | None:
 
 def value_profile(conn, inv, params) -> tuple[pd.DataFrame, list, str]:
     """(every distinct value of every constrained column with what it becomes, the unmapped
-    ones, the params stanza that maps them: empty when none)."""
+    ones, the params stanza that maps them and declares every parameter column whose meaning
+    is not certain: empty when none). The frame's attrs hold the parameter meanings."""
     prof = vocab_profile.profile(conn, inv, params)
     missing = vocab_profile.unmapped(prof, params, vocab_profile.known_channel_names(prof))
     keys = list(dict.fromkeys(u.params_key for u in missing))
-    return prof, missing, vocab.stanza(missing, vocab_profile.existing_entries(params, keys)) if missing else ""
+    meanings = parameter_meanings(conn, inv, params)
+    prof.attrs["meanings"] = meanings
+    unsure = parameters.uncertain(meanings)
+    parts = [vocab.stanza(missing, vocab_profile.existing_entries(params, keys))] if missing else []
+    if unsure:
+        declared = {t: {c: spec.model_dump(exclude_none=True) for c, spec in cols.items()}
+                    for t, cols in params.parameters.items()}
+        parts.append(parameters.stanza(unsure, declared))
+    return prof, missing, "\n".join(parts)
+
+
+def parameter_meanings(conn, inv, params) -> list:
+    """What every parameter column of every table to migrate means (parameters.py)."""
+    declared = {t: {c: spec.model_dump() for c, spec in cols.items()} for t, cols in params.parameters.items()}
+    out = []
+    for t in inv.migratable():
+        out += parameters.infer(conn, t, declared.get(t.table_name))
+    return out
 
 
 def forecast(conn, inv, params) -> pd.DataFrame:
@@ -217,6 +235,9 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
         if x.table not in named:
             g.warnings.append(f"exclude_tables names {x.table!r}, which no scorecard names and get_audit_tables() does "
                               "not list: it excludes nothing (a typo?)")
+    for m in parameters.uncertain((values.attrs.get("meanings") if values is not None else None) or []):
+        g.blocking.append(f"parameter {m.table}.{m.column}: its meaning is not certain ({m.why}): declare it in params "
+                          "(parameters; the stanza below proposes one)")
     for u in unmapped or []:
         g.blocking.append(f"unmapped value {u.value!r} ({u.rows:,} rows in {', '.join(u.where)}): add it to "
                           f"{u.params_key} in params (the stanza below maps every unmapped value)")

@@ -46,8 +46,15 @@ ctx = nb.open_phase("00_preflight", env=env, params_file=params_file, run_id=run
            "REVIEW), then run preflight again."),
         code("values, unmapped, stanza = pre.value_profile(ctx.conn, inv, ctx.params)\n"
              "nb.show(values, f'{len(values)} distinct values; {len(unmapped)} unmapped', highlight=values['status'] == 'UNMAPPED')"),
-        code("nb.show_code(stanza, 'params stanza mapping every unmapped value (paste into params)') if stanza "
-             "else print('every value is mapped: no stanza needed')"),
+        md("**What each parameter column means.** An error count, an error flag (and which value means the "
+           "error), points earned out of a maximum, or feedback text (`cqms_migrate/parameters.py`): from params where "
+           "declared, else from the scorecard's parameter (`field_type`, `parameter_type`, `penalty_points`) and the "
+           "column's own values. A meaning that is not certain (highlighted) is NO-GO: the stanza declares it."),
+        code("meanings = pre.parameters.frame(values.attrs['meanings'])\n"
+             "nb.show(meanings, f'{len(meanings)} parameter columns', highlight=~meanings['certain'].astype(bool)) "
+             "if len(meanings) else print('no parameter columns')"),
+        code("nb.show_code(stanza, 'params stanza mapping every unmapped value and declaring every uncertain parameter "
+             "(paste into params)') if stanza else print('every value is mapped and every parameter certain: no stanza needed')"),
         md("## 7. Forecast: what will migrate, what will be quarantined\nPer audit table and reason, from the legacy "
            "rows now (`cqms_migrate/outcome.py`, independent of the migration's own mapping). Phase 02's cutover gate "
            "compares what it really quarantined with this forecast and with `max_quarantine_pct` / "

@@ -19,6 +19,7 @@ Steps (deploy in order, revert in reverse):
   wrap_discovery         the application's get_audit_tables() moved aside and wrapped: it never lists audits
   create_audits          audits (+ yearly partitions if params say so), audit_errors, ledger tables
   load_value_maps        the vocabularies (statuses, channels) from the defaults and params
+  load_parameter_kinds   what each parameter column means (parameters.py): count, flag, points, feedback
   enable_rls             policies and grants on audits / audit_errors (before anything writes them)
   install_sync_triggers  legacy -> audits triggers, one legacy table per transaction
   backfill               heap-page batches on the batch engine, resumable
@@ -45,7 +46,7 @@ from .report import SLOW_BATCH_FRACTION, Throughput, throughput, throughput_char
 from .sync import ReverseSync, SyncTriggers
 from .tables import AuditIndexes, CreateAudits, _inventory, migratable, partition_names, partitioned  # noqa: F401
 from .validation import Validation, validate  # noqa: F401
-from .values import ValueMaps
+from .values import ParameterKinds, ValueMaps
 from .discovery import WrapDiscovery
 
 __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", "PHASE_OBJECT", "steps", "plan",
@@ -56,7 +57,7 @@ __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "AuditUnification", 
 FLAG = "USE_UNIFIED_AUDITS_TABLE"
 HERE = Path(__file__).resolve().parent
 
-BUILD_STEPS = ["snapshot_legacy", "wrap_discovery", "create_audits", "load_value_maps", "enable_rls", "install_sync_triggers", "backfill",
+BUILD_STEPS = ["snapshot_legacy", "wrap_discovery", "create_audits", "load_value_maps", "load_parameter_kinds", "enable_rls", "install_sync_triggers", "backfill",
                "create_indexes", "create_compat_views"]
 CUTOVER_STEPS = ["install_reverse_sync", "enable_feature_flag"]
 
@@ -69,6 +70,7 @@ def plan(ctx) -> list[Step]:
         CreateAudits(PHASE, "create_audits", "audits (partitioned if params say so), audit_errors, passing-status map",
                      directory=HERE),
         ValueMaps(PHASE, "load_value_maps", "the vocabularies: legacy spellings of each constrained value (defaults + params)"),
+        ParameterKinds(PHASE, "load_parameter_kinds", "what each parameter column means: error count, flag, points, feedback"),
         # policies before the sync: CREATE POLICY locks audits; while nothing writes it, it waits for no one
         SqlStep(PHASE, "enable_rls", "row level security and grants on audits and audit_errors", directory=HERE),
         SyncTriggers(PHASE, "install_sync_triggers", "legacy -> audits triggers, one legacy table per transaction"),

@@ -32,7 +32,7 @@ AUDIT_COLUMNS = [
     "id", "legacy_table", "legacy_id", "employee_id", "auditor_id", "scorecard_id", "interaction_id",
     "interaction_date", "interaction_type", "channel_id", "transcript", "total_score", "max_possible_score",
     "passing_status", "passing_threshold", "critical_errors_count", "total_errors_count", "parameter_scores",
-    "status", "validation_status", "acknowledgement_status", "audit_start_time", "audit_end_time",
+    "parameter_feedback", "status", "validation_status", "acknowledgement_status", "audit_start_time", "audit_end_time",
     "audit_duration", "submitted_at", "reversal_requested_at", "reversal_approved", "quarter", "week",
     "created_at", "updated_at", "deleted_at", "legacy_values",
 ]
@@ -118,6 +118,18 @@ def extra_columns(t: AuditTable) -> list[str]:
     return t.param_columns + t.columns_without_parameter
 
 
+def _parameter_feedback(t: AuditTable, raw: sql.Composable) -> sql.Composable:
+    """{parameter: [text]} of the table's feedback columns that hold text (the seed's
+    parameter_feedback), read from the row as it is (``raw``: a column dropped since is absent).
+    Their text stays in parameter_scores too: the compat views return the legacy column from there."""
+    if not t.feedback:
+        return sql.SQL("'{}'::jsonb")   # (a value, never formatted: single braces)
+    value = lambda c: sql.SQL("(to_jsonb({}) ->> {})").format(raw, sql.Literal(c))  # noqa: E731
+    return sql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(sql.SQL(", ").join(
+        sql.SQL("{}, CASE WHEN nullif(btrim({}), '') IS NOT NULL THEN jsonb_build_array({}) END").format(
+            sql.Literal(f), value(c), value(c)) for c, f in sorted(t.feedback.items())))
+
+
 def _parameter_scores(raw: sql.Composable) -> sql.Composable:
     """Every column of the legacy row that is not one of the common columns, read from the row
     as it is now (not as it was inventoried): a parameter column added later is carried, a
@@ -178,7 +190,8 @@ def shaped_select(t: AuditTable, source: sql.Composable, raw: sql.Composable = s
     raw_id = sql.SQL("t.id") if "id" in t.columns else sql.SQL("NULL")
     return template("shaped_select").format(
         table_name=sql.Literal(t.table_name), scorecard_id=sql.Literal(t.scorecard_id),
-        parameter_scores=_parameter_scores(raw), legacy_values=_legacy_values(t), source=source, raw=raw,
+        parameter_scores=_parameter_scores(raw), parameter_feedback=_parameter_feedback(t, raw),
+        legacy_values=_legacy_values(t), source=source, raw=raw,
         unconvertible=unconvertible(t), unconvertible_detail=unconvertible_detail(t),
         ps_key=vocab.key_sql(legacy["passing_status"]), vs_key=vocab.key_sql(legacy["validation_status"]),
         acs_key=vocab.key_sql(legacy["acknowledgement_status"]), ch_key=vocab.key_sql(legacy["channel"]),
@@ -193,10 +206,16 @@ def _shaped_cols(prefix: str = "s") -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(prefix), sql.Identifier(c)) for c in AUDIT_COLUMNS)
 
 
-def parameter_map(t: AuditTable) -> sql.Composable:
-    """{field_id: {id, type, penalty}} of the table's scorecard parameters as they are now (a
-    scalar subquery): a parameter added later, with its column, counts too."""
-    return sql.SQL("({})").format(template("parameter_map").format(scorecard_id=sql.Literal(t.scorecard_id)))
+def parameter_map(table_name: sql.Composable, scorecard_id: sql.Composable) -> sql.Composable:
+    """{column: {id, field, type, penalty, kind, ev, max}}: what each parameter column of the
+    table means (cqms_migration.p02_parameter_kinds) with its scorecard parameter as it is now (a
+    scalar subquery). Literals for one table's SQL; a row's columns in the reverse sync's."""
+    return sql.SQL("({})").format(template("parameter_map").format(scorecard_id=scorecard_id, table_name=table_name))
+
+
+def error_of() -> sql.Composable:
+    """templates/error_of.sql: what a score kv says under its meaning pm.p (count and penalty)."""
+    return template("error_of").format(key=vocab.key_sql(sql.SQL("kv.value")))
 
 
 def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False) -> sql.Composable:
@@ -204,8 +223,16 @@ def errors_insert(t: AuditTable, source: sql.Composable, returning: bool = False
     parameter_scores); None when the table has no parameter column. ``returning``: as a
     data-modifying CTE (RETURNING 1), else a plain statement (the trigger's body). A table
     without parameter columns today may gain one, so every table gets the statement."""
-    return template("errors_insert").format(source=source, parameter_map=parameter_map(t),
-                                            returning=sql.SQL("RETURNING 1" if returning else ""))
+    return errors_insert_for(sql.Literal(t.table_name), sql.Literal(t.scorecard_id), source, returning)
+
+
+def errors_insert_for(table_name: sql.Composable, scorecard_id: sql.Composable, source: sql.Composable,
+                      returning: bool = False) -> sql.Composable:
+    """errors_insert for a table and scorecard named by expressions (the reverse sync's: the
+    audit's own legacy_table and scorecard_id)."""
+    return template("errors_insert").format(
+        source=source, parameter_map=parameter_map(table_name, scorecard_id), error_of=error_of(),
+        returning=sql.SQL("RETURNING 1" if returning else ""))
 
 
 def _tid(page: int) -> sql.Literal:

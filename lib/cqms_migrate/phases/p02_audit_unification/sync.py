@@ -17,7 +17,7 @@ from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, SqlStep, compose
 from ...triggers import PerTableTriggers
 from .compat import derived_expressions
-from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, audit_id, errors_insert, kept_verbatim, shape_columns, shaped_select, short_name,
+from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, audit_id, errors_insert, errors_insert_for, kept_verbatim, shape_columns, shaped_select, short_name,
                       template)
 
 
@@ -209,7 +209,12 @@ class ReverseSync(SqlStep):
                                                             template("provenance_body"), ctx.conn)),
                          compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_reverse_sync"),
                                                             template("reverse_sync_body").format(
-                                                                legacy_text=sql.Literal(LEGACY_TEXT)), ctx.conn)),
+                                                                legacy_text=sql.Literal(LEGACY_TEXT),
+                                                                rebuild_errors=errors_insert_for(
+                                                                    sql.SQL("rec.legacy_table"), sql.SQL("rec.scorecard_id"),
+                                                                    sql.SQL("(SELECT rec.id AS id, rec.interaction_date AS "
+                                                                            "interaction_date, rec.parameter_scores AS "
+                                                                            "parameter_scores) n"))), ctx.conn)),
                          compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_errors_write_back"),
                                                             template("errors_write_back_body"), ctx.conn)),
                          compose(ctx.conn, template("reverse_sync_triggers"))])

@@ -22,7 +22,8 @@ def _inventory(ctx) -> inventory.Inventory:
 
 
 def migratable(ctx) -> list[inventory.AuditTable]:
-    return _inventory(ctx).migratable()
+    """The tables to migrate, with their feedback columns as loaded now (load_parameter_kinds)."""
+    return inventory.with_feedback(ctx.conn, _inventory(ctx).migratable())
 
 
 def partitioned(ctx) -> bool:

@@ -185,3 +185,97 @@ def spelling_statements(conn, t: AuditTable, found: dict[str, dict[str, str]]) -
     return [compose(conn, template("legacy_spelling").format(
         table_name=sql.Literal(t.table_name), vocabulary=sql.Literal(vocabulary), value=sql.Literal(value),
         spelling=sql.Literal(spelling))) for vocabulary, m in sorted(found.items()) for value, spelling in sorted(m.items())]
+
+
+# -- what each parameter column means -----------------------------------------------------------
+def meanings(ctx) -> list:
+    """parameters.infer for every migratable table, with params' declarations."""
+    from ... import parameters
+    from . import migratable
+    declared = {t: {c: spec.model_dump() for c, spec in cols.items()} for t, cols in ctx.params.parameters.items()}
+    out = []
+    for t in migratable(ctx):
+        out += parameters.infer(ctx.conn, t, declared.get(t.table_name))
+    return out
+
+
+def _spellings(conn, table: str, column: str, error_values: list[str]) -> tuple[str | None, str | None]:
+    """(the table's most used spelling of an error value, of a no-error value) of a flag column."""
+    rows = conn.execute(sql.SQL("SELECT x.{c}::text, count(*) FROM public.{t} x WHERE x.{c} IS NOT NULL GROUP BY 1 "
+                                "ORDER BY 2 DESC, 1 LIMIT 50").format(c=sql.Identifier(column), t=sql.Identifier(table))
+                        ).fetchall()
+    end_read(conn)
+    err = next((v for v, _ in rows if vocab.key(v) in error_values), None)
+    ok = next((v for v, _ in rows if vocab.key(v) not in error_values and vocab.key(v) is not None), None)
+    return err, ok
+
+
+def kind_rows(ctx) -> list[tuple]:
+    """(table, column, field, kind, error_values, max, error spelling, no-error spelling) to load;
+    raises if a meaning is not certain (preflight names it and prints the params to declare)."""
+    from ...errors import CheckFailed
+    found = meanings(ctx)
+    unsure = [m for m in found if not m.certain]
+    if unsure:
+        m = unsure[0]
+        raise CheckFailed(f"phase {PHASE}: the meaning of {len(unsure)} parameter column(s) is not certain (first "
+                          f"{m.table}.{m.column}: {m.why}); run 00_preflight, which prints the params stanza to declare them")
+    rows = []
+    for m in found:
+        if m.kind is None:
+            continue
+        err = ok = None
+        if m.kind == "flag":
+            err, ok = _spellings(ctx.conn, m.table, m.column, m.error_values)
+        rows.append((m.table, m.column, m.field_id, m.kind, tuple(sorted(m.error_values)),
+                     float(m.max_points) if m.max_points is not None else None, err, ok))
+    return sorted(rows)
+
+
+@dataclass
+class ParameterKinds(Step):
+    """cqms_migration.p02_parameter_kinds: what each parameter column means (parameters.py).
+    Applied again when a meaning changes (params declared it, a column appeared): the audit_errors
+    of the tables whose meanings changed are rebuilt from their audits' scores, in the same
+    transaction."""
+
+    def render_deploy(self, ctx) -> Rendered:
+        from . import migratable
+        from .mapping import errors_insert
+        rows = kind_rows(ctx)
+        have = self._have(ctx)
+        out = [compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_parameter_kinds"))]
+        out += [compose(ctx.conn, template("parameter_kind").format(
+            table_name=sql.Literal(r[0]), column=sql.Literal(r[1]), field=sql.Literal(r[2]), kind=sql.Literal(r[3]),
+            error_values=sql.Literal(list(r[4])), max_points=sql.Literal(r[5]), error_spelling=sql.Literal(r[6]),
+            ok_spelling=sql.Literal(r[7]))) for r in rows]
+        changed = {r[0] for r in set(rows) ^ set(have)}
+        if changed and ctx.conn.execute("SELECT to_regclass('public.audits') IS NOT NULL").fetchone()[0]:
+            end_read(ctx.conn)
+            out.append(compose(ctx.conn, sql.SQL("SET LOCAL cqms.sync_echo = 'forward:backfill'")))
+            for t in [t for t in migratable(ctx) if t.table_name in changed]:
+                out.append(compose(ctx.conn, sql.SQL(
+                    "DELETE FROM public.audit_errors e USING public.audits a WHERE e.audit_id = a.id AND a.legacy_table = {}"
+                ).format(sql.Literal(t.table_name))))
+                out.append(compose(ctx.conn, errors_insert(t, sql.SQL(
+                    "(SELECT a.id, a.interaction_date, a.parameter_scores FROM public.audits a WHERE a.legacy_table = {} "
+                    "AND a.deleted_at IS NULL) n").format(sql.Literal(t.table_name)))))
+        return Rendered(out)
+
+    def _have(self, ctx) -> list[tuple]:
+        if not ctx.conn.execute("SELECT to_regclass('cqms_migration.p02_parameter_kinds') IS NOT NULL").fetchone()[0]:
+            end_read(ctx.conn)
+            return []
+        rows = [(r[0], r[1], r[2], r[3], sorted(r[4]), float(r[5]) if r[5] is not None else None, r[6], r[7])
+                for r in ctx.conn.execute("SELECT legacy_table, column_name, field_id, kind, error_values, max_points, "
+                                          "error_spelling, ok_spelling FROM cqms_migration.p02_parameter_kinds").fetchall()]
+        end_read(ctx.conn)
+        return [tuple(r[:4]) + (tuple(r[4]),) + tuple(r[5:]) for r in rows]
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered([compose(ctx.conn, sql.SQL("DELETE FROM cqms_migration.p02_parameter_kinds"))])
+
+    def stale(self, ctx) -> str | None:
+        want = set(kind_rows(ctx))
+        changed = sorted({f"{r[0]}.{r[1]}" for r in want ^ set(self._have(ctx))})
+        return f"parameter meanings changed ({', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''})" if changed else None

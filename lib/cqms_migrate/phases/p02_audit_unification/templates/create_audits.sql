@@ -186,6 +186,39 @@ CREATE TABLE cqms_migration.p02_value_map (
   PRIMARY KEY (vocabulary, legacy)
 );
 
+-- what each parameter column means (parameters.py; step load_parameter_kinds): an error count, an
+-- error flag (the values that mean an error, as vocab keys; how the table spells yes and no),
+-- points earned out of max_points, or feedback text; read by the backfill, the syncs and verify
+CREATE TABLE cqms_migration.p02_parameter_kinds (
+  legacy_table text NOT NULL,
+  column_name text NOT NULL,
+  field_id text NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('count', 'flag', 'points', 'feedback')),
+  error_values text[] NOT NULL DEFAULT '{{}}',
+  max_points numeric,
+  error_spelling text,
+  ok_spelling text,
+  PRIMARY KEY (legacy_table, column_name)
+);
+
+-- the score a parameter column holds for an audit's errors (written back when audit_errors change
+-- through the new path), as its meaning says: a count; a flag's error or no-error spelling as the
+-- table writes them; the points left out of max
+CREATE FUNCTION cqms_migration.p02_score_of(p_audit uuid, p_field text, p_count integer, p_penalty numeric)
+RETURNS jsonb LANGUAGE sql STABLE SET search_path = '' AS $$
+  SELECT coalesce(
+    (SELECT CASE k.kind
+              WHEN 'flag' THEN to_jsonb(CASE WHEN p_count > 0 THEN coalesce(k.error_spelling, 'yes')
+                                             ELSE coalesce(k.ok_spelling, 'no') END)
+              WHEN 'points' THEN to_jsonb(CASE WHEN p_count > 0 THEN k.max_points - coalesce(p_penalty, 0)
+                                               ELSE k.max_points END)
+            END
+     FROM public.audits a JOIN cqms_migration.p02_parameter_kinds k ON k.legacy_table = a.legacy_table
+     WHERE a.id = p_audit AND k.column_name = p_field AND k.kind IN ('flag', 'points')),
+    to_jsonb(greatest(coalesce(p_count, 0), 0)))
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.p02_score_of(uuid, text, integer, numeric) FROM PUBLIC, anon, authenticated, service_role;
+
 -- phase 2's settings from params (step load_value_maps): the business time zone a time stamp's
 -- date is read in
 CREATE TABLE cqms_migration.p02_settings (

@@ -1,5 +1,7 @@
 -- After cutover: a change to audit_errors through the new path reaches its audit's
--- parameter_scores, and so (reverse sync) the legacy parameter column; a deleted error leaves 0.
+-- parameter_scores (as the column's meaning writes it: a count, the flag's error or no-error
+-- spelling, the points left), and so (reverse sync) the legacy parameter column; a deleted error
+-- leaves no error there.
 -- The forward sync's own rewrite of an audit's errors is its echo and is skipped.
 DECLARE
   v_audit uuid := coalesce(NEW.audit_id, OLD.audit_id);
@@ -14,8 +16,10 @@ BEGIN
   PERFORM set_config('cqms.sync_echo', 'errors:' || v_audit::text, true);
   -- a row deleted, or moved to another parameter or audit: its old score goes to 0
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.field_id, OLD.audit_id) IS DISTINCT FROM (NEW.field_id, NEW.audit_id)) THEN
-    UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(OLD.field_id, 0)
-    WHERE id = OLD.audit_id AND (parameter_scores -> OLD.field_id) IS DISTINCT FROM '0'::jsonb;
+    UPDATE public.audits SET parameter_scores = parameter_scores
+                                                || jsonb_build_object(OLD.field_id, cqms_migration.p02_score_of(OLD.audit_id, OLD.field_id, 0, NULL))
+    WHERE id = OLD.audit_id
+      AND (parameter_scores -> OLD.field_id) IS DISTINCT FROM cqms_migration.p02_score_of(OLD.audit_id, OLD.field_id, 0, NULL);
   END IF;
   -- (a row an earlier trigger of the same statement replaced is gone: nothing to carry)
   IF TG_OP <> 'DELETE' AND EXISTS (SELECT 1 FROM public.audit_errors x WHERE x.id = NEW.id) THEN
@@ -23,13 +27,17 @@ BEGIN
       -- rows exist for positive counts only, as the mapping builds them: a count set to 0 (or
       -- less) removes the row and leaves the score 0
       DELETE FROM public.audit_errors x WHERE x.id = NEW.id;
-      UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, 0)
-      WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM '0'::jsonb;
+      UPDATE public.audits SET parameter_scores = parameter_scores
+                                                  || jsonb_build_object(NEW.field_id, cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, 0, NULL))
+      WHERE id = NEW.audit_id
+        AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, 0, NULL);
     ELSE
       -- one row per (audit, parameter), as the scores hold them: this row replaces any other
       DELETE FROM public.audit_errors x WHERE x.audit_id = NEW.audit_id AND x.field_id = NEW.field_id AND x.id <> NEW.id;
-      UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id, NEW.error_count)
-      WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM to_jsonb(NEW.error_count);
+      UPDATE public.audits SET parameter_scores = parameter_scores || jsonb_build_object(NEW.field_id,
+                                 cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, NEW.error_count, NEW.penalty_points))
+      WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM
+                                  cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, NEW.error_count, NEW.penalty_points);
     END IF;
   END IF;
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);

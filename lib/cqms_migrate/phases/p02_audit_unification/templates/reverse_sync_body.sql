@@ -102,22 +102,14 @@ BEGIN
                      v_rel, v_cols) USING v_patch;
     END IF;
     -- scores changed through audits: its audit_errors rows follow them (as the forward sync
-    -- builds them: the scorecard's active parameters, first by display order, positive counts),
+    -- builds them: each parameter column's meaning, mapping.errors_insert),
     -- unless the change came from audit_errors itself (the write-back's marker)
     IF (TG_OP = 'INSERT' OR OLD.parameter_scores IS DISTINCT FROM NEW.parameter_scores
         OR OLD.scorecard_id IS DISTINCT FROM NEW.scorecard_id OR OLD.deleted_at IS NOT NULL)
        AND v_marker IS DISTINCT FROM 'errors:' || rec.id::text THEN
       PERFORM set_config('cqms.sync_echo', 'forward:' || rec.legacy_table || ':' || rec.id::text, true);
       DELETE FROM public.audit_errors WHERE audit_id = rec.id;
-      INSERT INTO public.audit_errors (audit_id, interaction_date, scorecard_parameter_id, field_id,
-                                       parameter_type, error_count, penalty_points)
-      SELECT rec.id, rec.interaction_date, p.id, kv.key, p.parameter_type, kv.value::int, p.penalty_points * kv.value::int
-      FROM jsonb_each_text(rec.parameter_scores) kv
-      JOIN (SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points
-            FROM public.scorecard_perameters sp
-            WHERE sp.scorecard_id = rec.scorecard_id AND coalesce(sp.is_active, true)
-            ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p ON p.field_id = kv.key
-      WHERE CASE WHEN kv.value !~ '^\s*[0-9]{{1,9}}\s*$' THEN false ELSE kv.value::int > 0 END;
+      {rebuild_errors};
       PERFORM set_config('cqms.sync_echo', 'reverse:' || rec.legacy_table || ':' || rec.id::text, true);
     END IF;
     EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE t.id = $1::%s', v_rel, v_idtype) INTO v_written USING v_key;
