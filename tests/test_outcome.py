@@ -240,7 +240,7 @@ def test_preflight_then_the_stanza_it_printed_then_the_run_migrates_all_but_the_
     with pytest.raises(NotebookFailed) as e:
         _run(legacy_db_drift.params_file_raw)
     entry = e.value.manifest["phases"][0]
-    assert entry["phase"] == "00_preflight" and "unmapped value" in entry["error"]["evalue"]
+    assert entry["phase"] == "00_preflight" and "NO-GO" in entry["error"]["evalue"], entry["error"]
     stanza = _stanza(_folder(e.value.manifest) / "00_preflight.ipynb")
     assert set(stanza) == {"role_mapping", "country_map", "acknowledgement_status_map", "channel_map",
                            "validation_status_map", "parameters"}, stanza

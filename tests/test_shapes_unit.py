@@ -53,7 +53,7 @@ def test_without_a_key_there_is_no_mapping(table, columns, message):
     ("smallint", "integer", "widen"), ("bigint", "integer", "checked"), ("numeric(5,2)", "integer", "checked"),
     ("text", "integer", "checked"), ("jsonb", "integer", None), ("json", "jsonb", "widen"),
     ("timestamp without time zone", "timestamp with time zone", "widen"), ("text", "timestamp with time zone", "checked"),
-    ("timestamp with time zone", "date", None), ("timestamp without time zone", "date", "checked"), ("text", "boolean", "checked"), ("integer", "boolean", "checked"),
+    ("timestamp with time zone", "date", "zoned"), ("timestamp without time zone", "date", "zoned"), ("text", "boolean", "checked"), ("integer", "boolean", "checked"),
     ("text", "uuid", "checked"), ("bigint", "uuid", None), ("integer[]", "integer", None), ("numeric", "numeric", "same"),
 ])
 def test_conversion_kinds(legacy, target, kind):

@@ -87,14 +87,16 @@ def _profile(conn, t: AuditTable, columns: list[str]) -> dict[str, dict]:
         parts.append(sql.SQL(
             "count({v}), count(*) FILTER (WHERE {v} ~ '^[0-9]{{1,9}}$'), count(*) FILTER (WHERE {k} = ANY({w})), "
             "min(CASE WHEN {v} ~ '^[0-9]{{1,9}}([.][0-9]+)?$' THEN {v}::numeric END), "
-            "max(CASE WHEN {v} ~ '^[0-9]{{1,9}}([.][0-9]+)?$' THEN {v}::numeric END), avg(length({v}))").format(
+            "max(CASE WHEN {v} ~ '^[0-9]{{1,9}}([.][0-9]+)?$' THEN {v}::numeric END), avg(length({v})), "
+            "count(*) FILTER (WHERE {v} ~ '^0+$')").format(
             v=v, k=vocab.key_sql(v), w=sql.Literal(words)))
     row = conn.execute(sql.SQL("SELECT {} FROM public.{} x").format(sql.SQL(", ").join(parts),
                                                                      sql.Identifier(t.table_name))).fetchone()
     out = {}
     for i, c in enumerate(columns):
-        n, whole, worded, lo, hi, length = row[i * 6:(i + 1) * 6]
-        out[c] = {"values": n, "whole": whole, "worded": worded, "min": lo, "max": hi, "length": float(length or 0)}
+        n, whole, worded, lo, hi, length, zeros = row[i * 7:(i + 1) * 7]
+        out[c] = {"values": n, "whole": whole, "worded": worded, "min": lo, "max": hi, "length": float(length or 0),
+                  "zeros": zeros}
     for c in columns:
         if out[c]["values"] and out[c]["worded"] + out[c]["whole"] == out[c]["values"]:
             out[c]["distinct"] = [r[0] for r in conn.execute(sql.SQL(
@@ -154,7 +156,18 @@ def _meaning(t: AuditTable, c: str, typ: str, params: dict, p: dict, declared: d
         m.kind, m.certain = None, True
         return m
     words = set(p.get("distinct") or [])
-    flag_like = base == "boolean" or ftype in FLAG_TYPES or (n and p.get("worded", 0) == n)
+    numeric = base in convert.INTEGERS or base == "numeric"
+    if numeric and ftype in FLAG_TYPES and p.get("whole", 0) == n and (p.get("max") or 0) <= 1 \
+            and not CHECK_NAME.search(c):
+        # a checkbox kept as a number: 0/1 read as a count are the flag's reading, and a later 2
+        # stays two errors (a flag would read it as no error); writes back stay numbers
+        m.kind, m.certain = "count", True
+        m.why = f"a flag (field_type {ftype!r}) held as a number: its errors counted"
+        return m
+    # only yes/no words, and not only digits: 0 and 1 in a number column are a count of errors
+    # (a later 2 is two errors), read as a flag it would cap at one
+    flag_like = base == "boolean" or ftype in FLAG_TYPES or (
+        ftype not in COUNT_TYPES and n and p.get("worded", 0) == n and p.get("whole", 0) < n)
     if ftype in POINTS_TYPES or (ftype not in COUNT_TYPES and not flag_like and _looks_like_points(p, meta)):
         m.kind = "points"
         m.max_points = float(meta["penalty"]) if meta.get("penalty") else (float(p["max"]) if p.get("max") else None)
@@ -175,9 +188,14 @@ def _meaning(t: AuditTable, c: str, typ: str, params: dict, p: dict, declared: d
             m.why = f"a flag named as a check done ({c!r}): which value is the error is not certain"
             m.proposal = {"kind": "flag", "error_values": sorted(words & set(NO)) or ["no"]}
         return m
-    if ftype in COUNT_TYPES or (n and p.get("whole", 0) == n and (p.get("max") or 0) <= 1):
-        m.kind, m.certain = "count", (ftype in COUNT_TYPES or n == 0)
-        m.why = f"field_type {ftype!r}" if ftype in COUNT_TYPES else "whole numbers"
+    pen = float(meta["penalty"]) if meta.get("penalty") else None
+    # whole numbers that are no marks: none above 1, or mostly 0 (few audits have an error), or
+    # some above the parameter's penalty_points (points earned never exceed their maximum)
+    counted = n and p.get("whole", 0) == n and (
+        (p.get("max") or 0) <= 1 or 2 * p.get("zeros", 0) >= n or (pen is not None and float(p.get("max") or 0) > pen))
+    if ftype in COUNT_TYPES or counted:
+        m.kind, m.certain = "count", bool(ftype in COUNT_TYPES or n == 0 or counted)
+        m.why = f"field_type {ftype!r}" if ftype in COUNT_TYPES else "whole numbers, no marks out of a maximum"
         if n and p.get("whole", 0) < n:
             m.certain, m.why = False, f"field_type {ftype!r}, but {n - p['whole']:,} values are not whole numbers"
         if not m.certain:

@@ -29,7 +29,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from . import convert, inventory, vocab
+from . import convert, inventory, parameters, vocab
 from .db import one_snapshot
 from .errors import CqmsError
 from .inventory import COMMON_COLUMNS
@@ -234,12 +234,26 @@ def _errors_of(scores: sql.Composable, scorecard: sql.Composable, table: str) ->
     first active one by display order. Written apart from the runbook's mapping (its own SQL)."""
     # the table's meanings with their parameters as one JSON map: an uncorrelated subquery
     pmap = sql.SQL(
-        "(SELECT jsonb_object_agg(k.column_name, jsonb_build_array(p.id, p.parameter_type, p.penalty_points, k.kind, "
+        "(coalesce((SELECT jsonb_object_agg(k.column_name, jsonb_build_array(p.id, p.parameter_type, p.penalty_points, k.kind, "
         "k.error_values, k.max_points)) FROM cqms_migration.p02_parameter_kinds k "
         "JOIN (SELECT DISTINCT ON (sp.field_id) sp.field_id, sp.id, sp.parameter_type, sp.penalty_points "
         "      FROM public.scorecard_perameters sp WHERE sp.scorecard_id = {sc} AND coalesce(sp.is_active, true) "
         "      ORDER BY sp.field_id, sp.display_order NULLS LAST, sp.id) p ON p.field_id = k.field_id "
-        "WHERE k.legacy_table = {t} AND k.kind IN ('count', 'flag', 'points'))").format(sc=scorecard, t=sql.Literal(table))
+        "WHERE k.legacy_table = {t} AND k.kind IN ('count', 'flag', 'points')), '{{}}'::jsonb)"
+        # a parameter the scorecard gained after phase 02 recorded the meanings: by its field_type
+        " || coalesce((SELECT jsonb_object_agg(sp.field_id, jsonb_build_array(sp.id, sp.parameter_type, sp.penalty_points, "
+        "      sp.kind, {yes}::text[], CASE WHEN sp.kind = 'points' THEN sp.penalty_points END)) "
+        "  FROM (SELECT DISTINCT ON (q.field_id) q.field_id, q.id, q.parameter_type, q.penalty_points, "
+        "               CASE WHEN {ft} = ANY({flag}) THEN 'flag' WHEN {ft} = ANY({points}) THEN 'points' "
+        "                    WHEN {ft} = ANY({text}) THEN 'feedback' ELSE 'count' END AS kind "
+        "        FROM public.scorecard_perameters q WHERE q.scorecard_id = {sc} AND coalesce(q.is_active, true) "
+        "          AND q.field_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cqms_migration.p02_parameter_kinds k2 "
+        "          WHERE k2.legacy_table = {t} AND k2.column_name = q.field_id) "
+        "        ORDER BY q.field_id, q.display_order NULLS LAST, q.id) sp WHERE sp.kind <> 'feedback'), '{{}}'::jsonb))"
+    ).format(sc=scorecard, t=sql.Literal(table), yes=sql.Literal(sorted(parameters.YES)),
+             ft=sql.SQL(vocab.KEY_SQL).format(sql.SQL("q.field_type::text")),
+             flag=sql.Literal(sorted(parameters.FLAG_TYPES)), points=sql.Literal(sorted(parameters.POINTS_TYPES)),
+             text=sql.Literal(sorted(parameters.TEXT_TYPES)))
     number = "^\\s*[0-9]{{1,9}}([.][0-9]+)?\\s*$"
     return sql.SQL(
         "(SELECT string_agg(concat_ws(':', x.key, x.n, coalesce(trim_scale(x.penalty)::text, ''), x.type, x.id), ',' "
@@ -254,6 +268,7 @@ def _errors_of(scores: sql.Composable, scorecard: sql.Composable, table: str) ->
         "         WHEN 'count' THEN kv.value ~ '^\\s*[0-9]{{1,9}}\\s*$' AND kv.value::int > 0 "
         "         WHEN 'flag' THEN " + vocab.KEY_SQL.replace("{}", "kv.value").replace("{", "{{").replace("}", "}}")
         + " IN (SELECT jsonb_array_elements_text(pm.p -> 4)) "
+        "              OR (kv.value ~ '^\\s*[1-9][0-9]{{0,8}}\\s*$' AND '1' IN (SELECT jsonb_array_elements_text(pm.p -> 4))) "
         "         WHEN 'points' THEN kv.value ~ '" + number + "' AND kv.value::numeric < (pm.p ->> 5)::numeric END) x)"
     ).format(s=scores, pmap=pmap)
 

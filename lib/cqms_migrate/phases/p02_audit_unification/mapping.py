@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from ... import convert, vocab
+from ... import convert, parameters, vocab
 from ...inventory import COMMON_COLUMNS, AuditTable
 
 PHASE = "02_audit_unification"
@@ -210,7 +210,10 @@ def parameter_map(table_name: sql.Composable, scorecard_id: sql.Composable) -> s
     """{column: {id, field, type, penalty, kind, ev, max}}: what each parameter column of the
     table means (cqms_migration.p02_parameter_kinds) with its scorecard parameter as it is now (a
     scalar subquery). Literals for one table's SQL; a row's columns in the reverse sync's."""
-    return sql.SQL("({})").format(template("parameter_map").format(scorecard_id=scorecard_id, table_name=table_name))
+    return sql.SQL("({})").format(template("parameter_map").format(
+        scorecard_id=scorecard_id, table_name=table_name, ftype=vocab.key_sql(sql.SQL("p.field_type")),
+        yes=sql.Literal(sorted(parameters.YES)), flag_types=sql.Literal(sorted(parameters.FLAG_TYPES)),
+        points_types=sql.Literal(sorted(parameters.POINTS_TYPES)), text_types=sql.Literal(sorted(parameters.TEXT_TYPES))))
 
 
 def error_of() -> sql.Composable:
