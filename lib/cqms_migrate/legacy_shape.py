@@ -217,7 +217,7 @@ JSON_ROWS = {
     "people": {"pr": "per.pr", "snapshot": "legacy_snapshot -> 'people'", "e": "e.legacy_snapshot -> 'people'",
                "excluded": "EXCLUDED.legacy_snapshot -> 'people'", "q": "q.original_row",
                "old": "OLD.legacy_snapshot -> 'people'", "snap": "v_snapshot -> 'people'",
-               "r_snapshot": "r.legacy_snapshot -> 'people'"},
+               "r_snapshot": "r.legacy_snapshot -> 'people'", "src": "src.pr"},
     "users": {"uj": "per.u", "q": "q.original_row", "old": "OLD.legacy_snapshot -> 'users'"},
 }
 

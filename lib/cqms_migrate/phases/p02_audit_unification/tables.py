@@ -74,6 +74,8 @@ class CreateAudits(SqlStep):
             fill = dict(primary_key=sql.SQL("PRIMARY KEY (id)"), partition_by=sql.SQL(""),
                         parent_fk=sql.SQL("REFERENCES public.audits(id)"), partitions=sql.SQL(""),
                         errors_fk=sql.SQL("(audit_id) REFERENCES public.audits (id)"), id_lookup=sql.SQL(""))
+        # never a write target through audits: the core legacy tables and the runbook's own
+        fill["not_targets"] = sql.Literal(sorted(set(inventory.CORE_TABLES) | set(inventory.RUNBOOK_TABLES)))
         return Rendered([compose(ctx.conn, template("create_audits").format(**fill))])
 
 

@@ -75,6 +75,10 @@ BEGIN
     RETURNING e.legacy_snapshot INTO v_snapshot;
   END IF;
   PERFORM set_config('cqms.sync_echo', 'reverse:employees:' || coalesce(NEW.id, OLD.id)::text, true);
+  -- a role set through employees (an admin's, employees_guard) lifts a hold on a legacy role
+  IF TG_OP = 'UPDATE' AND NEW.role_id IS DISTINCT FROM OLD.role_id THEN
+    DELETE FROM cqms_migration.p01_role_holds h WHERE h.ne IN (v_old_ne, lower(btrim(NEW.email)));
+  END IF;
 
   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) THEN
     DELETE FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') = v_old_ne;

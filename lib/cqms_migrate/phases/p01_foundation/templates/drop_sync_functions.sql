@@ -26,4 +26,8 @@ DROP INDEX IF EXISTS public.employees_legacy_supervisor_idx;
 -- lint waived: as above
 -- squawk-ignore require-concurrent-index-deletion
 DROP INDEX IF EXISTS public.employees_legacy_mentor_idx;
+DROP FUNCTION IF EXISTS cqms_migration.p01_trusted_writer();
+DROP FUNCTION IF EXISTS cqms_migration.p01_writer();
+DROP TABLE IF EXISTS cqms_migration.p01_role_holds;
+DROP TABLE IF EXISTS cqms_migration.p01_role_vouch;
 DROP TABLE IF EXISTS cqms_migration.p01_email_locks

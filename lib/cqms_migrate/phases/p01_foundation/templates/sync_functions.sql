@@ -15,6 +15,36 @@
 -- emails costs O(rows + n), never O(rows * n) as = ANY (array) would
 CREATE TABLE cqms_migration.p01_email_locks (ne text PRIMARY KEY);
 
+-- Who may set a role through a legacy row (issue 21, docs/security.md). The legacy tables keep
+-- their stock grants, so any signed-in user can write 'Admin' into their own people row; the new
+-- model must not believe it. A role a legacy row gives is adopted only when a trusted writer
+-- wrote it (p01_role_vouch, filled by the forward sync in the writer's statement): the runbook's
+-- owner, service_role, any other server-side role, or a signed-in admin. Otherwise the employee
+-- keeps the role it has (a new person: the default role) and p01_role_holds says so, for review:
+-- the mapping (p01_expected_of) reads a hold while the legacy row still says what it held.
+CREATE TABLE cqms_migration.p01_role_vouch (xid xid8 NOT NULL DEFAULT pg_current_xact_id(), ne text NOT NULL);
+CREATE INDEX p01_role_vouch_xid_idx ON cqms_migration.p01_role_vouch (xid);
+CREATE TABLE cqms_migration.p01_role_holds (
+  ne text PRIMARY KEY,
+  legacy_role text,   -- vocab_key of the role the legacy row says, not adopted
+  role_id uuid,       -- the role kept (NULL: the default role)
+  writer text,
+  at timestamptz NOT NULL DEFAULT now()
+);
+-- the writer of this statement: the role PostgREST set (SET ROLE), else the login; trusted unless
+-- anon, or authenticated without admin access in the new model
+CREATE FUNCTION cqms_migration.p01_writer() RETURNS text
+LANGUAGE sql STABLE SET search_path = '' AS $$
+  SELECT CASE WHEN current_setting('role') <> 'none' THEN current_setting('role') ELSE session_user::text END
+$$;
+CREATE FUNCTION cqms_migration.p01_trusted_writer() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = '' AS $$
+  SELECT CASE WHEN cqms_migration.p01_writer() = 'anon' THEN false
+              WHEN cqms_migration.p01_writer() = 'authenticated'
+                THEN coalesce(cqms_security.current_access_level(), '') = 'admin'
+              ELSE true END
+$$;
+
 -- who reports to an email, and whose mentor it is: found by index when that email changes
 -- lint waived: employees is the runbook's own table, written by nothing else before cutover (this step precedes it)
 -- squawk-ignore require-concurrent-index-creation
@@ -63,6 +93,15 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
            CASE WHEN {users.u.email} IS NULL OR btrim({users.u.email}) = '' THEN 'missing_email'
                 WHEN {users.u.id} IS NULL THEN 'unconvertible_id'
                 WHEN btrim({users.u.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$' THEN 'invalid_email'
+                -- a login never moves to another person by an email collision (issue 21): the
+                -- employee of this email is bound to another users row that still holds it
+                WHEN EXISTS (SELECT 1 FROM public.employees e
+                             WHERE lower(btrim(e.email)) = coalesce(lower(btrim({users.u.email})), '')
+                               AND e.deleted_at IS NULL AND e.auth_user_id IS DISTINCT FROM {users.u.id}
+                               AND e.auth_user_id IS NOT NULL
+                               AND EXISTS (SELECT 1 FROM public.users o WHERE {users.o.id} = e.auth_user_id
+                                           AND coalesce(lower(btrim({users.o.email})), '') = lower(btrim(e.email))))
+                  THEN 'email_collision'
            END AS problem
     FROM public.users u
     WHERE p_nes IS NULL OR coalesce(lower(btrim({users.u.email})), '') IN (SELECT unnest(p_nes))
@@ -127,8 +166,15 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
   FROM per
   LEFT JOIN cqms_migration.p01_role_mapping m
          ON m.legacy_role = cqms_migration.vocab_key({people.pr.role})
-  JOIN public.roles r ON r.code = coalesce(m.role_code, (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
-                                                           WHERE dm.legacy_role = '*default*'))
+  -- a role no trusted writer set: the role kept (p01_role_holds), while the legacy row says it
+  LEFT JOIN cqms_migration.p01_role_holds h
+         ON h.ne = per.ne AND h.legacy_role IS NOT DISTINCT FROM cqms_migration.vocab_key({people.pr.role})
+  JOIN public.roles r ON r.code = CASE WHEN h.ne IS NOT NULL
+                                       THEN coalesce((SELECT hr.code FROM public.roles hr WHERE hr.id = h.role_id),
+                                                     (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
+                                                      WHERE dm.legacy_role = '*default*'))
+                                       ELSE coalesce(m.role_code, (SELECT dm.role_code FROM cqms_migration.p01_role_mapping dm
+                                                                   WHERE dm.legacy_role = '*default*')) END
   JOIN public.departments d ON d.code = cqms_migration.ref_code({people.pr.department})
   JOIN public.channels c ON c.code = cqms_migration.ref_code({people.pr.channel})
   JOIN public.teams t ON t.code = cqms_migration.ref_code({people.pr.team}) || '@' || c.code
@@ -288,6 +334,7 @@ DECLARE
   v_rows cqms_migration.p01_row[];
   v_n bigint;
   v_changed bigint;
+  v_trusted boolean;
 BEGIN
   IF p_nes IS NULL THEN
     LOCK TABLE cqms_migration.p01_email_locks IN EXCLUSIVE MODE;
@@ -342,7 +389,36 @@ BEGIN
   END IF;
 
   SELECT array_agg(s) INTO v_src FROM cqms_migration.p01_sources(v_nes) s;
+  -- roles (issue 21): a trusted writer's role lifts the hold of its email; a role the legacy rows
+  -- now give that no trusted writer set is held (the employee keeps its role, a new person the
+  -- default one), and the mapping is read again with the hold
+  IF NOT p_refresh_only THEN
+    v_trusted := cqms_migration.p01_trusted_writer();
+    -- (a full apply lifts no hold: the runbook re-merging vouches for no one's role)
+    IF p_nes IS NOT NULL THEN
+      DELETE FROM cqms_migration.p01_role_holds h
+      WHERE h.ne IN (SELECT unnest(v_nes))
+        AND h.ne IN (SELECT v.ne FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id());
+    END IF;
+  END IF;
   SELECT array_agg(x) INTO v_exp FROM cqms_migration.p01_expected_of(v_src) x;  -- the sources once
+  IF NOT p_refresh_only AND (p_nes IS NOT NULL OR NOT v_trusted) THEN
+    INSERT INTO cqms_migration.p01_role_holds AS h (ne, legacy_role, role_id, writer)
+    SELECT x.ne, cqms_migration.vocab_key({people.src.role}), e.role_id, cqms_migration.p01_writer()
+    FROM unnest(v_exp) x
+    LEFT JOIN public.employees e ON lower(btrim(e.email)) = x.ne AND e.deleted_at IS NULL
+    LEFT JOIN LATERAL (SELECT s.original_row AS pr FROM unnest(v_src) s
+                       WHERE s.source_table = 'people' AND s.rank = 1 AND s.ne = x.ne LIMIT 1) src ON true
+    WHERE x.role_id IS DISTINCT FROM coalesce(e.role_id, (SELECT r.id FROM public.roles r JOIN cqms_migration.p01_role_mapping dm
+                                                          ON dm.role_code = r.code WHERE dm.legacy_role = '*default*'))
+      AND NOT EXISTS (SELECT 1 FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id() AND v.ne = x.ne)
+    ON CONFLICT (ne) DO UPDATE SET legacy_role = EXCLUDED.legacy_role, role_id = EXCLUDED.role_id,
+                                   writer = EXCLUDED.writer, at = now();
+    IF FOUND THEN
+      SELECT array_agg(x) INTO v_exp FROM cqms_migration.p01_expected_of(v_src) x;
+    END IF;
+  END IF;
+
   -- employee_id is UNIQUE across emails: two writers giving one legacy code to two new people
   -- take turns on it too (the second then sees the first's employee and leaves the code to it)
   IF p_nes IS NOT NULL AND NOT p_refresh_only THEN
@@ -505,7 +581,9 @@ BEGIN
 
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
   SELECT '01_foundation', s.source_table, s.source_key, s.problem,
-         format('email %L fails the employees email format check', s.email), s.original_row,
+         CASE s.problem WHEN 'email_collision'
+              THEN format('email %L is the login of another users row bound to its employee: review (a login never moves by an email collision)', s.email)
+              ELSE format('email %L fails the employees email format check', s.email) END, s.original_row,
          current_setting('cqms.run_id', true)
   FROM unnest(v_src) s WHERE s.problem IS NOT NULL;
 
@@ -559,6 +637,7 @@ BEGIN
   ELSIF v_nes IS NOT NULL THEN
     PERFORM cqms_migration.p01_apply(v_nes);
   END IF;
+  DELETE FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id();
   RETURN v_nes;
 END $fn$;
 
@@ -608,10 +687,23 @@ BEGIN
   IF v_nes IS NOT NULL THEN
     INSERT INTO cqms_migration.p01_pending (nes) VALUES (v_nes);
   END IF;
+  -- a trusted writer's role (p01_role_vouch): a people row inserted, or one whose role changed
+  IF TG_TABLE_NAME = 'people' AND TG_OP IN ('INSERT', 'UPDATE') AND cqms_migration.p01_trusted_writer() THEN
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO cqms_migration.p01_role_vouch (ne)
+      SELECT DISTINCT coalesce(lower(btrim({people.n.email})), '') FROM new_rows n;
+    ELSE
+      INSERT INTO cqms_migration.p01_role_vouch (ne)
+      SELECT DISTINCT x.ne FROM (SELECT coalesce(lower(btrim({people.n.email})), '') AS ne,
+                                        cqms_migration.vocab_key({people.n.role}) AS rk FROM new_rows n) x
+      WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE coalesce(lower(btrim({people.o.email})), '') = x.ne
+                          AND cqms_migration.vocab_key({people.o.role}) IS NOT DISTINCT FROM x.rk);
+    END IF;
+  END IF;
   RETURN NULL;
 END $fn$;
 
-REVOKE ALL ON FUNCTION cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+REVOKE ALL ON FUNCTION cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
   cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;

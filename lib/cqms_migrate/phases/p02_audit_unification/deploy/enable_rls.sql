@@ -24,7 +24,25 @@ DECLARE
   v_allowed text[] := ARRAY['version', 'updated_at', 'percentage_score'];
   v_changed text[];
 BEGIN
-  IF current_user NOT IN ('anon', 'authenticated') THEN
+  -- the runbook's own writes (its SECURITY DEFINER syncs run as the owner) and the owner's pass
+  IF current_user NOT IN ('anon', 'authenticated', 'service_role') THEN
+    RETURN NEW;
+  END IF;
+  -- provenance (which legacy row an audit is, and where the reverse sync writes it) is the
+  -- runbook's: no API role names it on a new audit or changes it, service_role and admins included
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.legacy_table IS NOT NULL OR NEW.legacy_id IS NOT NULL THEN
+      RAISE EXCEPTION 'audits: legacy_table and legacy_id are set by the migration (from the scorecard), never by a writer'
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+  END IF;
+  IF NEW.id IS DISTINCT FROM OLD.id OR NEW.legacy_table IS DISTINCT FROM OLD.legacy_table
+     OR NEW.legacy_id IS DISTINCT FROM OLD.legacy_id THEN
+    RAISE EXCEPTION 'audits: id, legacy_table and legacy_id are an audit''s provenance; nobody changes them'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF current_user = 'service_role' THEN
     RETURN NEW;
   END IF;
   v_level := cqms_security.current_access_level();
@@ -32,7 +50,9 @@ BEGIN
     RETURN NEW;
   END IF;
   v_me := cqms_security.current_employee_id();
-  IF OLD.auditor_id = v_me THEN
+  -- the author edits their audit only as an auditor (elevated): an agent named auditor_id by a
+  -- legacy row has an agent's rights (docs/security.md)
+  IF OLD.auditor_id = v_me AND v_level = 'elevated' THEN
     IF NEW.auditor_id IS DISTINCT FROM OLD.auditor_id THEN
       RAISE EXCEPTION 'audits: only an admin reassigns an audit to another auditor' USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -59,7 +79,7 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$;
-CREATE TRIGGER audits_guard BEFORE UPDATE ON public.audits
+CREATE TRIGGER audits_guard BEFORE INSERT OR UPDATE ON public.audits
   FOR EACH ROW EXECUTE FUNCTION cqms_security.audits_guard();
 REVOKE ALL ON FUNCTION cqms_security.audits_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cqms_security.audits_guard() TO authenticated, service_role;

@@ -1,5 +1,6 @@
 DROP TABLE IF EXISTS cqms_migration.p02_value_map;
 DROP TABLE IF EXISTS cqms_migration.p02_legacy_spellings;
+DROP FUNCTION IF EXISTS cqms_migration.p02_legacy_rel(text);
 DROP TABLE IF EXISTS cqms_migration.p02_not_migrated;
 DROP FUNCTION IF EXISTS cqms_migration.business_date(timestamptz);
 DROP TABLE IF EXISTS cqms_migration.p02_settings;

@@ -241,6 +241,26 @@ CREATE TABLE cqms_migration.p02_not_migrated (
   disposition text NOT NULL
 );
 
+-- the legacy table a write through audits may reach (the reverse sync, the provenance of a new
+-- audit): an adopted table by OID from the registry; else (a scorecard table created since
+-- adoption) a plain table in public of that name with an audit table's columns, never a core
+-- legacy table, a table of the runbook, or one phase 2 does not migrate. The name comes from
+-- audits.legacy_table, which the provenance trigger sets and the API roles cannot change; this
+-- function is the second wall (a scorecard row naming 'employees' reaches nothing).
+CREATE FUNCTION cqms_migration.p02_legacy_rel(p_table text) RETURNS regclass
+LANGUAGE sql STABLE SET search_path = '' AS $$
+  SELECT coalesce(
+    (SELECT c.oid::regclass FROM cqms_migration.p02_legacy_tables r JOIN pg_catalog.pg_class c ON c.oid = r.relid
+     WHERE r.legacy_table = p_table),
+    (SELECT c.oid::regclass FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relname = p_table AND c.relkind IN ('r', 'p')
+       AND p_table <> ALL ({not_targets}::text[]) AND p_table NOT LIKE '%\_compat'
+       AND NOT EXISTS (SELECT 1 FROM cqms_migration.p02_not_migrated x WHERE x.legacy_table = p_table)
+       AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+            AND NOT a.attisdropped AND a.attname IN ('id', 'employee_email', 'auditor_email', 'interaction_date')) = 4))
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.p02_legacy_rel(text) FROM PUBLIC, anon, authenticated, service_role;
+
 -- how each legacy table spells a unified value when a write through audits reaches it (its own
 -- most used spelling; written with the table's compat view, never changed after)
 CREATE TABLE cqms_migration.p02_legacy_spellings (

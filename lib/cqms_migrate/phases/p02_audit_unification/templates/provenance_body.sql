@@ -30,8 +30,10 @@ BEGIN
     SELECT r.legacy_table INTO NEW.legacy_table FROM cqms_migration.p02_legacy_tables r
     WHERE r.scorecard_id = NEW.scorecard_id ORDER BY r.legacy_table LIMIT 1;
     IF NEW.legacy_table IS NULL THEN
+      -- a scorecard created since adoption: its table, if it is an audit table
+      -- (p02_legacy_rel: never a core legacy table or one of the runbook's)
       SELECT s.table_name INTO NEW.legacy_table FROM public.scorecards s
-      WHERE s.id = NEW.scorecard_id AND to_regclass(format('public.%I', s.table_name)) IS NOT NULL;
+      WHERE s.id = NEW.scorecard_id AND cqms_migration.p02_legacy_rel(s.table_name) IS NOT NULL;
     END IF;
     IF EXISTS (SELECT 1 FROM cqms_migration.p02_not_migrated x WHERE x.legacy_table = NEW.legacy_table) THEN
       -- a table phase 2 does not migrate (excluded, or not an audit table): the audit is kept in
@@ -48,8 +50,7 @@ BEGIN
   -- identity), and the audit's id becomes the name-based uuid of that legacy id
   -- (cqms_migration.audit_uuid), so after a rollback and a re-run it is the same
   IF NEW.legacy_table IS NOT NULL AND NEW.legacy_id IS NULL THEN
-    SELECT r.relid::regclass INTO v_rel FROM cqms_migration.p02_legacy_tables r WHERE r.legacy_table = NEW.legacy_table;
-    v_rel := coalesce(v_rel, to_regclass(format('public.%I', NEW.legacy_table)));
+    v_rel := cqms_migration.p02_legacy_rel(NEW.legacy_table);
     SELECT a.atttypid::regtype::text,
            CASE WHEN a.attidentity <> '' THEN format('nextval(%L)', pg_get_serial_sequence(v_rel::text, 'id'))
                 ELSE pg_get_expr(d.adbin, d.adrelid) END

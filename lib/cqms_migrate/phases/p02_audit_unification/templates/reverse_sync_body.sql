@@ -25,11 +25,9 @@ BEGIN
                                               'refresh:' || rec.legacy_table || ':' || rec.id::text) THEN
     RETURN NULL;
   END IF;
-  SELECT c.oid::regclass INTO v_rel FROM cqms_migration.p02_legacy_tables r JOIN pg_class c ON c.oid = r.relid
-  WHERE r.legacy_table = rec.legacy_table;
-  IF v_rel IS NULL THEN
-    v_rel := to_regclass(format('public.%I', rec.legacy_table));
-  END IF;
+  -- only an audit table: adopted (by OID), or created since with an audit table's columns; never
+  -- a core legacy table or one of the runbook's (cqms_migration.p02_legacy_rel)
+  v_rel := cqms_migration.p02_legacy_rel(rec.legacy_table);
   IF v_rel IS NULL THEN
     -- the legacy table is gone: nothing can hold the write; it stays in audits, listed here
     INSERT INTO cqms_migration.p02_unsynced (audit_id, legacy_table, operation)
