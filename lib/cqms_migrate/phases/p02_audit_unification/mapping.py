@@ -79,12 +79,17 @@ def common_type(name: str) -> str:
     return dict(_COMMON_TYPES).get(name, "text")
 
 
+# legacy columns audits holds NOT NULL (a NULL becomes now()): their legacy text is kept, so the
+# compat view returns the NULL the legacy row holds (issue 21)
+NOT_NULL_IN_AUDITS = ("created_at", "updated_at")
+
+
 def kept_verbatim(t: AuditTable) -> list[str]:
     """Common columns whose legacy text audits.legacy_values keeps: the normalised ones, and those
     of another type than audits holds (a converted value's own spelling, or a value with no
     lossless conversion), so the compat view returns the legacy row exactly."""
     other = [c for c, typ in t.columns.items() if c in COMMON_COLUMNS and c not in LEGACY_TEXT and c != "id"
-             and convert.kind(typ, common_type(c)) not in ("same", "widen")]
+             and (convert.kind(typ, common_type(c)) not in ("same", "widen") or c in NOT_NULL_IN_AUDITS)]
     return LEGACY_TEXT + other
 
 

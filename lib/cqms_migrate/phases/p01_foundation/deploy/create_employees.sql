@@ -72,7 +72,7 @@ CREATE INDEX idx_employees_updated_by ON public.employees (updated_by);
 CREATE INDEX idx_employees_is_active ON public.employees (is_active) WHERE deleted_at IS NULL;
 CREATE INDEX idx_employees_created_at ON public.employees (created_at DESC) WHERE deleted_at IS NULL;
 CREATE INDEX idx_employees_name_search ON public.employees
-  USING gin (to_tsvector('english', name || ' ' || coalesce(email, '')));
+  USING gin (to_tsvector('english', left(name || ' ' || coalesce(email, ''), 100000)));
 
 CREATE FUNCTION public.employees_bump_version() RETURNS trigger
 LANGUAGE plpgsql SET search_path = '' AS $$

@@ -81,9 +81,20 @@ CREATE TABLE cqms_migration.p01_role_mapping (
 );
 
 -- the code a free-text legacy value maps to: 'E-mail ' -> 'E_MAIL'; blank -> 'UNASSIGNED'
+-- (a code stays short enough for the unique index whatever the legacy value: past 100
+-- characters, its first 80 and a hash of the whole, issue 21)
 CREATE FUNCTION cqms_migration.ref_code(value text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
-  SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''), 'UNASSIGNED')
+  SELECT CASE WHEN length(x.c) > 100 THEN left(x.c, 80) || '_' || upper(left(md5(x.c), 12)) ELSE x.c END
+  FROM (SELECT coalesce(nullif(btrim(upper(regexp_replace(btrim(value), '[^A-Za-z0-9]+', '_', 'g')), '_'), ''),
+                        'UNASSIGNED') AS c) x
+$$;
+-- a reference row's name from a legacy value: the value, trimmed; past 200 characters its first
+-- 180 and a hash of the whole (the unique index on names holds it; the legacy row keeps the value)
+CREATE FUNCTION cqms_migration.ref_name(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN length(btrim(value)) > 200 THEN left(btrim(value), 180) || ' #' || left(md5(btrim(value)), 12)
+              ELSE btrim(value) END
 $$;
 
 -- how a legacy people.country spelling (vocab_key) maps to a country code: params country_map
@@ -109,7 +120,7 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
     (SELECT a.code FROM cqms_migration.p01_country_alias a WHERE a.alias = cqms_migration.vocab_key(value)),
     'ZZ')
 $$;
-REVOKE ALL ON FUNCTION cqms_migration.ref_code(text), cqms_migration.country_code(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cqms_migration.ref_code(text), cqms_migration.ref_name(text), cqms_migration.country_code(text) FROM PUBLIC;
 
 -- No moment of exposure: on Supabase, the default privileges have just granted these tables to
 -- anon and authenticated. Row level security on (no policy yet: no row for anyone but

@@ -448,7 +448,7 @@ INSERT INTO public.departments (id, name, code)
 SELECT md5('cqms-department:' || d.code)::uuid, d.name, d.code FROM (
   SELECT 'Unassigned' AS name, 'UNASSIGNED' AS code
   UNION ALL
-  SELECT mode() WITHIN GROUP (ORDER BY btrim({people.p.department})), cqms_migration.ref_code({people.p.department})
+  SELECT mode() WITHIN GROUP (ORDER BY cqms_migration.ref_name({people.p.department})), cqms_migration.ref_code({people.p.department})
   FROM public.people p
   WHERE cqms_migration.ref_code({people.p.department}) <> 'UNASSIGNED'
   GROUP BY cqms_migration.ref_code({people.p.department})) d;
@@ -463,7 +463,7 @@ INSERT INTO public.channels (id, name, code, display_order)
 SELECT md5('cqms-channel:' || c.code)::uuid, c.name, c.code, c.display_order FROM (
   SELECT 'Unassigned' AS name, 'UNASSIGNED' AS code, 1000 AS display_order
   UNION ALL
-  SELECT mode() WITHIN GROUP (ORDER BY spelling), cqms_migration.ref_code(spelling),
+  SELECT mode() WITHIN GROUP (ORDER BY cqms_migration.ref_name(spelling)), cqms_migration.ref_code(spelling),
          row_number() OVER (ORDER BY cqms_migration.ref_code(spelling))::int
   FROM legacy_channels
   WHERE cqms_migration.ref_code(spelling) <> 'UNASSIGNED'
@@ -473,7 +473,7 @@ SELECT md5('cqms-channel:' || c.code)::uuid, c.name, c.code, c.display_order FRO
 INSERT INTO public.teams (id, name, code, channel_id)
 SELECT md5('cqms-team:' || t.code)::uuid, min(t.name), t.code, t.channel_id
 FROM (
-  SELECT CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim({people.p.team}) END AS name,
+  SELECT CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE cqms_migration.ref_name({people.p.team}) END AS name,
          cqms_migration.ref_code({people.p.team}) || '@' || c.code AS code,
          c.id AS channel_id
   FROM public.people p

@@ -8,4 +8,5 @@ DROP FUNCTION IF EXISTS cqms_migration.country_code(text);
 DROP TABLE IF EXISTS cqms_migration.p01_country_map;
 DROP TABLE IF EXISTS cqms_migration.p01_country_alias;
 DROP FUNCTION IF EXISTS cqms_migration.ref_code(text);
+DROP FUNCTION IF EXISTS cqms_migration.ref_name(text);
 DROP TABLE IF EXISTS public.countries;

@@ -14,6 +14,12 @@
 -- with IN (SELECT unnest(..)), a hashed semi-join or hashed subplan: a statement touching n
 -- emails costs O(rows + n), never O(rows * n) as = ANY (array) would
 CREATE TABLE cqms_migration.p01_email_locks (ne text PRIMARY KEY);
+-- the lock key of an email or code: itself, or past 500 bytes a hash (any legal legacy value
+-- locks: the primary key's index holds about 2,700 bytes)
+CREATE FUNCTION cqms_migration.p01_lock_key(p text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN octet_length(p) > 500 THEN 'md5:' || md5(p) ELSE p END
+$$;
 
 -- Who may set a role through a legacy row (issue 21, docs/security.md). The legacy tables keep
 -- their stock grants, so any signed-in user can write 'Admin' into their own people row; the new
@@ -48,10 +54,10 @@ $$;
 -- who reports to an email, and whose mentor it is: found by index when that email changes
 -- lint waived: employees is the runbook's own table, written by nothing else before cutover (this step precedes it)
 -- squawk-ignore require-concurrent-index-creation
-CREATE INDEX employees_legacy_supervisor_idx ON public.employees ((lower(btrim({people.snapshot.team_supervisor}))));
+CREATE INDEX employees_legacy_supervisor_idx ON public.employees ((md5(lower(btrim({people.snapshot.team_supervisor})))));
 -- lint waived: as above
 -- squawk-ignore require-concurrent-index-creation
-CREATE INDEX employees_legacy_mentor_idx ON public.employees ((lower(btrim({people.snapshot.quality_mentor}))));
+CREATE INDEX employees_legacy_mentor_idx ON public.employees ((md5(lower(btrim({people.snapshot.quality_mentor})))));
 
 CREATE TYPE cqms_migration.p01_source AS (
   source_table text, source_key text, ne text, email text, problem text, rank bigint, original_row jsonb);
@@ -80,7 +86,8 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
            coalesce(lower(btrim({people.p.email})), '') AS ne,
            {people.p.is_active} AS is_active, {people.p.last_login} AS last_login, {people.p.login_count} AS login_count,
            CASE WHEN {people.p.email} IS NULL OR btrim({people.p.email}) = '' THEN 'missing_email'
-                WHEN btrim({people.p.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$' THEN 'invalid_email'
+                WHEN btrim({people.p.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$'
+                  OR octet_length(btrim({people.p.email})) > 254 THEN 'invalid_email'
            END AS problem
     FROM public.people p
     WHERE p_nes IS NULL OR coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(p_nes))
@@ -92,7 +99,8 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
            {users.u.last_sign_in_at} AS last_sign_in_at,
            CASE WHEN {users.u.email} IS NULL OR btrim({users.u.email}) = '' THEN 'missing_email'
                 WHEN {users.u.id} IS NULL THEN 'unconvertible_id'
-                WHEN btrim({users.u.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$' THEN 'invalid_email'
+                WHEN btrim({users.u.email}) !~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$'
+                  OR octet_length(btrim({users.u.email})) > 254 THEN 'invalid_email'
                 -- a login never moves to another person by an email collision (issue 21): the
                 -- employee of this email is bound to another users row that still holds it
                 WHEN EXISTS (SELECT 1 FROM public.employees e
@@ -136,7 +144,8 @@ LANGUAGE sql STABLE SET search_path = '' AS $$
   SELECT per.ne,
          {users.uj.id},
          coalesce(btrim({users.uj.email}), btrim({people.pr.email})),
-         {people.pr.employee_id},
+         -- a legacy code too long for the unique index is not carried (the legacy row keeps it)
+         CASE WHEN octet_length({people.pr.employee_id}) <= 254 THEN {people.pr.employee_id} END,
          coalesce(nullif(btrim({people.pr.name}), ''), nullif(btrim({users.uj.full_name}), ''), split_part(per.ne, '@', 1)),
          coalesce({users.uj.avatar_url}, {people.pr.avatar_url}),
          r.id,
@@ -196,8 +205,8 @@ LANGUAGE sql SET search_path = '' AS $$
                            AND s.id <> e.id AND s.deleted_at IS NULL)
   WHERE e.legacy_snapshot ? 'people'
     AND NOT (lower(btrim(e.email)) IN (SELECT unnest(p_nes)))
-    AND (lower(btrim({people.e.team_supervisor})) = ANY (p_nes)
-         OR lower(btrim({people.e.quality_mentor})) = ANY (p_nes))
+    AND (md5(lower(btrim({people.e.team_supervisor}))) = ANY (ARRAY(SELECT md5(x) FROM unnest(p_nes) x))
+         OR md5(lower(btrim({people.e.quality_mentor}))) = ANY (ARRAY(SELECT md5(x) FROM unnest(p_nes) x)))
     AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (
       (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = lower(btrim({people.e.team_supervisor}))
          AND s.id <> e.id AND s.deleted_at IS NULL),
@@ -343,8 +352,10 @@ BEGIN
     IF v_nes IS NULL THEN
       RETURN 0;
     END IF;
-    INSERT INTO cqms_migration.p01_email_locks (ne) SELECT unnest(v_nes) ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM cqms_migration.p01_email_locks l WHERE l.ne IN (SELECT unnest(v_nes)) ORDER BY l.ne FOR UPDATE;
+    INSERT INTO cqms_migration.p01_email_locks (ne) SELECT cqms_migration.p01_lock_key(x) FROM unnest(v_nes) x
+    ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM cqms_migration.p01_email_locks l
+    WHERE l.ne IN (SELECT cqms_migration.p01_lock_key(x) FROM unnest(v_nes) x) ORDER BY l.ne FOR UPDATE;
   END IF;
   PERFORM set_config('cqms.sync_echo', 'forward:employees', true);
 
@@ -358,7 +369,7 @@ BEGIN
   IF p_nes IS NOT NULL THEN
     INSERT INTO public.departments (id, name, code)
     SELECT DISTINCT ON (cqms_migration.ref_code({people.p.department}))
-           md5('cqms-department:' || cqms_migration.ref_code({people.p.department}))::uuid, btrim({people.p.department}),
+           md5('cqms-department:' || cqms_migration.ref_code({people.p.department}))::uuid, cqms_migration.ref_name({people.p.department}),
            cqms_migration.ref_code({people.p.department})
     FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
           OFFSET 0) p  -- the email filter first: ref_code is not inlined (its own search_path)
@@ -367,7 +378,7 @@ BEGIN
     ON CONFLICT DO NOTHING;
     INSERT INTO public.channels (id, name, code, display_order)
     SELECT DISTINCT ON (cqms_migration.ref_code({people.p.channel}))
-           md5('cqms-channel:' || cqms_migration.ref_code({people.p.channel}))::uuid, btrim({people.p.channel}),
+           md5('cqms-channel:' || cqms_migration.ref_code({people.p.channel}))::uuid, cqms_migration.ref_name({people.p.channel}),
            cqms_migration.ref_code({people.p.channel}),
            (SELECT coalesce(max(c.display_order) FILTER (WHERE c.code <> 'UNASSIGNED'), 0) + 1 FROM public.channels c)
     FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
@@ -378,7 +389,7 @@ BEGIN
     INSERT INTO public.teams (id, name, code, channel_id)
     SELECT DISTINCT ON (cqms_migration.ref_code({people.p.team}) || '@' || c.code)
            md5('cqms-team:' || cqms_migration.ref_code({people.p.team}) || '@' || c.code)::uuid,
-           CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE btrim({people.p.team}) END,
+           CASE WHEN cqms_migration.ref_code({people.p.team}) = 'UNASSIGNED' THEN 'Unassigned' ELSE cqms_migration.ref_name({people.p.team}) END,
            cqms_migration.ref_code({people.p.team}) || '@' || c.code, c.id
     FROM (SELECT p.* FROM public.people p WHERE coalesce(lower(btrim({people.p.email})), '') IN (SELECT unnest(v_nes))
           OFFSET 0) p
@@ -423,10 +434,12 @@ BEGIN
   -- take turns on it too (the second then sees the first's employee and leaves the code to it)
   IF p_nes IS NOT NULL AND NOT p_refresh_only THEN
     INSERT INTO cqms_migration.p01_email_locks (ne)
-    SELECT DISTINCT 'employee_id:' || x.legacy_employee_id FROM unnest(v_exp) x WHERE x.legacy_employee_id IS NOT NULL
+    SELECT DISTINCT cqms_migration.p01_lock_key('employee_id:' || x.legacy_employee_id) FROM unnest(v_exp) x
+    WHERE x.legacy_employee_id IS NOT NULL
     ON CONFLICT DO NOTHING;
     PERFORM 1 FROM cqms_migration.p01_email_locks l
-    WHERE l.ne IN (SELECT 'employee_id:' || x.legacy_employee_id FROM unnest(v_exp) x) ORDER BY l.ne FOR UPDATE;
+    WHERE l.ne IN (SELECT cqms_migration.p01_lock_key('employee_id:' || x.legacy_employee_id) FROM unnest(v_exp) x)
+    ORDER BY l.ne FOR UPDATE;
   END IF;
 
   -- email changes keep the employee (and every key pointing at it)
@@ -582,8 +595,8 @@ BEGIN
   INSERT INTO cqms_migration.quarantine (phase, source_table, source_key, reason, detail, original_row, run_id)
   SELECT '01_foundation', s.source_table, s.source_key, s.problem,
          CASE s.problem WHEN 'email_collision'
-              THEN format('email %L is the login of another users row bound to its employee: review (a login never moves by an email collision)', s.email)
-              ELSE format('email %L fails the employees email format check', s.email) END, s.original_row,
+              THEN format('email %L is the login of another users row bound to its employee: review (a login never moves by an email collision)', left(s.email, 300))
+              ELSE format('email %L fails the employees email format check (or is longer than 254 bytes)', left(s.email, 300)) END, s.original_row,
          current_setting('cqms.run_id', true)
   FROM unnest(v_src) s WHERE s.problem IS NOT NULL;
 
@@ -703,7 +716,7 @@ BEGIN
   RETURN NULL;
 END $fn$;
 
-REVOKE ALL ON FUNCTION cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+REVOKE ALL ON FUNCTION cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
   cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;

@@ -8,7 +8,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_auditor_id ON public.audits (
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_scorecard_id ON public.audits (scorecard_id) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_assignment_id ON public.audits (assignment_id) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_channel_id ON public.audits (channel_id) WHERE deleted_at IS NULL;
-CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_interaction_id ON public.audits (interaction_id) WHERE deleted_at IS NULL;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_interaction_id ON public.audits USING hash (interaction_id) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_status ON public.audits (status) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_passing_status ON public.audits (passing_status) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_validation_status ON public.audits (validation_status) WHERE deleted_at IS NULL;
@@ -30,7 +30,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_parameter_scores ON public.au
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_parameter_feedback ON public.audits USING gin (parameter_feedback) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_metadata ON public.audits USING gin (metadata) WHERE deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_tags ON public.audits USING gin (tags) WHERE deleted_at IS NULL;
-CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_transcript_search ON public.audits USING gin (to_tsvector('english', coalesce(transcript, '')));
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_transcript_search ON public.audits USING gin (to_tsvector('english', left(coalesce(transcript, ''), 100000)));
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_active_submitted ON public.audits (submitted_at DESC) WHERE status = 'submitted' AND deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_pending_acknowledgement ON public.audits (acknowledgement_status, submitted_at DESC) WHERE acknowledgement_status = 'pending' AND deleted_at IS NULL;
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_audits_reversal_pending ON public.audits (reversal_requested_at) WHERE reversal_approved IS NULL AND deleted_at IS NULL;

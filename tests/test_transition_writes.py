@@ -1,0 +1,87 @@
+"""Writes the legacy database accepts still commit while the sync is on (issue 21): hostile but
+legal values (a 3,000-character email or team, a 2 MB name or transcript, a huge interaction
+id) are migrated or quarantined, never a failed application write; a legacy NULL stays NULL in
+the compat view."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cqms_migrate.phases import p02_audit_unification as p2
+from audit_helpers import deploy_p1, deploy_p2, ident, one
+
+# incompressible (an index stores a compressed key when it can: 3,000 x's would fit)
+LONG = "".join(uuid.uuid5(uuid.NAMESPACE_URL, str(i)).hex for i in range(94))[:3000]
+HUGE = " ".join(uuid.uuid5(uuid.NAMESPACE_DNS, str(i)).hex for i in range(64000))   # about 2 MB of words
+
+
+def _people_writes(c) -> list[tuple[str, str, tuple]]:
+    """(label, statement, args): legal on the legacy schema (no index on these columns)."""
+    # a person who is an employee (their writes reach employees)
+    base = one(c, "SELECT p.email FROM public.people p JOIN public.employees e ON lower(btrim(e.email)) = "
+                  "lower(btrim(p.email)) WHERE e.legacy_snapshot -> 'people' ->> 'email' = p.email ORDER BY 1 LIMIT 1")
+    out = []
+    for col in ("team", "department", "channel", "team_supervisor", "quality_mentor", "designation"):
+        out.append((f"people.{col} of 3,000 characters",
+                    sql.SQL("UPDATE public.people SET {} = %s WHERE email = %s").format(sql.Identifier(col)), (LONG, base)))
+    out.append(("people.name of 2 MB", sql.SQL("UPDATE public.people SET name = %s WHERE email = %s"), (HUGE, base)))
+    out.append(("a person hired with an email of 3,000 characters",
+                sql.SQL("INSERT INTO public.people (email, name) VALUES (%s, 'Long Email')"), (LONG + "@example.com",)))
+    out.append(("a person hired with a team of 3,000 characters",
+                sql.SQL("INSERT INTO public.people (email, name, team, channel) VALUES (%s, 'Long Team', %s, %s)"),
+                (f"long-team-{uuid.uuid4().hex[:6]}@example.com", LONG + "t", LONG + "c")))
+    return out
+
+
+def _audit_writes(c) -> list[tuple[str, str, tuple]]:
+    row = one(c, "SELECT t.id FROM public.chat_audit t JOIN public.audits a ON a.id = t.id ORDER BY 1 LIMIT 1")
+    t = ident("chat_audit")
+    return [
+        ("an audit's transcript of 2 MB", sql.SQL("UPDATE {} SET transcript = %s WHERE id = %s").format(t), (HUGE, row)),
+        ("an audit's interaction_id of 3,000 characters",
+         sql.SQL("UPDATE {} SET interaction_id = %s WHERE id = %s").format(t), (LONG, row)),
+        ("an audit's interaction_id of 2 MB", sql.SQL("UPDATE {} SET interaction_id = %s WHERE id = %s").format(t),
+         (HUGE, row)),
+    ]
+
+
+def test_hostile_but_legal_legacy_writes_commit_while_both_syncs_are_on(legacy_db):
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    failed = []
+    with legacy_db.connect(autocommit=True) as c:
+        writes = _people_writes(c) + _audit_writes(c)
+        for label, stmt, args in writes:
+            try:
+                with c.transaction():
+                    n = c.execute(stmt, args).rowcount
+                assert n == 1, (label, n)
+            except psycopg.Error as e:
+                failed.append(f"{label}: {e.diag.message_primary}")
+        assert not failed, failed
+        # what the legacy rows hold, the compat views return
+        assert one(c, "SELECT count(*) FROM public.people_compat WHERE name = %s", (HUGE,)) == 1
+        assert one(c, "SELECT count(*) FROM public.chat_audit_compat WHERE interaction_id = %s", (HUGE,)) == 1
+        # an email no employee can hold is quarantined, not lost
+        assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE source_table = 'people' "
+                      "AND original_row ->> 'email' = %s", (LONG + "@example.com",)) == 1
+
+
+def test_a_legacy_null_created_at_stays_null_in_the_compat_view(legacy_db):
+    with legacy_db.connect(autocommit=True) as c:
+        rid = one(c, "SELECT id FROM public.chat_audit ORDER BY id LIMIT 1")
+        c.execute("UPDATE public.chat_audit SET created_at = NULL WHERE id = %s", (rid,))
+    deploy_p1()
+    deploy_p2(names=p2.BUILD_STEPS + p2.CUTOVER_STEPS)
+    with legacy_db.connect(autocommit=True) as c:
+        assert one(c, "SELECT created_at FROM public.chat_audit_compat WHERE id = %s", (rid,)) is None
+        # a legacy write keeps it NULL, and so does a write through audits
+        c.execute("UPDATE public.chat_audit SET average_score = 77 WHERE id = %s", (rid,))
+        assert one(c, "SELECT created_at FROM public.chat_audit_compat WHERE id = %s", (rid,)) is None
+        c.execute("UPDATE public.audits SET total_score = 78 WHERE id = %s", (rid,))
+        assert one(c, "SELECT created_at FROM public.chat_audit WHERE id = %s", (rid,)) is None
+        assert one(c, "SELECT created_at FROM public.chat_audit_compat WHERE id = %s", (rid,)) is None
