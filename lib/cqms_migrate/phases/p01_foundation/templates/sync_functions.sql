@@ -582,6 +582,18 @@ BEGIN
   -- everyone else whose supervisor or mentor is one of these emails (it appeared, or it left)
   IF NOT p_refresh_only AND v_nes IS NOT NULL THEN
     PERFORM cqms_migration.p01_relink(v_nes);
+    -- these emails' own links, read again by this newer statement (issue 21): a supervisor or
+    -- mentor whose own apply committed after the mapping above was read (its re-link did not
+    -- see this employee's new row, or this write overwrote its re-link) is found as it is now
+    UPDATE public.employees e SET supervisor_id = l.supervisor_id, quality_mentor_id = l.quality_mentor_id
+    FROM (SELECT r.id,
+                 (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = x.supervisor_ne
+                    AND s.id <> r.id AND s.deleted_at IS NULL) AS supervisor_id,
+                 (SELECT s.id FROM public.employees s WHERE lower(btrim(s.email)) = x.mentor_ne
+                    AND s.id <> r.id AND s.deleted_at IS NULL) AS quality_mentor_id
+          FROM unnest(v_rows) r JOIN unnest(v_exp) x ON x.ne = lower(btrim(r.email))) l
+    WHERE e.id = l.id AND e.deleted_at IS NULL
+      AND (e.supervisor_id, e.quality_mentor_id) IS DISTINCT FROM (l.supervisor_id, l.quality_mentor_id);
   END IF;
 
   -- provenance, email map and quarantine of these emails, rebuilt from the current rows
