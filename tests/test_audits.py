@@ -304,7 +304,11 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, clone, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fault,committed", [("crash_after_batch=3", 3), ("crash_before_commit=4", 3)])
+def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, clone, tmp_path, monkeypatch, fault, committed):
+    """Killed after its 3rd batch committed, or inside its 4th batch's transaction (writes and
+    checkpoint written, not committed): 3 batches are there, and the resumed run equals a clean
+    one (a checkpoint committed apart from its batch would skip the 4th batch's rows)."""
     # small batches, so that 3 of them end mid-table however the engine sizes them
     pfile = write_params(tmp_path, batch_size=20, batch_min_rows=10, batch_max_rows=40)
 
@@ -322,7 +326,7 @@ def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, clone, tm
 
     deploy_p1()
     monkeypatch.delenv("CQMS_FAULTS", raising=False)
-    env = dict(os.environ, CQMS_FAULTS="crash_after_batch=3")
+    env = dict(os.environ, CQMS_FAULTS=fault)
     r = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, pfile], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 137, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
@@ -333,19 +337,19 @@ def test_crash_mid_backfill_then_resume_matches_a_clean_run(legacy_db, clone, tm
         n_first = counts(c, first)[0]
         jobs = c.execute("SELECT job, rows_done, batches_done, finished FROM cqms_migration.checkpoints "
                          "WHERE job LIKE 'p02_backfill:%'").fetchall()
-        assert [(j[0], j[2], j[3]) for j in jobs] == [(f"p02_backfill:{first}", 3, False)]
+        assert [(j[0], j[2], j[3]) for j in jobs] == [(f"p02_backfill:{first}", committed, False)]
         done = jobs[0][1]
         assert 0 < done < n_first, (done, n_first)   # killed mid-table
         applied = set(r[0] for r in c.execute("SELECT step FROM cqms_migration.applied_steps WHERE phase = %s",
                                               (PHASE,)).fetchall())
         assert applied == set(BUILD[:BUILD.index("install_sync_triggers") + 1])
-        # what the 3 committed batches did is there, and nothing more
+        # what the committed batches did is there, and nothing more
         _, migrated, quarantined = counts(c, first)
         assert migrated + quarantined == done
         assert one(c, "SELECT count(*) FROM public.audits") == migrated
         assert one(c, "SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s", (PHASE,)) == quarantined
         assert c.execute("SELECT count(*), sum(rows_read) FROM cqms_migration.batches WHERE phase = %s",
-                         (PHASE,)).fetchone() == (3, done)
+                         (PHASE,)).fetchone() == (committed, done)
         total = sum(counts(c, t)[0] for t in dynamic_tables(c))
 
     outcomes = {o.step: o for o in deploy_p2(params_file=pfile)}

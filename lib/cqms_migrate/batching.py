@@ -270,6 +270,8 @@ class Engine:
             secs = time.perf_counter() - t0
             next_rows = self.next_size(rows, result, secs)
             self._commit(job, position, new_position, rows, next_rows, batch, result, secs, conn=conn)
+            # the batch's writes and its checkpoint are in, not yet committed: a crash here loses both
+            faults.point("crash_before_commit", self._batches_in_process + 1)
             out.update(result=result, position=new_position, secs=secs, next_rows=next_rows)
 
         with_lock_retries(ctx.conn, work, attempts=tuning.lock_retries, statement_timeout_s=tuning.statement_timeout_s,

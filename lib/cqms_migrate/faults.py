@@ -4,6 +4,8 @@ with CQMS_FAULTS unset that is one dictionary lookup.
 
 CQMS_FAULTS is a comma-separated list of ``name=N``:
   crash_after_batch=N          the process exits (status 137, as if killed) after its N-th batch
+  crash_before_commit=N        the process exits inside its N-th batch's transaction, its writes
+                               and checkpoint written but not committed
   timeout_batch=N              the N-th batch attempt of the process runs with a 1 ms statement_timeout
 """
 
