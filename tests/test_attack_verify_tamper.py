@@ -27,6 +27,8 @@ def ctx(c):
                        "AND NOT EXISTS (SELECT 1 FROM public.audits a WHERE a.employee_id = e.id OR a.auditor_id = e.id) "
                        "AND NOT EXISTS (SELECT 1 FROM public.employees r WHERE r.supervisor_id = e.id OR r.quality_mentor_id = e.id) ORDER BY id LIMIT 1")
     d["other_dept"] = one(c, "SELECT id FROM public.departments WHERE id <> (SELECT department_id FROM public.employees WHERE id = %s) LIMIT 1", (d["e_id"],))
+    d["other_role"] = one(c, "SELECT id FROM public.roles WHERE id <> (SELECT role_id FROM public.employees WHERE id = %s) "
+                             "ORDER BY code LIMIT 1", (d["e_id"],))
     d["field"] = one(c, "SELECT sp.field_id FROM public.scorecard_perameters sp JOIN public.audits a ON a.scorecard_id = sp.scorecard_id "
                         "WHERE a.id = %s AND coalesce(sp.is_active, true) AND coalesce((a.parameter_scores ->> sp.field_id)::numeric, 0) = 0 "
                         "AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = sp.field_id) LIMIT 1", (d["rid"], T))
@@ -67,6 +69,7 @@ CASES = {
     "emp_supervisor_id": ("UPDATE public.employees SET supervisor_id = %(other_sup)s WHERE id = %(e_id)s", E, "supervisor"),
     "emp_supervisor_null": ("UPDATE public.employees SET supervisor_id = NULL WHERE id = %(e_id)s", E, "supervisor"),
     "emp_department_id": ("UPDATE public.employees SET department_id = %(other_dept)s WHERE id = %(e_id)s", E, "department_id"),
+    "emp_role_id": ("UPDATE public.employees SET role_id = %(other_role)s WHERE id = %(e_id)s", E, "role_id"),
     "emp_is_active": ("UPDATE public.employees SET is_active = NOT is_active WHERE id = %(e_id)s", E, "is_active"),
     "emp_deleted": ("DELETE FROM public.employees WHERE id = %(leaf)s", E, "missing"),
     "emp_soft_deleted": ("UPDATE public.employees SET deleted_at = now() WHERE id = %(leaf)s", E, "missing"),

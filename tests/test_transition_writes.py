@@ -85,3 +85,57 @@ def test_a_legacy_null_created_at_stays_null_in_the_compat_view(legacy_db):
         c.execute("UPDATE public.audits SET total_score = 78 WHERE id = %s", (rid,))
         assert one(c, "SELECT created_at FROM public.chat_audit WHERE id = %s", (rid,)) is None
         assert one(c, "SELECT created_at FROM public.chat_audit_compat WHERE id = %s", (rid,)) is None
+
+
+def test_a_legacy_writer_waits_for_one_merge_chunk_never_for_the_whole_merge(legacy_db, monkeypatch):
+    """merge_employees takes one chunk of emails per transaction (issue 21, item 8). One
+    employee of the last chunk is made slow to write (a test trigger sleeps 1.5 s on it): while
+    that chunk runs, a login on a person of the first chunk commits at once. With the old
+    whole-table lock it waited for the whole merge."""
+    import threading
+    import time
+
+    from cqms_migrate import phases
+    from cqms_migrate.context import PhaseContext
+    from cqms_migrate.phases import p01_foundation as p1
+
+    monkeypatch.setattr(p1, "MERGE_CHUNK_ROWS", 40)
+    with PhaseContext(p1.PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees")]])
+        n = len(next(s for s in p1.steps(ctx) if s.name == "merge_employees").render_deploy(ctx).statements)
+    assert n >= 4, n
+    bucket = "((hashtext(coalesce(lower(btrim(email)), ''))::bigint % {n}) + {n}) % {n}".format(n=n)
+    with legacy_db.connect(autocommit=True) as c:
+        slow = one(c, f"SELECT coalesce(lower(btrim(email)), '') FROM public.people WHERE {bucket} = {n - 1} "
+                      "AND email LIKE '%%@%%.%%' ORDER BY 1 LIMIT 1")
+        other = one(c, f"SELECT email FROM public.people WHERE {bucket} = 0 AND email LIKE '%%@%%.%%' ORDER BY 1 LIMIT 1")
+    with legacy_db.admin(autocommit=True) as a:
+        a.execute("CREATE FUNCTION public.test_slow_employee() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  "BEGIN IF lower(btrim(NEW.email)) = " + "'" + slow.replace("'", "''") + "'" +
+                  " THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END $$")
+        a.execute("CREATE TRIGGER test_slow_employee BEFORE INSERT ON public.employees FOR EACH ROW "
+                  "EXECUTE FUNCTION public.test_slow_employee()")
+    done = {}
+
+    def merge():
+        with PhaseContext(p1.PHASE, env="local") as ctx:
+            done["outcome"] = phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+
+    t = threading.Thread(target=merge)
+    t.start()
+    try:
+        with legacy_db.admin(autocommit=True) as a:
+            deadline = time.monotonic() + 30
+            while not one(a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
+                assert time.monotonic() < deadline, "the slow chunk never ran"
+                time.sleep(0.02)
+        with legacy_db.connect(autocommit=True) as c:
+            t0 = time.perf_counter()
+            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (other,))
+            waited = time.perf_counter() - t0
+    finally:
+        t.join(timeout=120)
+    assert done.get("outcome"), done
+    assert waited < 0.5, waited
+    with legacy_db.connect() as c:
+        assert one(c, "SELECT count(*) FROM public.employees WHERE lower(btrim(email)) = %s", (slow,)) == 1

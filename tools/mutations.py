@@ -72,7 +72,7 @@ DEFECTS = [
            "lib/cqms_migrate/verify.py",
            'EMPLOYEE_COMPARED = ["auth_user_id", "email", "employee_id", "avatar_url", "name", "role_id", ',
            'EMPLOYEE_COMPARED = ["auth_user_id", "email", "employee_id", "avatar_url", "name", ',
-           ["tests/test_attack_verify_tamper.py"]),
+           ["tests/test_attack_verify_tamper.py::test_tamper[pg18-emp_role_id]"]),
     Defect("extra-grant", "the anon persona given one extra grant: SELECT on employees",
            "lib/cqms_migrate/phases/p01_foundation/deploy/enable_rls.sql",
            "-- The security model of docs/security.md for phase 1's tables.",

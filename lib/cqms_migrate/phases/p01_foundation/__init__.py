@@ -158,6 +158,30 @@ def _sql(name: str, summary: str, cls=SqlStep) -> SqlStep:
     return cls(PHASE, name, summary, directory=HERE)
 
 
+# legacy rows (users + people) per merge chunk: about a thousand people, a fraction of a second
+MERGE_CHUNK_ROWS = 2000
+
+
+@dataclass
+class MergeEmployees(SqlStep):
+    """The mapping applied to every email, a chunk of emails per transaction
+    (cqms_migration.p01_merge_chunk): a legacy writer waits for one chunk at most. The chunks are
+    rendered from the row counts (hash buckets of the normalized email); verify then reconciles
+    every row in one snapshot. The revert runs in one transaction (deploy/revert files)."""
+
+    transactional: bool = False
+    revert_in_one_transaction: bool | None = True
+
+    def render_deploy(self, ctx) -> Rendered:
+        rows = ctx.conn.execute("SELECT (SELECT count(*) FROM public.people) + (SELECT count(*) FROM public.users)").fetchone()[0]
+        end_read(ctx.conn)
+        n = max(1, -(-int(rows) // MERGE_CHUNK_ROWS))
+        return Rendered([f"SELECT cqms_migration.p01_merge_chunk({k}, {n})" for k in range(n)], separate=True)
+
+    def deploy(self, ctx, conn) -> int:
+        return self.run_separately(ctx, conn, self.render_deploy(ctx), "chunk")
+
+
 BUILD_STEPS = ["snapshot_legacy", "create_reference_tables", "create_employees", "add_circular_keys",
                "load_reference_data", "enable_rls", "install_sync_triggers", "merge_employees",
                "create_compat_views", "install_reverse_sync"]
@@ -175,7 +199,8 @@ def plan(ctx) -> list[Step]:
         # them yet it waits for no one
         _sql("enable_rls", "row level security and grants for anon/authenticated/service_role"),
         SyncTriggers(PHASE, "install_sync_triggers", "users + people -> employees, live (statement triggers)"),
-        _sql("merge_employees", "users + people -> employees; duplicates merged; invalid rows quarantined"),
+        _sql("merge_employees", "users + people -> employees, a chunk of emails per transaction; duplicates "
+             "merged; invalid rows quarantined", MergeEmployees),
         _sql("create_compat_views", "users_compat and people_compat (security_invoker)", CompatViews),
         _sql("install_reverse_sync", "employees -> users + people (a rollback after cutover loses nothing)",
              ReverseSync),

@@ -629,6 +629,32 @@ BEGIN
   RETURN v_n;
 END $fn$;
 
+-- merge_employees, one chunk of the emails (those whose hash falls in chunk p_k of p_n) per
+-- transaction (issue 21): each takes only its emails' locks, so a legacy writer waits for at most
+-- one chunk, never for the whole merge, at any size. The runbook vouches for the roles of the
+-- legacy rows it merges (not for a role a hold keeps). A write committed before a chunk's
+-- snapshot is merged by it; one after reaches employees through its own trigger.
+CREATE FUNCTION cqms_migration.p01_merge_chunk(p_k integer, p_n integer) RETURNS bigint
+LANGUAGE plpgsql SET search_path = '' AS $fn$
+DECLARE
+  v_nes text[];
+  v_n bigint;
+BEGIN
+  SELECT array_agg(DISTINCT x.ne) INTO v_nes
+  FROM (SELECT coalesce(lower(btrim({people.p.email})), '') AS ne FROM public.people p
+        UNION ALL
+        SELECT coalesce(lower(btrim({users.u.email})), '') FROM public.users u) x
+  WHERE ((hashtext(x.ne)::bigint % p_n) + p_n) % p_n = p_k;
+  IF v_nes IS NULL THEN
+    RETURN 0;
+  END IF;
+  INSERT INTO cqms_migration.p01_role_vouch (ne)
+  SELECT x FROM unnest(v_nes) x WHERE NOT EXISTS (SELECT 1 FROM cqms_migration.p01_role_holds h WHERE h.ne = x);
+  v_n := cqms_migration.p01_apply(v_nes);
+  DELETE FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id();
+  RETURN v_n;
+END $fn$;
+
 -- Emails a legacy statement touched, applied when the writer commits (p01_flush, a deferred
 -- constraint trigger): by then the writer holds every row lock it will take, so the per-email
 -- (and per-code, per-reference) locks can no longer sit between two of its legacy row locks. A
@@ -728,7 +754,7 @@ BEGIN
   RETURN NULL;
 END $fn$;
 
-REVOKE ALL ON FUNCTION cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+REVOKE ALL ON FUNCTION cqms_migration.p01_merge_chunk(integer, integer), cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
   cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;
