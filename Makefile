@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 AUDITS ?= 100000
 SCORECARDS ?= 20
 
-.PHONY: setup demo test test-slow bench notebooks clean-local
+.PHONY: setup demo test test-slow test-mutations bench notebooks clean-local
 
 $(BIN)/cqms-migrate: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+test-mutations: setup
+	$(BIN)/python tools/mutations.py
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow -q
