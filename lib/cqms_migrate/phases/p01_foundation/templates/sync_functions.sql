@@ -232,7 +232,10 @@ DECLARE
   v_rows cqms_migration.p01_touch_row[];
   v_src cqms_migration.p01_source[];
 BEGIN
-  IF coalesce(current_setting('cqms.p01_fast_path', true), '') = 'off' OR p_nes IS NULL THEN
+  -- (a login's path: each email is read with a scan of users and people, which the legacy schema
+  -- does not index; a statement touching many emails takes the full apply, which reads them once)
+  IF coalesce(current_setting('cqms.p01_fast_path', true), '') = 'off' OR p_nes IS NULL
+     OR cardinality(p_nes) > 16 THEN
     RETURN NULL;
   END IF;
   SELECT array_agg(ROW(x.ne, e.id, pp.pr, pp.ph, pp.email, uu.u, uu.ukey, uu.email)::cqms_migration.p01_touch_row)
