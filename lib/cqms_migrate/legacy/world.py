@@ -186,8 +186,8 @@ class _World:
         candidates = [p for p in self.persons if p.role in AGENT_ROLES]
         chosen = r.sample(candidates, min(n_invalid, len(candidates)))
         forms = (
-            lambda l, d: f"{l}@{d.rsplit('.', 1)[0]}",          # missing TLD
-            lambda l, d: f"{l.replace('.', ' ', 1)}@{d}",       # space inside
+            lambda l, d: f"{l}@{d.split('.', 1)[0]}",           # missing TLD (no dot at all)
+            lambda l, d: f"{l[:1]} {l[1:]}@{d}",                # space inside
             lambda l, d: f"{l}@@{d}",                           # double @
             lambda l, d: f"{l}.{d}",                            # no @ at all
             lambda l, d: f"{l}@{d.rsplit('.', 1)[0]}.c",      # one-letter TLD
