@@ -3,7 +3,7 @@ as regression tests (tests/test_attack_*.py)."""
 import threading, time
 import psycopg
 from psycopg import sql
-from helpers import one
+from helpers import one, wait_until_waiting
 from cqms_migrate import verify
 from cqms_migrate.phases import p01_foundation as p1
 

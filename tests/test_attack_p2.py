@@ -1,4 +1,4 @@
-import psycopg
+import pytest
 from psycopg import sql
 from audit_helpers import deploy_p1, deploy_p2, BUILD, ident
 from cqms_migrate.phases import p02_audit_unification as p2
@@ -29,23 +29,37 @@ def audit_like(c, rid):
     return c.execute(sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(T)), (rid,)).fetchone()
 
 
-def test_email_change_then_audit_for_new_email_same_txn(legacy_db):
+def email_change_then_audit_for_new_email_same_txn(legacy_db):
+    """One legacy transaction renames a person in people and inserts an audit for the new email."""
     setup()
     with legacy_db.connect() as c:
         x = c.execute(PEOPLE_ONLY).fetchall()[0][0]
         auditor = one(c, "SELECT email FROM public.employees WHERE deleted_at IS NULL AND lower(email) <> %s ORDER BY email LIMIT 1", (x,))
-        rid = migrated_id(c)[0]
         new = "renamed." + x
         c.execute("UPDATE public.people SET email = %s WHERE lower(btrim(email)) = %s", (new, x))
         nid = one(c, sql.SQL("INSERT INTO {} (employee_email, auditor_email, interaction_date, channel, average_score, passing_status) "
                              "VALUES (%s, %s, current_date, 'Chat', 80, 'Pass') RETURNING id").format(ident(T)), (new, auditor))
         c.commit()
+    return nid, new
+
+
+def test_email_change_then_audit_for_new_email_same_txn(legacy_db):
+    nid, new = email_change_then_audit_for_new_email_same_txn(legacy_db)
+    with legacy_db.connect() as c:
         q = c.execute("SELECT reason FROM cqms_migration.quarantine WHERE source_key = %s", (str(nid),)).fetchall()
-        a = c.execute("SELECT employee_id, deleted_at FROM public.audits WHERE id = %s", (nid,)).fetchall()
-        emp = c.execute("SELECT id, email FROM public.employees WHERE lower(email) IN (%s, %s)", (x, new)).fetchall()
-    print(f"\nquarantine {q} audits {a} employees {emp}")
-    print("verify:", vsummary(vresult(legacy_db.url)))
-    assert q == [] and len(a) == 1
+        a = c.execute("SELECT legacy_table, employee_id, deleted_at FROM public.audits WHERE id = %s", (nid,)).fetchall()
+        emp = c.execute("SELECT id FROM public.employees WHERE lower(email) = %s AND deleted_at IS NULL", (new,)).fetchall()
+    assert q == []
+    # the new audit reached audits, live, and names the employee of the new email
+    assert len(emp) == 1 and a == [(T, emp[0][0], None)], (emp, a)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 25 finding: the old email's employee stays live and keeps the legacy code; "
+                                       "verify expects the renamed person's employee to hold it (employee_id differs)")
+def test_email_change_then_audit_for_new_email_same_txn_verifies(legacy_db):
+    email_change_then_audit_for_new_email_same_txn(legacy_db)
+    r = vresult(legacy_db.url)
+    assert r.ok, vsummary(r)
 
 
 def test_new_hire_insert_then_audit_same_txn(legacy_db):
@@ -58,8 +72,18 @@ def test_new_hire_insert_then_audit_same_txn(legacy_db):
                              "VALUES ('new.hire.x@example.com', %s, current_date, 'Chat', 80, 'Pass') RETURNING id").format(ident(T)), (auditor,))
         c.commit()
         q = c.execute("SELECT reason FROM cqms_migration.quarantine WHERE source_key = %s", (str(nid),)).fetchall()
-    print("\nquarantine", q)
+        a = c.execute("SELECT lower(e.email), a.deleted_at FROM public.audits a JOIN public.employees e ON e.id = a.employee_id "
+                      "WHERE a.id = %s", (nid,)).fetchall()
     assert q == []
+    assert a == [("new.hire.x@example.com", None)]
+
+
+def only_the_penalties_of(r, rid):
+    """verify finds one difference: the error rows of audit rid, whose penalty_points the
+    application wrote and the legacy count cannot give back (count x the parameter's penalty)."""
+    bad = [(c.name, c.missing, c.extra, {k: v for k, v in c.per_column.items() if v}, [e["key"] for e in c.examples])
+           for c in r.comparisons if not c.ok]
+    return bad == [(f"audits <- {T}", 0, 0, {"errors": 1}, [str(rid)])]
 
 
 def test_audit_errors_two_rows_same_param_one_statement(legacy_db):
@@ -77,9 +101,9 @@ def test_audit_errors_two_rows_same_param_one_statement(legacy_db):
         errs = c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s AND field_id = %s", (rid, f)).fetchall()
         score = one(c, "SELECT parameter_scores -> %s FROM public.audits WHERE id = %s", (f, rid))
         leg = one(c, sql.SQL("SELECT {} FROM {} WHERE id = %s").format(sql.Identifier(f), ident(T)), (rid,))
-    print(f"\nerrors {errs} score {score} legacy {leg}")
-    print("verify:", vsummary(vresult(legacy_db.url)))
-    assert len(errs) == 1 and errs[0][1] == int(score)
+    assert len(errs) == 1 and errs[0][1] == int(score) == int(leg), (errs, score, leg)
+    r = vresult(legacy_db.url)
+    assert only_the_penalties_of(r, rid), vsummary(r)
 
 
 def test_audit_errors_update_moves_field(legacy_db):
@@ -92,9 +116,9 @@ def test_audit_errors_update_moves_field(legacy_db):
         c.commit()
         errs = dict(c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s", (rid,)).fetchall())
         scores = one(c, "SELECT parameter_scores FROM public.audits WHERE id = %s", (rid,))
-    print("\nerrors", errs, "scores", {k: scores.get(k) for k in errs})
-    print("verify:", vsummary(vresult(legacy_db.url)))
-    assert all(int(scores[k]) == v for k, v in errs.items())
+    assert errs and all(int(scores[k]) == v for k, v in errs.items()), (errs, scores)
+    r = vresult(legacy_db.url)
+    assert only_the_penalties_of(r, rid), vsummary(r)
 
 
 def test_whitespace_in_text_parameter_column(legacy_db):
@@ -103,32 +127,29 @@ def test_whitespace_in_text_parameter_column(legacy_db):
         f = param_column(c)
         rid = migrated_id(c)[0]
         rid2 = migrated_id(c, 2)[1]
-        print("\ncolumn type:", one(c, "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = %s", (T, f)))
         c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE text").format(ident(T), sql.Identifier(f)))
-        print("after retype, verify ok:", vresult(legacy_db.url).ok)
+        r = vresult(legacy_db.url)
+        assert r.ok, vsummary(r)
         c.execute(sql.SQL("UPDATE {} SET {} = %s WHERE id = %s").format(ident(T), sql.Identifier(f)), ("\t2", rid))
-        print("NBSP regex:", one(c, r"SELECT (E'\u00a02' ~ '^\s*[0-9]{1,9}\s*$')"))
-        try:
-            c.execute(sql.SQL("UPDATE {} SET {} = %s WHERE id = %s").format(ident(T), sql.Identifier(f)), ("\u00a02", rid2))
-            print("NBSP write ok")
-        except psycopg.Error as e:
-            print("NBSP write failed:", e)
-        errs = c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s", (rid,)).fetchall()
+        # a text column takes any value on the legacy schema: the sync must not refuse it
+        c.execute(sql.SQL("UPDATE {} SET {} = %s WHERE id = %s").format(ident(T), sql.Identifier(f)), ("\u00a02", rid2))
+        errs = dict(c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s", (rid,)).fetchall())
+    assert errs.get(f) == 2, errs
     r = vresult(legacy_db.url)
-    print("errors", errs, "verify:", vsummary(r))
-    assert r.ok
+    assert r.ok, vsummary(r)
 
 
-def test_unmappable_row_then_verify(legacy_db):
+def test_a_row_made_unmappable_live_is_quarantined_and_verify_agrees(legacy_db):
+    """audit_duration retyped to text and given a value no integer reads: the legacy write commits,
+    the row leaves audits for the quarantine (unmappable_row, naming the value), and verify,
+    which recomputes from the legacy rows, expects exactly that."""
     setup()
     with legacy_db.connect(autocommit=True) as c:
         rid = migrated_id(c)[0]
         c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN audit_duration TYPE text").format(ident(T)))
         c.execute(sql.SQL("UPDATE {} SET audit_duration = 'abc' WHERE id = %s").format(ident(T)), (rid,))
-        print("\nquarantine:", c.execute("SELECT reason, detail FROM cqms_migration.quarantine WHERE source_key = %s", (str(rid),)).fetchall())
-    try:
-        r = vresult(legacy_db.url)
-        print("verify:", vsummary(r))
-    except Exception as e:
-        print("verify raised:", type(e).__name__, str(e)[:300])
-        raise
+        q = c.execute("SELECT reason, detail FROM cqms_migration.quarantine WHERE source_key = %s", (str(rid),)).fetchall()
+        assert len(q) == 1 and q[0][0] == "unmappable_row" and '"abc"' in q[0][1], q
+        assert one(c, "SELECT count(*) FROM public.audits WHERE id = %s", (rid,)) == 0
+    r = vresult(legacy_db.url)
+    assert r.ok, vsummary(r)

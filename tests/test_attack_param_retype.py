@@ -14,11 +14,10 @@ def test_param_column_retyped_to_text_then_rerun(legacy_db):
         f = param_column(c)
         c.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE text").format(ident(T), sql.Identifier(f)))
     r = vresult(legacy_db.url)
-    print("\nafter retype:", [(x.name, {k: v for k, v in x.per_column.items() if v}) for x in r.comparisons if not x.ok])
+    assert r.ok, vsummary(r)
     deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
     r = vresult(legacy_db.url)
-    print("after re-run:", [(x.name, {k: v for k, v in x.per_column.items() if v}) for x in r.comparisons if not x.ok])
-    assert r.ok
+    assert r.ok, vsummary(r)
 
 
 def test_tab_in_text_param_value_only(legacy_db):
@@ -31,7 +30,8 @@ def test_tab_in_text_param_value_only(legacy_db):
     deploy_p1()
     deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
     with legacy_db.connect() as c:
-        print("\nerrors of the row:", c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s", (rid,)).fetchall())
+        errors = dict(c.execute("SELECT field_id, error_count FROM public.audit_errors WHERE audit_id = %s", (rid,)).fetchall())
+    # '2\n' is read as an error (one, or two, by the parameter's meaning), not dropped for its newline
+    assert errors.get(f) in (1, 2), errors
     r = vresult(legacy_db.url)
-    print("verify:", vsummary(r))
-    assert r.ok
+    assert r.ok, vsummary(r)

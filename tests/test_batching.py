@@ -15,6 +15,7 @@ from cqms_migrate.context import PhaseContext
 from cqms_migrate.params import HealthParams
 from cqms_migrate.phases import p02_audit_unification as p2
 from audit_helpers import PHASE, counts, deploy_p1, ident, one, write_params
+from helpers import wait_until_waiting
 
 
 def tuning(**kw) -> Tuning:
@@ -120,9 +121,11 @@ def test_a_statement_timeout_splits_the_batch_and_the_job_completes(legacy_db, t
         assert legacy == migrated + quarantined == report.rows_read
 
 
-def _holder(url, statements, hold_s, ready: threading.Event):
+def _holder(url, statements, hold_s, ready: threading.Event, pid: list | None = None):
     import psycopg
     with psycopg.connect(url) as c:
+        if pid is not None:
+            pid.append(c.info.backend_pid)
         for s in statements:
             c.execute(s)
         ready.set()
@@ -172,9 +175,16 @@ def test_sessions_waiting_for_locks_throttle_and_shrink_the_batch_then_max_wait_
         holder = threading.Thread(target=_holder, args=(legacy_db.url, [row_lock], 3.0, ready))
         holder.start()
         ready.wait(10)
-        waiter = threading.Thread(target=_holder, args=(legacy_db.url, ["SET lock_timeout = '10s'", update], 0, ready2))
+        waiter_pid: list = []
+        waiter = threading.Thread(target=_holder, args=(legacy_db.url, ["SET lock_timeout = '10s'", update], 0, ready2,
+                                                        waiter_pid))
         waiter.start()
-        time.sleep(0.5)   # the waiter now waits for the row lock
+        with legacy_db.connect(autocommit=True) as mon:   # the waiter now waits for the row lock
+            deadline = time.monotonic() + 10
+            while not waiter_pid and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert waiter_pid, "the waiter did not connect within 10 s"
+            wait_until_waiting(mon, waiter_pid[0])
         report = Engine(ctx).run(p2.HeapPageBackfill(ctx, t))
         holder.join()
         waiter.join()

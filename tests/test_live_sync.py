@@ -31,11 +31,18 @@ class FlagFollowingWriter(threading.Thread):
         self.url, self.table, self.ids = url, table, ids
         self.rng = random.Random(seed)
         self.stop = threading.Event()
+        self.error: BaseException | None = None   # a writer must not die silently
         self.committed: dict = {}
         self.paths = {"audits": 0, "legacy": 0}
         self.errors: list[str] = []
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - asserted by the test
+            self.error = e
+
+    def _run(self):
         with psycopg.connect(self.url, autocommit=True) as c:
             n = 0
             while not self.stop.is_set():
@@ -75,7 +82,7 @@ def test_a_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db):
     finally:
         writer.stop.set()
         writer.join(30)
-    assert writer.errors == [], writer.errors[:5]
+    assert writer.error is None and writer.errors == [], (writer.error, writer.errors[:5])
     assert writer.paths["audits"] > 20 and writer.paths["legacy"] > 20, writer.paths
     with legacy_db.connect() as c:
         assert one(c, "SELECT to_regclass('public.audits') IS NULL")
@@ -197,10 +204,17 @@ class Prober(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.table = url, table
         self.stop = threading.Event()
+        self.error: BaseException | None = None   # a writer must not die silently
         self.longest = 0.0
         self.reads = 0
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - asserted by the test
+            self.error = e
+
+    def _run(self):
         with psycopg.connect(self.url, autocommit=True) as c:
             while not self.stop.is_set():
                 t0 = time.monotonic()
@@ -229,6 +243,7 @@ def test_a_long_reader_neither_stalls_the_application_nor_the_rollback(legacy_db
         reader.join(10)
     statuses = set(outcomes.loc[outcomes["phase"] == p2.PHASE, "status"])
     assert "reverted" in statuses and statuses <= {"reverted", "skipped"}, statuses  # (not cut over: 2 skipped)
+    assert prober.error is None, repr(prober.error)
     assert prober.reads > 50
     # one attempt is at most 200 ms (legacy_lock_retries); the old retries (up to 2 s each) stalled
     # the application's reads for seconds

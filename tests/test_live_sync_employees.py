@@ -143,11 +143,18 @@ class Traffic(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.rng = url, random.Random(seed)
         self.stop = threading.Event()
+        self.error: BaseException | None = None   # a writer must not die silently
         self.hires: list[str] = []
         self.errors: list[str] = []
         self.writes = 0
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - asserted by the test
+            self.error = e
+
+    def _run(self):
         with psycopg.connect(self.url, autocommit=True) as c:
             users = [r[0] for r in c.execute("SELECT id FROM public.users").fetchall()]
             people = [r[0] for r in c.execute("SELECT DISTINCT email FROM public.people WHERE email IS NOT NULL").fetchall()]
@@ -193,7 +200,7 @@ def test_phase1_builds_and_validates_while_people_log_in(legacy_db):
     finally:
         traffic.stop.set()
         traffic.join(30)
-    assert traffic.errors == [], traffic.errors[:5]
+    assert traffic.error is None and traffic.errors == [], (traffic.error, traffic.errors[:5])
     assert traffic.writes > 100 and len(traffic.hires) > 20, (traffic.writes, len(traffic.hires))
     with legacy_db.connect() as c:
         missing = [h for h in traffic.hires if employee(c, h) is None]
@@ -211,11 +218,18 @@ class FlagFollowingWriter(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.emails, self.rng = url, emails, random.Random(seed)
         self.stop = threading.Event()
+        self.error: BaseException | None = None   # a writer must not die silently
         self.committed: dict = {}
         self.paths = {"employees": 0, "people": 0}
         self.errors: list[str] = []
 
     def run(self):
+        try:
+            self._run()
+        except BaseException as e:  # noqa: BLE001 - asserted by the test
+            self.error = e
+
+    def _run(self):
         with psycopg.connect(self.url, autocommit=True) as c:
             n = 0
             while not self.stop.is_set():
@@ -254,7 +268,7 @@ def test_a_phase1_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db)
     finally:
         writer.stop.set()
         writer.join(30)
-    assert writer.errors == [], writer.errors[:5]
+    assert writer.error is None and writer.errors == [], (writer.error, writer.errors[:5])
     assert writer.paths["employees"] > 20 and writer.paths["people"] > 20, writer.paths
     with legacy_db.connect() as c:
         assert one(c, "SELECT to_regclass('public.employees') IS NULL")
@@ -273,17 +287,19 @@ def test_after_the_phase1_fence_a_late_writer_gets_an_error(legacy_db):
         steps = {s.name: s for s in p1.steps(ctx)}
         phases.revert(ctx, [steps["enable_feature_flag"], steps["install_reverse_sync"]])
     with legacy_db.connect(autocommit=True) as c:
-        eid = one(c, "SELECT id FROM public.employees WHERE deleted_at IS NULL ORDER BY id LIMIT 1")
+        # an employee with one people row, so the legacy write below is certain to be made
+        eid, email = c.execute("SELECT e.id, p.email FROM public.employees e JOIN public.people p "
+                               "ON lower(btrim(p.email)) = lower(btrim(e.email)) WHERE e.deleted_at IS NULL "
+                               "AND (SELECT count(*) FROM public.people q WHERE lower(btrim(q.email)) = lower(btrim(e.email))) = 1 "
+                               "ORDER BY e.id LIMIT 1").fetchone()
         try:
             c.execute("UPDATE public.employees SET designation = 'late' WHERE id = %s", (eid,))
             raise AssertionError("the fenced table took a write")
         except psycopg.errors.ReadOnlySqlTransaction as e:
             assert "rolls back" in str(e)
         # a legacy write still reaches employees through the fence
-        email = one(c, "SELECT email FROM public.people WHERE email IS NOT NULL AND btrim(email) <> '' "
-                       "AND lower(btrim(email)) = (SELECT lower(btrim(email)) FROM public.employees WHERE id = %s)", (eid,))
-        if email:
-            c.execute("UPDATE public.people SET designation = 'via legacy' WHERE email = %s", (email,))
+        c.execute("UPDATE public.people SET designation = 'via legacy' WHERE email = %s", (email,))
+        assert one(c, "SELECT designation FROM public.employees WHERE id = %s", (eid,)) == "via legacy"
     # the rest of the rollback finishes
     with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
         outcomes, _ = rollback.run(ctx, p1.PHASE)

@@ -6,12 +6,11 @@ employees; a new employee with no department, channel or team."""
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 
 from audit_helpers import deploy_p1
-from helpers import one
+from helpers import one, wait_until_waiting
 from test_live_sync_employees import assert_valid
 
 BOTH = ("SELECT lower(btrim(u.email)) FROM public.users u JOIN public.people p ON lower(btrim(p.email)) = lower(btrim(u.email)) "
@@ -56,7 +55,8 @@ def test_users_and_people_writers_in_opposite_order_do_not_deadlock(legacy_db):
     t1.execute("UPDATE public.users SET full_name = 'T1 a' WHERE lower(btrim(email)) = %s", (x1,))
     t2.execute("UPDATE public.people SET designation = 'T2 a' WHERE lower(btrim(email)) = %s", (x2,))
     th, out = in_background(lambda: t1.execute("UPDATE public.users SET full_name = 'T1 b' WHERE lower(btrim(email)) = %s", (x2,)))
-    time.sleep(0.5)
+    with legacy_db.connect(autocommit=True) as mon:   # T1's second statement ran, or waits
+        wait_until_waiting(mon, t1.info.backend_pid, unless=th)
     errors = []
     try:
         t2.execute("UPDATE public.people SET designation = 'T2 b' WHERE lower(btrim(email)) = %s", (x1,))
@@ -85,7 +85,8 @@ def test_a_bulk_people_update_next_to_a_login_does_not_deadlock(legacy_db):
     t1, t2 = legacy_db.connect(), legacy_db.connect()
     t1.execute("UPDATE public.users SET sign_in_count = coalesce(sign_in_count, 0) + 1 WHERE lower(btrim(email)) = %s", (hi,))
     th, out = in_background(lambda: t2.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1"))
-    time.sleep(1.0)
+    with legacy_db.connect(autocommit=True) as mon:   # the bulk update ran, or waits for the login's row
+        wait_until_waiting(mon, t2.info.backend_pid, unless=th, timeout=30)
     errors = []
     try:
         t1.execute("UPDATE public.users SET sign_in_count = coalesce(sign_in_count, 0) + 1 WHERE lower(btrim(email)) = %s", (lo,))
@@ -110,7 +111,8 @@ def test_two_new_hires_given_one_legacy_code_both_commit(legacy_db):
            "VALUES (%s, 'Hire', 'Agent', 'Support', 'Chat', 'Day Team', true, 'EMP-SHARED-1')")
     t1.execute(ins, ("hire.one@example.com",))
     th, out = in_background(lambda: (t2.execute(ins, ("hire.two@example.com",)), t2.commit()))
-    time.sleep(0.5)
+    with legacy_db.connect(autocommit=True) as mon:   # T2 committed, or waits
+        wait_until_waiting(mon, t2.info.backend_pid, unless=th)
     t1.commit()
     th.join(10)
     finish(t1, t2)

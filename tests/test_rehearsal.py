@@ -5,10 +5,11 @@ fail (a rehearsal that cannot fail proves nothing). PostgreSQL 15, Supabase's ve
 
 from __future__ import annotations
 
+import pandas as pd
 import psycopg
 import pytest
 
-from cqms_migrate.rehearsal import CONTROL, FAULTS, Rehearsal
+from cqms_migrate.rehearsal import CONTROL, FAULTS, Rehearsal, Verdict
 
 
 def rehearsal(**kw):
@@ -19,6 +20,21 @@ def rehearsal(**kw):
 def pg15(server):
     if server.kind != "system-15":
         pytest.skip("the short rehearsal runs on PostgreSQL 15 (Supabase's version)")
+
+
+def test_a_criterion_no_check_carries_raises_instead_of_passing():
+    """passed() on a name that selects nothing (a criterion renamed, or misspelt in a test) used
+    to return True: .all() of an empty selection."""
+    checks = pd.DataFrame([{"criterion": "application errors", "ok": True, "detail": ""},
+                           {"criterion": "acknowledged writes lost", "ok": False, "detail": "3 lost"}])
+    v = Verdict(stages=pd.DataFrame(), errors=pd.DataFrame(), faults=pd.DataFrame(), rollback_seconds={},
+                baseline_p99_ms=0.0, max_lock_wait_ms=0.0, lock_wait_limit_ms=0.0, checks=checks)
+    assert v.passed("application errors") and not v.passed("acknowledged writes lost")
+    with pytest.raises(KeyError, match="application error'"):
+        v.passed("application error")
+    with pytest.raises(KeyError):
+        Verdict(stages=pd.DataFrame(), errors=pd.DataFrame(), faults=pd.DataFrame(), rollback_seconds={},
+                baseline_p99_ms=0.0, max_lock_wait_ms=0.0, lock_wait_limit_ms=0.0).passed("application errors")
 
 
 def test_the_short_rehearsal_passes_with_every_fault(pg15, legacy_db):

@@ -61,6 +61,11 @@ class Verdict:
     checks: pd.DataFrame = field(default_factory=pd.DataFrame)  # criterion, ok, detail
 
     def passed(self, criterion: str) -> bool:
+        """Whether every check of this criterion passed. A name no check carries raises: a renamed
+        or misspelt criterion must not pass by selecting nothing."""
+        known = set(self.checks["criterion"]) if "criterion" in self.checks else set()
+        if criterion not in known:
+            raise KeyError(f"no rehearsal check is named {criterion!r}; the verdict's criteria are {sorted(known)}")
         return bool(self.checks.loc[self.checks["criterion"] == criterion, "ok"].all())
 
     @property
