@@ -16,16 +16,18 @@ FROM (
                      ORDER BY p.display_order NULLS LAST, p.id LIMIT 1) sp ON true
   WHERE k.legacy_table = {table_name} AND k.kind <> 'feedback'
   UNION ALL
-  (SELECT DISTINCT ON (p.field_id) p.field_id, jsonb_build_object(
-           'id', p.id, 'field', p.field_id, 'type', p.parameter_type, 'penalty', p.penalty_points, 'kind', f.kind,
-           'ev', to_jsonb({yes}::text[]), 'max', CASE WHEN f.kind = 'points' THEN p.penalty_points END)
-  FROM public.scorecard_perameters p
-  CROSS JOIN LATERAL (SELECT CASE WHEN {ftype} = ANY({flag_types}) THEN 'flag'
-                                  WHEN {ftype} = ANY({points_types}) THEN 'points'
-                                  WHEN {ftype} = ANY({text_types}) THEN 'feedback' ELSE 'count' END AS kind) f
-  WHERE p.scorecard_id = {scorecard_id}::uuid AND p.field_id IS NOT NULL AND coalesce(p.is_active, true)
-    AND f.kind <> 'feedback'
-    AND NOT EXISTS (SELECT 1 FROM cqms_migration.p02_parameter_kinds k2
-                    WHERE k2.legacy_table = {table_name} AND k2.column_name = p.field_id)
-   ORDER BY p.field_id, p.display_order NULLS LAST, p.id)
+  -- (no join: a derived table and an array read once, so no plan rescans anything per row)
+  (SELECT DISTINCT ON (q.field_id) q.field_id, jsonb_build_object(
+           'id', q.id, 'field', q.field_id, 'type', q.parameter_type, 'penalty', q.penalty_points, 'kind', q.kind,
+           'ev', to_jsonb({yes}::text[]), 'max', CASE WHEN q.kind = 'points' THEN q.penalty_points END)
+   FROM (SELECT p.id, p.field_id, p.parameter_type, p.penalty_points, p.display_order,
+                CASE WHEN {ftype} = ANY({flag_types}) THEN 'flag'
+                     WHEN {ftype} = ANY({points_types}) THEN 'points'
+                     WHEN {ftype} = ANY({text_types}) THEN 'feedback' ELSE 'count' END AS kind
+         FROM public.scorecard_perameters p
+         WHERE p.scorecard_id = {scorecard_id}::uuid AND p.field_id IS NOT NULL AND coalesce(p.is_active, true)
+           AND p.field_id <> ALL (ARRAY(SELECT k2.column_name FROM cqms_migration.p02_parameter_kinds k2
+                                        WHERE k2.legacy_table = {table_name}))) q
+   WHERE q.kind <> 'feedback'
+   ORDER BY q.field_id, q.display_order NULLS LAST, q.id)
 ) m
