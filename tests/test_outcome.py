@@ -621,6 +621,21 @@ def test_each_parameter_kind_gives_the_errors_its_meaning_says(legacy_db_drift):
         assert no and breach and below and fed
         assert errors == {"greeting_done": (no, 3.0 * no), "data_breach": (breach, 25.0 * breach),
                           "knowledge_points": (below, float(lost))}, errors
+        # and row by row: the ground truth from the generator's rules, per audit and parameter
+        truth = {}
+        for rid, greeting, flag, points in c.execute(sql.SQL(
+                "SELECT l.id::text, l.greeting_done, l.data_breach, l.knowledge_points FROM {} l "
+                "JOIN public.audits a ON a.id = l.id AND a.deleted_at IS NULL").format(t)).fetchall():
+            if greeting == "No":
+                truth[(rid, "greeting_done")] = (1, 3.0)
+            if flag:
+                truth[(rid, "data_breach")] = (1, 25.0)
+            if points is not None and points < 30:
+                truth[(rid, "knowledge_points")] = (1, float(30 - points))
+        assert {(r[0], r[1]): (r[2], float(r[3])) for r in c.execute(
+            "SELECT a.legacy_id, e.field_id, e.error_count, e.penalty_points FROM public.audit_errors e "
+            "JOIN public.audits a ON a.id = e.audit_id WHERE a.legacy_table = %s AND a.deleted_at IS NULL "
+            "AND e.field_id IN ('greeting_done', 'data_breach', 'knowledge_points')", (table,))} == truth
         assert one(c, "SELECT count(*) FROM public.audits WHERE legacy_table = %s AND parameter_feedback ? 'greeting_done'",
                    (table,)) == fed
         # a greeting missed, recorded through the new path: the legacy check reads 'No'; undone: 'Yes'
@@ -633,6 +648,11 @@ def test_each_parameter_kind_gives_the_errors_its_meaning_says(legacy_db_drift):
         c.execute("DELETE FROM public.audit_errors WHERE audit_id = %s AND field_id = 'greeting_done'", (aid,))
         c.commit()
         assert one(c, sql.SQL("SELECT greeting_done FROM {} WHERE id = %s").format(t), (legacy_id,)) == "Yes"
+        # a legacy write of points: the error follows, with the points lost as its penalty
+        c.execute(sql.SQL("UPDATE {} SET knowledge_points = 12 WHERE id = %s").format(t), (legacy_id,))
+        c.commit()
+        assert c.execute("SELECT error_count, penalty_points FROM public.audit_errors WHERE audit_id = %s "
+                         "AND field_id = 'knowledge_points'", (aid,)).fetchone() == (1, 18)
         result = verify.run(c)
         assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
 
