@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/cqms-migrate verify-trail --env local
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=25
 
 test-mutations: setup
 	$(BIN)/python tools/mutations.py

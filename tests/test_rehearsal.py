@@ -70,8 +70,9 @@ def test_a_migration_that_drops_rows_fails_the_verdict(pg15, legacy_db):
             c.execute("DELETE FROM public.audits WHERE id IN (SELECT id FROM public.audits ORDER BY created_at DESC LIMIT 3)")
             c.execute("ALTER TABLE public.audits ENABLE TRIGGER USER")
             c.commit()
-    v = rehearsal(faults=(), extra_steps={"drop_rows": drop_rows}).run()
-    assert not v.ok
+    # the defect is planted in the migrate stage: the control and the stages after it add nothing
+    v = rehearsal(faults=(), extra_steps={"drop_rows": drop_rows}, control=False, until="migrate").run()
+    assert list(v.stages["stage"]) == ["baseline", "migrate"]
     assert not v.passed("acknowledged writes lost"), v.checks
     assert not v.passed("verify after every stage"), v.checks
 
@@ -83,15 +84,17 @@ def test_a_migration_that_blocks_the_application_fails_the_verdict(pg15, legacy_
             import time
             time.sleep(3)
             c.rollback()
-    v = rehearsal(faults=(), extra_steps={"block": block}).run()
+    v = rehearsal(faults=(), extra_steps={"block": block}, control=False, until="migrate").run()
     assert not v.passed("longest application lock wait"), v.checks
+    # the wait it flags is the planted one (3 s), not the migration's own
+    assert v.max_lock_wait_ms > 2500, v.checks
 
 
 def test_the_rehearsal_drives_a_database_of_another_shape(pg15, legacy_db_drift):
     """The application simulated on the drifted dataset (a text login count, a text is_active,
     people.full_name, an audit table with a text score): it writes the columns as they are, and
     nothing is lost through a migration, a rollback and a re-run."""
-    v = rehearsal(params_file=legacy_db_drift.params_file, faults=("new_table",)).run()
+    v = rehearsal(params_file=legacy_db_drift.params_file, faults=("new_table",), control=False).run()
     print("\n" + v.stages.drop(columns=["lost examples"]).to_string())
     print(v.errors.to_string() if len(v.errors) else "no errors")
     for criterion in ("acknowledged writes lost", "application errors", "verify after every stage"):
