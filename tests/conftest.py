@@ -141,7 +141,7 @@ def legacy_db_drift(server, monkeypatch, tmp_path) -> Database:
     Path(db.params_file_raw).write_text(yaml.safe_dump(data))
     with db.connect() as c:
         for key, entries in stanza(c).items():
-            data[key] = {**(data.get(key) or {}), **entries}
+            data[key] = {**(data.get(key) or {}), **entries} if isinstance(entries, dict) else entries
     db.params_file = str(tmp_path / "local-drift.yaml")
     Path(db.params_file).write_text(yaml.safe_dump(data))
     yield db

@@ -289,6 +289,30 @@ def test_rerun_is_a_noop(legacy_db):
     assert after == before
 
 
+def test_a_failed_validation_after_cutover_says_the_flag_is_still_on(legacy_db):
+    """A re-run of phase 02 after its cutover whose validation fails: the flag an earlier run
+    turned on stays on, and the message says so (it used to say "the feature flag stays off",
+    while the application was on the unified path: an independent attack's D4)."""
+    from cqms_migrate.errors import CheckFailed
+    deploy_p1()
+    deploy_p2(names=tuple(p2.BUILD_STEPS) + tuple(p2.CUTOVER_STEPS))
+    with legacy_db.connect() as c:
+        assert flag(c)
+    with legacy_db.admin() as a:   # a row lost behind the runbook's back: audits no longer reconcile
+        a.execute("ALTER TABLE public.audits DISABLE TRIGGER USER")
+        a.execute("DELETE FROM public.audits WHERE id = (SELECT id FROM public.audits ORDER BY id LIMIT 1)")
+        a.execute("ALTER TABLE public.audits ENABLE TRIGGER USER")
+        a.commit()
+    phase = phases.get(PHASE)
+    with PhaseContext(PHASE, env="local") as ctx:
+        with pytest.raises(CheckFailed) as e:
+            phase.cutover(ctx, phase.validation(ctx))
+    assert "does not reconcile" in str(e.value) and "stays off" not in str(e.value)
+    assert "USE_UNIFIED_AUDITS_TABLE is still on from an earlier run" in str(e.value), e.value
+    with legacy_db.connect() as c:
+        assert flag(c)
+
+
 # ------------------------------------------------------------------------------------------
 # 4. crash mid-backfill, resume, same result as an uninterrupted run
 # ------------------------------------------------------------------------------------------

@@ -236,17 +236,52 @@ def _stanza(ipynb: Path) -> dict:
     raise AssertionError("no stanza in the preflight notebook")
 
 
+# the rows that should migrate, by the dataset's own meaning and written without the runbook's
+# rules: both emails name a person (people or users, case and outer spaces aside) by an address
+# the target's email check accepts (a person at 'x@host' without a domain cannot be an employee),
+# an auditor audits someone else, the audit has a date, it does not end before it starts, and the
+# operator did not send its status to quarantine ('On Hold' in drift.STANZA, 'Borderline' in
+# params/local.yaml). A score of 'N/A' counts as a row that should migrate
+SHOULD_MIGRATE = """
+SELECT count(*) FILTER (WHERE should), count(*) FILTER (WHERE should AND migrated), count(*) FILTER (WHERE NOT should AND migrated)
+FROM (SELECT lower(btrim(r ->> 'employee_email')) IN (SELECT e FROM known) AND lower(btrim(r ->> 'auditor_email')) IN (SELECT e FROM known)
+             AND lower(btrim(r ->> 'employee_email')) <> lower(btrim(r ->> 'auditor_email'))
+             AND r ->> 'interaction_date' IS NOT NULL
+             AND NOT coalesce((r ->> 'audit_end_time')::timestamptz < (r ->> 'audit_start_time')::timestamptz, false)
+             AND coalesce(btrim(r ->> 'validation_status'), '') <> 'On Hold'
+             AND lower(coalesce(btrim(r ->> 'passing_status'), '')) <> 'borderline' AS should,
+             EXISTS (SELECT 1 FROM public.audits a WHERE a.legacy_table = x.t AND a.legacy_id = r ->> 'id') AS migrated
+      FROM legacy x) v
+"""
+
+
+def _should_migrate(c, tables: list[str]) -> tuple[int, int, int]:
+    """(rows that should migrate, of those migrated, migrated though they should not)."""
+    legacy = sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {}::text AS t, to_jsonb(x) AS r FROM public.{} x").format(
+        sql.Literal(t), sql.Identifier(t)) for t in tables)
+    q = sql.SQL("WITH known AS (SELECT e FROM (SELECT lower(btrim(email)) e FROM public.people UNION "
+                "SELECT lower(btrim(email)) FROM public.users) k WHERE e ~ '^[^@[:space:]]+@[^@[:space:]]+[.][^@[:space:]]+$'), "
+                "legacy AS ({}) {}").format(
+        legacy, sql.SQL(SHOULD_MIGRATE))
+    return c.execute(q).fetchone()
+
+
 def test_preflight_then_the_stanza_it_printed_then_the_run_migrates_all_but_the_designed_in(legacy_db_drift, tmp_path):
+    """As an operator follows the tool: preflight says NO-GO and prints a stanza; pasted as
+    printed, the run migrates at least 99% of the rows that should migrate (SHOULD_MIGRATE, the
+    dataset's own meaning), none that should not, and the time stamps are read in the zone the
+    stanza proposed from the hours of day (Manila's offset: no summer time)."""
     with pytest.raises(NotebookFailed) as e:
         _run(legacy_db_drift.params_file_raw)
     entry = e.value.manifest["phases"][0]
     assert entry["phase"] == "00_preflight" and "NO-GO" in entry["error"]["evalue"], entry["error"]
     stanza = _stanza(_folder(e.value.manifest) / "00_preflight.ipynb")
     assert set(stanza) == {"role_mapping", "country_map", "acknowledgement_status_map", "channel_map",
-                           "validation_status_map", "parameters"}, stanza
+                           "validation_status_map", "parameters", "business_time_zone"}, stanza
     (kinds_table, cols), = stanza["parameters"].items()
     assert cols == {"greeting_done": {"kind": "flag", "error_values": ["no"]}}, cols   # a check: its 'No' is the error
     assert stanza["validation_status_map"]["Aproved"] == "approved" and stanza["country_map"]["Inda"] == "IN"
+    assert stanza["business_time_zone"] == "Etc/GMT-8", stanza   # UTC+08:00, Manila's offset
     data = yaml.safe_load(Path(legacy_db_drift.params_file_raw).read_text())
     data.update(stanza)   # the blocks replace the keys they name, as the notebook says
     pf = tmp_path / "with-stanza.yaml"
@@ -258,6 +293,17 @@ def test_preflight_then_the_stanza_it_printed_then_the_run_migrates_all_but_the_
     assert o["ok"] and {r["reason"] for r in o["reasons"]} <= DESIGNED_IN, o["reasons"]
     assert o["totals"]["quarantined %"] < 11, o["totals"]
     with legacy_db_drift.connect() as c:
+        tables = [r[0] for r in c.execute("SELECT legacy_table FROM cqms_migration.p02_legacy_tables").fetchall()]
+        should, migrated, wrongly = _should_migrate(c, tables)
+        assert should > 2500 and migrated >= 0.99 * should and wrongly == 0, (should, migrated, wrongly)
+        # the Manila table: every audit's date is the Manila date of its time stamp, none UTC's
+        zt = one(c, "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relkind = 'r' "
+                    "AND c.relnamespace = 'public'::regnamespace AND a.attname = 'interaction_date' "
+                    "AND a.atttypid = 'timestamptz'::regtype")
+        assert one(c, sql.SQL("SELECT count(*) FILTER (WHERE a.interaction_date <> (x.interaction_date AT TIME ZONE "
+                              "'Asia/Manila')::date) || '/' || count(*) FROM public.audits a JOIN public.{} x "
+                              "ON a.legacy_id = x.id::text AND a.legacy_table = %s").format(sql.Identifier(zt)),
+                   (zt,)).startswith("0/")
         result = verify.run(c)
         assert result.ok, result.summary()[~result.summary()["ok"]]
         # every status is the unified one; the legacy spellings live on in the compat views
@@ -645,6 +691,15 @@ def test_each_parameter_kind_gives_the_errors_its_meaning_says(legacy_db_drift):
                   "SELECT id, interaction_date, 'greeting_done', 1 FROM public.audits WHERE id = %s", (aid,))
         c.commit()
         assert one(c, sql.SQL("SELECT greeting_done FROM {} WHERE id = %s").format(t), (legacy_id,)) == "No"
+        # what the writer left out (the parameter, its type, its penalty) is what the forward sync
+        # gives the same error: verify holds while the row lives (an independent attack's D2)
+        got = c.execute("SELECT scorecard_parameter_id, parameter_type, penalty_points FROM public.audit_errors "
+                        "WHERE audit_id = %s AND field_id = 'greeting_done'", (aid,)).fetchone()
+        assert got == c.execute("SELECT scorecard_parameter_id, parameter_type, penalty_points FROM public.audit_errors e "
+                                "JOIN public.audits a ON a.id = e.audit_id WHERE a.legacy_table = %s AND e.audit_id <> %s "
+                                "AND e.field_id = 'greeting_done' LIMIT 1", (table, aid)).fetchone() and got[0], got
+        result = verify.run(c)
+        assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
         c.execute("DELETE FROM public.audit_errors WHERE audit_id = %s AND field_id = 'greeting_done'", (aid,))
         c.commit()
         assert one(c, sql.SQL("SELECT greeting_done FROM {} WHERE id = %s").format(t), (legacy_id,)) == "Yes"
@@ -653,6 +708,17 @@ def test_each_parameter_kind_gives_the_errors_its_meaning_says(legacy_db_drift):
         c.commit()
         assert c.execute("SELECT error_count, penalty_points FROM public.audit_errors WHERE audit_id = %s "
                          "AND field_id = 'knowledge_points'", (aid,)).fetchone() == (1, 18)
+        # a duration written through audits into a table that types them 'mm:ss': in that style
+        dtable = one(c, "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relkind = 'r' "
+                        "AND c.relnamespace = 'public'::regnamespace AND a.attname = 'audit_duration' AND a.atttypid = 'text'::regtype")
+        d = sql.Identifier(dtable)
+        did, dlegacy = c.execute(sql.SQL("SELECT a.id, l.id FROM public.audits a JOIN {} l ON l.id::text = coalesce(a.legacy_id, a.id::text) "
+                                         "AND a.legacy_table = %s WHERE l.audit_duration LIKE '%%:%%' LIMIT 1").format(d),
+                                 (dtable,)).fetchone()
+        for seconds, typed in ((125, "2:05"), (3723, "1:02:03")):
+            c.execute("UPDATE public.audits SET audit_duration = %s WHERE id = %s", (seconds, did))
+            c.commit()
+            assert one(c, sql.SQL("SELECT audit_duration FROM {} WHERE id = %s").format(d), (dlegacy,)) == typed
         result = verify.run(c)
         assert result.ok, result.summary()[~result.summary()["ok"]].to_dict("records")
 

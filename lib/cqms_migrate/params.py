@@ -132,8 +132,10 @@ class Params(Strict):
     passing_status_legacy_spelling: dict[PassingStatus, str] = {}
     validation_status_legacy_spelling: dict[ValidationStatus, str] = {}
     acknowledgement_status_legacy_spelling: dict[AckStatus, str] = {}
-    # the time zone a time stamp's date is read in (an interaction_date held as timestamptz)
-    business_time_zone: str = "UTC"
+    # the time zone a time stamp's date is read in (an interaction_date held as timestamptz):
+    # unset, preflight asks for it when such a column holds times of day (the database does not
+    # record the business's zone; the stanza proposes one from the hours the audits were done)
+    business_time_zone: str | None = None
     # an audit table's channel spelling that names none of the channels people and scorecards
     # use -> the channel it means (as people spell it; 'Unassigned' for none)
     channel_map: dict[str, str] = {}
@@ -165,6 +167,11 @@ class Params(Strict):
 
     legacy_seed: LegacySeed = LegacySeed()
 
+    @property
+    def time_zone(self) -> str:
+        """business_time_zone, UTC when params leave it unset (preflight blocks where that matters)."""
+        return self.business_time_zone or "UTC"
+
     @field_validator("lock_retries", "legacy_lock_retries")
     @classmethod
     def _retries_nonempty(cls, v):
@@ -192,8 +199,10 @@ class Params(Strict):
 
     @field_validator("business_time_zone")
     @classmethod
-    def _time_zone(cls, v: str) -> str:
+    def _time_zone(cls, v: str | None) -> str | None:
         import zoneinfo
+        if v is None:
+            return v
         try:
             zoneinfo.ZoneInfo(v)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -22,7 +22,12 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
 * an inactive earlier version of a scorecard naming the same table as the active one;
 * parameter columns of other kinds than error counts, with their metadata: a 'Yes'/'No'/'N/A'
   flag named as a check done (greeting_done: its error value is for the operator to declare), a
-  boolean error flag, points earned out of 30, feedback text about a parameter.
+  boolean error flag, points earned out of 30, feedback text about a parameter;
+* an audit table whose interaction_date is a timestamptz written in Manila during business hours
+  (its date is the Manila date: the operator declares business_time_zone), and one whose
+  audit_duration is text as people type it ('12:34', '1:02:03', seconds);
+* the people sheet as imported from a spreadsheet: no key, every column text but the login count
+  (last_login as ISO text, hire_date as text).
 
 With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
 --no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
@@ -63,7 +68,9 @@ STANZA = {
     "role_mapping": {"Trainee": "AGENT"},
     "country_map": {"Inda": "IN", "Phillipines": "PH"},
     "parameters": {"__kinds_table__": {"greeting_done": {"kind": "flag", "error_values": ["No"]}}},
+    "business_time_zone": "Asia/Manila",
 }
+ZONE = "Asia/Manila"   # where the timestamptz table's audits were done
 
 
 def stanza(conn) -> dict:
@@ -73,6 +80,11 @@ def stanza(conn) -> dict:
                          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
                          "AND a.attname = 'greeting_done' AND c.relkind = 'r'").fetchone()[0]
     out["parameters"] = {table: STANZA["parameters"]["__kinds_table__"]}
+    zoned = conn.execute("SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relkind = 'r' "
+                         "AND c.relnamespace = 'public'::regnamespace AND a.attname = 'interaction_date' "
+                         "AND a.atttypid = 'timestamptz'::regtype").fetchone()[0]
+    if not zoned:   # (too few scorecards: no table in Manila)
+        out.pop("business_time_zone")
     return out
 
 
@@ -107,8 +119,12 @@ def apply_drift(conn) -> dict:
         x("ALTER TABLE public.people ADD COLUMN pronouns text, ADD COLUMN hire_date date")
         x("UPDATE public.people SET pronouns = (ARRAY['she/her', 'he/him', 'they/them'])[1 + abs(hashtext(coalesce(email, ''))) % 3], "
           "hire_date = date '2019-01-01' + abs(hashtext(coalesce(email, '') || 'h')) % 1500")
+        # imported from a spreadsheet: time stamps and dates as the sheet wrote them
+        x("ALTER TABLE public.people ALTER COLUMN last_login TYPE text "
+          "USING to_char(last_login AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+          "ALTER COLUMN hire_date TYPE text USING hire_date::text")
         report["people"] = {"renamed": {"name": "full_name"}, "login_count": "bigint", "is_active": "text",
-                            "added": ["pronouns", "hire_date"]}
+                            "last_login": "text (ISO 8601)", "added": ["pronouns", "hire_date (text)"]}
         tables = _tables(conn)
         retyped, thin, quoted = tables[0], tables[1], tables[2]
         t = sql.Identifier("public", retyped)
@@ -217,6 +233,26 @@ def apply_drift(conn) -> dict:
           "$fn$ SELECT t.table_name::text FROM information_schema.tables t WHERE t.table_schema = 'public' "
           "AND t.table_type = 'BASE TABLE' AND t.table_name LIKE '%audit%' ORDER BY 1 $fn$")
         report["discovery function"] = "get_audit_tables(): every base table of public named like '%audit%'"
+        # the two largest tables left (not the one without audit_duration, nor the parameter kinds')
+        sized = sorted(((x(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", n))).fetchone()[0], n)
+                        for n in tables if n not in (thin, kinds_table)), reverse=True)
+        if len(sized) > 1 and sized[1][0]:
+            zone_table, duration_table = sized[0][1], sized[1][1]
+            # audits done in Manila, kept as timestamptz: 08:00-18:00 there, on the row's own date
+            zt = sql.Identifier("public", zone_table)
+            x(sql.SQL("ALTER TABLE {} ALTER COLUMN interaction_date TYPE timestamptz USING "
+                      "(interaction_date::timestamp + make_interval(mins => 480 + abs(hashtext(id::text || 'z')) % 600)) "
+                      "AT TIME ZONE {}").format(zt, sql.Literal(ZONE)))
+            # durations typed by people: mm:ss under an hour, h:mm:ss above, some plain seconds
+            dt = sql.Identifier("public", duration_table)
+            x(sql.SQL("ALTER TABLE {} ALTER COLUMN audit_duration TYPE text USING CASE "
+                      "WHEN audit_duration IS NULL THEN NULL "
+                      "WHEN abs(hashtext(id::text || 'd')) % 10 = 0 THEN audit_duration::text "
+                      "WHEN audit_duration >= 3600 THEN format('%s:%s:%s', audit_duration / 3600, "
+                      "lpad((audit_duration % 3600 / 60)::text, 2, '0'), lpad((audit_duration % 60)::text, 2, '0')) "
+                      "ELSE format('%s:%s', audit_duration / 60, lpad((audit_duration % 60)::text, 2, '0')) END").format(dt))
+            report["time stamps and durations"] = {"interaction_date timestamptz (Manila)": zone_table,
+                                                   "audit_duration text (mm:ss, h:mm:ss, seconds)": duration_table}
         report["spellings"] = apply_vocabulary(conn, tables)
         x("ANALYZE")
     return report

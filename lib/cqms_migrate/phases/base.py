@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
-from ..errors import CqmsError, PhaseOrderError
+from ..errors import CheckFailed, CqmsError, PhaseOrderError
 from ..steps import Executor, Step, StepOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,7 +83,17 @@ class Phase:
         """The cutover gate: raises if the validation failed (the flag stays off), otherwise
         deploys the cutover steps. ``validation`` is None in a dry run."""
         if validation is not None:
-            validation.raise_if_failed()
+            try:
+                validation.raise_if_failed()
+            except CheckFailed as e:
+                # a re-run after cutover: the flag an earlier run turned on is still on, and the
+                # message must not say otherwise
+                if self.flag and ctx.ledger.flag(self.flag):
+                    raise CheckFailed(str(e).replace(
+                        "the feature flag stays off",
+                        f"{self.flag} is still on from an earlier run (the application stays on the unified path): "
+                        f"fix the cause and re-run, or roll back {self.name}")) from None
+                raise
         return deploy_selected(ctx, self.steps(ctx), self.cutover_steps)
 
     # -- rollback hooks ---------------------------------------------------------------------

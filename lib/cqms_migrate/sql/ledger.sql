@@ -215,6 +215,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
   END
 $$;
 REVOKE ALL ON FUNCTION cqms_migration.to_seconds(text) FROM PUBLIC, anon, authenticated, service_role;
+-- and back: seconds as people type a duration ('12:34', '1:02:03' from an hour), which
+-- to_seconds reads as the same number (a text duration column written through audits)
+CREATE OR REPLACE FUNCTION cqms_migration.clock_duration(s integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = '' AS $$
+  SELECT CASE WHEN s IS NULL OR s < 0 OR s >= 36000000 THEN s::text
+              WHEN s >= 3600 THEN format('%s:%s:%s', s / 3600, lpad((s % 3600 / 60)::text, 2, '0'), lpad((s % 60)::text, 2, '0'))
+              ELSE format('%s:%s', s / 60, lpad((s % 60)::text, 2, '0')) END
+$$;
+REVOKE ALL ON FUNCTION cqms_migration.clock_duration(integer) FROM PUBLIC, anon, authenticated, service_role;
 REVOKE ALL ON FUNCTION cqms_migration.to_integer(text), cqms_migration.to_numeric(text),
   cqms_migration.to_boolean(text), cqms_migration.to_uuid(text), cqms_migration.to_timestamptz(text),
   cqms_migration.to_date(text), cqms_migration.to_jsonb(text) FROM PUBLIC, anon, authenticated, service_role;

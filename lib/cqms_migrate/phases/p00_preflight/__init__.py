@@ -185,7 +185,50 @@ def value_profile(conn, inv, params) -> tuple[pd.DataFrame, list, str]:
         declared = {t: {c: spec.model_dump(exclude_none=True) for c, spec in cols.items()}
                     for t, cols in params.parameters.items()}
         parts.append(parameters.stanza(unsure, declared))
+    zone = time_zone_proposal(conn, inv, params)
+    prof.attrs["time_zone"] = zone
+    if zone:
+        parts.append(f"business_time_zone: {zone['proposal']}   # REVIEW: {zone['why']}; name your zone "
+                     "(IANA, e.g. Asia/Manila) if it keeps summer time")
     return prof, missing, "\n".join(parts)
+
+
+BUSINESS_HOURS = (8, 18)   # [08:00, 18:00): where most audited interactions happen, in the business's zone
+
+
+def time_zone_proposal(conn, inv, params) -> dict | None:
+    """When a table to migrate holds interaction_date as timestamptz with times of day and params
+    leave business_time_zone unset: the audit's date depends on a zone the database does not
+    record. Propose the whole-hour UTC offset under which most times of day fall in business
+    hours (BUSINESS_HOURS), as an Etc/GMT zone (whose sign is inverted: Etc/GMT-8 is UTC+08:00).
+    None when nothing depends on it."""
+    if params.business_time_zone is not None:
+        return None
+    hours = [0] * 24
+    tables = []
+    for t in inv.migratable():
+        if "with time zone" not in (t.columns.get("interaction_date") or ""):
+            continue
+        rows = conn.execute(sql.SQL("SELECT extract(hour FROM x.interaction_date AT TIME ZONE 'UTC')::int, count(*) "
+                                    "FROM public.{} x WHERE (x.interaction_date AT TIME ZONE 'UTC')::time <> '00:00' "
+                                    "GROUP BY 1").format(sql.Identifier(t.table_name))).fetchall()
+        end_read(conn)
+        if rows:
+            tables.append(t.table_name)
+            for h, n in rows:
+                hours[h] += n
+    total = sum(hours)
+    if not total:
+        return None
+    lo, hi = BUSINESS_HOURS
+
+    def share(offset: int) -> float:
+        return sum(hours[h] for h in range(24) if lo <= (h + offset) % 24 < hi) / total
+    best = max(range(-12, 15), key=lambda o: (round(share(o), 6), -abs(o)))
+    name = "UTC" if best == 0 else f"Etc/GMT{-best:+d}"
+    return {"proposal": name, "offset": best, "share": share(best), "tables": tables, "rows": total,
+            "why": f"{share(best):.0%} of the {total:,} times of day in {', '.join(tables)} fall "
+                   f"{lo:02d}:00-{hi:02d}:00 at UTC{best:+03d}:00"}
 
 
 def parameter_meanings(conn, inv, params) -> list:
@@ -238,6 +281,12 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
     for m in parameters.uncertain((values.attrs.get("meanings") if values is not None else None) or []):
         g.blocking.append(f"parameter {m.table}.{m.column}: its meaning is not certain ({m.why}): declare it in params "
                           "(parameters; the stanza below proposes one)")
+    zone = values.attrs.get("time_zone") if values is not None else None
+    if zone:
+        g.blocking.append(f"interaction_date is timestamptz with a time of day in {', '.join(zone['tables'])} "
+                          f"({zone['rows']:,} values): an audit's date depends on the business's time zone, which "
+                          "the database does not record: declare business_time_zone in params (the stanza below "
+                          f"proposes {zone['proposal']}: {zone['why']})")
     for u in unmapped or []:
         g.blocking.append(f"unmapped value {u.value!r} ({u.rows:,} rows in {', '.join(u.where)}): add it to "
                           f"{u.params_key} in params (the stanza below maps every unmapped value)")
@@ -281,13 +330,13 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
                               "exclude it in params (exclude_tables: [{table, reason}]) if it is not an audit table to migrate")
         date_type = t.columns.get("interaction_date")
         if t.exists and date_type and convert.kind(date_type, "date") == "zoned":
-            local = (sql.SQL("(x.interaction_date AT TIME ZONE {})").format(sql.Literal(params.business_time_zone))
+            local = (sql.SQL("(x.interaction_date AT TIME ZONE {})").format(sql.Literal(params.time_zone))
                      if "with time zone" in date_type else sql.SQL("x.interaction_date"))
             n = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE {l}::time <> '00:00'), count(x.interaction_date) "
                                      "FROM public.{t} x").format(l=local, t=sql.Identifier(t.table_name))).fetchone()
             end_read(conn)
             g.warnings.append(f"{t.table_name}.interaction_date ({date_type}): read as its date"
-                              + (f" in {params.business_time_zone} (business_time_zone)" if "with time zone" in date_type else "")
+                              + (f" in {params.time_zone} (business_time_zone)" if "with time zone" in date_type else "")
                               + f"; {n[0]:,} of {n[1]:,} values have a time of day, which audits drop and the legacy row "
                               "and compat view keep")
         if t.exists and date_type and convert.kind(date_type, "date") is None:

@@ -173,7 +173,7 @@ class CompatViews(Step):
                 out.append(compose(ctx.conn, template("recreate_view").format(view=view)))
             found = values.spellings(ctx.conn, t, ctx.params)
             out += values.spelling_statements(ctx.conn, t, found)
-            out.append(compose(ctx.conn, compat_view(t, found, ctx.params.business_time_zone)))
+            out.append(compose(ctx.conn, compat_view(t, found, ctx.params.time_zone)))
             out.append(compose(ctx.conn, template("compat_rights").format(
                 view=view, comment=sql.Literal(COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn)))))
             readers = [r[0] for r in ctx.conn.execute(

@@ -17,8 +17,8 @@ from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, SqlStep, compose
 from ...triggers import PerTableTriggers
 from .compat import derived_expressions
-from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, audit_id, errors_insert, errors_insert_for, kept_verbatim, shape_columns, shaped_select, short_name,
-                      template)
+from .mapping import (AUDIT_COLUMNS, LEGACY_TEXT, PHASE, _audit_cols, audit_id, error_of, errors_insert, errors_insert_for, kept_verbatim, shape_columns, shaped_select, short_name,
+                      parameter_map, template)
 
 
 def sync_function_name(table: str) -> sql.Identifier:
@@ -216,5 +216,8 @@ class ReverseSync(SqlStep):
                                                                             "interaction_date, rec.parameter_scores AS "
                                                                             "parameter_scores) n"))), ctx.conn)),
                          compose(ctx.conn, trigger_function(sql.Identifier("cqms_migration", "p02_errors_write_back"),
-                                                            template("errors_write_back_body"), ctx.conn)),
+                                                            template("errors_write_back_body").format(
+                                                                parameter_map=parameter_map(sql.SQL("a.legacy_table"),
+                                                                                            sql.SQL("a.scorecard_id")),
+                                                                error_of=error_of()), ctx.conn)),
                          compose(ctx.conn, template("reverse_sync_triggers"))])

@@ -27,7 +27,7 @@ def desired_rows(params) -> set[tuple[str, str, str]]:
 
 def settings(params) -> dict[str, str]:
     """cqms_migration.p02_settings as params say."""
-    return {"business_time_zone": params.business_time_zone}
+    return {"business_time_zone": params.time_zone}
 
 
 def not_migrated(ctx) -> dict[str, str]:

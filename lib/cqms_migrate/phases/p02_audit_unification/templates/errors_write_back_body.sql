@@ -38,6 +38,19 @@ BEGIN
                                  cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, NEW.error_count, NEW.penalty_points))
       WHERE id = NEW.audit_id AND (parameter_scores -> NEW.field_id) IS DISTINCT FROM
                                   cqms_migration.p02_score_of(NEW.audit_id, NEW.field_id, NEW.error_count, NEW.penalty_points);
+      -- what the writer left out, the parameter says (as the forward sync builds the row: its
+      -- scorecard parameter, type and penalty under the column's meaning); what it gave stays
+      IF NEW.scorecard_parameter_id IS NULL OR NEW.parameter_type IS NULL OR NEW.penalty_points IS NULL THEN
+        UPDATE public.audit_errors x
+        SET scorecard_parameter_id = coalesce(x.scorecard_parameter_id, (pm.p ->> 'id')::uuid),
+            parameter_type = coalesce(x.parameter_type, pm.p ->> 'type'),
+            penalty_points = coalesce(x.penalty_points, e.penalty)
+        FROM public.audits a
+        CROSS JOIN LATERAL (SELECT NEW.field_id AS key, a.parameter_scores ->> NEW.field_id AS value) kv
+        CROSS JOIN LATERAL (SELECT ({parameter_map}) -> kv.key AS p) pm
+        CROSS JOIN LATERAL ({error_of}) e
+        WHERE x.id = NEW.id AND a.id = NEW.audit_id AND pm.p IS NOT NULL;
+      END IF;
     END IF;
   END IF;
   PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);

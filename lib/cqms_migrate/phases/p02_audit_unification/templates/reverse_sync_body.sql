@@ -69,7 +69,8 @@ BEGIN
       v_changed := v_patch;
     END IF;
     -- a boolean of audits into an integer legacy column (a flag kept as 0/1): 1 or 0; a date of
-    -- audits into a time stamp column (interaction_date): its midnight in the business time zone
+    -- audits into a time stamp column (interaction_date): its midnight in the business time zone;
+    -- a duration into a text column in the style the row had
     SELECT jsonb_object_agg(p.key, CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
                                          AND p.value IN ('true'::jsonb, 'false'::jsonb, '"true"'::jsonb, '"false"'::jsonb)
                                         THEN to_jsonb(CASE WHEN p.value IN ('true'::jsonb, '"true"'::jsonb) THEN 1 ELSE 0 END)
@@ -77,6 +78,11 @@ BEGIN
                                          AND p.value #>> '{{}}' ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'
                                         THEN to_jsonb((p.value #>> '{{}}') || ' 00:00:00 ' || coalesce((SELECT s.value
                                                FROM cqms_migration.p02_settings s WHERE s.name = 'business_time_zone'), 'UTC'))
+                                        -- seconds into a text duration column people typed as 'mm:ss': written in
+                                        -- that style ('h:mm:ss' from an hour), unless this row held plain seconds
+                                        WHEN p.key = 'audit_duration' AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)
+                                         AND p.value #>> '{{}}' ~ '^[0-9]{{1,9}}$' AND coalesce(rec.legacy_values ->> 'audit_duration', ':') ~ ':'
+                                        THEN to_jsonb(cqms_migration.clock_duration((p.value #>> '{{}}')::integer))
                                         ELSE p.value END)
       INTO v_patch
     FROM jsonb_each(v_patch) p LEFT JOIN pg_attribute a ON a.attrelid = v_rel AND a.attname = p.key AND NOT a.attisdropped;
