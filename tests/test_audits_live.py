@@ -418,6 +418,29 @@ def test_placeholder_policy(legacy_db, tmp_path):
         assert one(c, "SELECT count(*) FROM public.employees") == employees_before
     assert unknown_with_placeholders < unknown_quarantine_policy
 
+    # preflight's forecast under the placeholder policy is what that policy quarantines
+    from cqms_migrate import inventory, outcome
+    from cqms_migrate.params import load_params
+    with legacy_db.connect() as c:
+        fc = outcome.forecast_audits(c, inventory.discover(c).migratable(), load_params("local", placeholder))
+    assert int(fc.loc[fc["reason"].isin(["unknown_employee_email", "unknown_auditor_email"]), "rows"].sum()) \
+        == unknown_with_placeholders, fc
+    # the policy changed to placeholder after phase 02 ran: a re-run brings back the rows it
+    # addresses (their emails become placeholders), as a rollback and a new run would
+    again = deploy_p2(params_file=placeholder)
+    assert [o.step for o in again if o.status != "skipped"] == ["load_value_maps"], again
+    assert validate_now(placeholder).ok
+    with legacy_db.connect() as c:
+        assert _unknown_quarantined(c) == unknown_with_placeholders
+        assert {r[0] for r in c.execute("SELECT lower(btrim(email)) FROM public.employees WHERE "
+                                        "legacy_snapshot ->> 'placeholder_phase' = %s", (PHASE,)).fetchall()} == expected
+        # every row retried came back or was quarantined again for what it still lacks (two
+        # unknown emails alike are one placeholder auditing itself: a self audit)
+        retried, came_back, again = c.execute(
+            "SELECT (value ->> 'retried')::int, (value ->> 'migrated')::int, (value ->> 'quarantined again')::int "
+            "FROM cqms_migration.metrics WHERE name = 'requeued' ORDER BY id DESC LIMIT 1").fetchone()
+        assert retried == unknown_quarantine_policy - unknown_with_placeholders == came_back + again and came_back > again
+
 
 def test_writes_made_by_application_triggers_are_synced_both_ways(legacy_db):
     """The echo guard stops only the runbook's own echo of a row (a transaction-local marker),

@@ -73,6 +73,10 @@ def _raw(t: AuditTable, column: str) -> sql.Composable:
     return sql.SQL("t.{}::text").format(sql.Identifier(column)) if column in t.columns else sql.SQL("NULL::text")
 
 
+# the form an unknown email must have to become a placeholder employee (templates/placeholders.sql)
+PLACEHOLDER_FORM = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,}$"
+
+
 def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) -> pd.DataFrame:
     """(table, reason, rows) of the audit rows that will be quarantined, per the legacy rows now."""
     from .phases.p02_audit_unification.mapping import common_type
@@ -106,10 +110,10 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
               WHEN {id} IS NULL THEN 'null_id'
               WHEN {unconvertible} THEN 'unconvertible_value'
               WHEN nullif(btrim({emp}), '') IS NULL THEN 'null_employee_email'
-              WHEN ee.ne IS NULL THEN 'unknown_employee_email'
+              WHEN ee.ne IS NULL AND NOT ({placeholders} AND btrim({emp}) ~* {email_form}) THEN 'unknown_employee_email'
               WHEN nullif(btrim({aud}), '') IS NULL THEN 'null_auditor_email'
-              WHEN ea.ne IS NULL THEN 'unknown_auditor_email'
-              WHEN ee.ne = ea.ne THEN 'self_audit'
+              WHEN ea.ne IS NULL AND NOT ({placeholders} AND btrim({aud}) ~* {email_form}) THEN 'unknown_auditor_email'
+              WHEN coalesce(ee.ne, lower(btrim({emp}))) = coalesce(ea.ne, lower(btrim({aud}))) THEN 'self_audit'
               WHEN {date_null} THEN 'null_interaction_date'
               WHEN {ps} THEN 'unmapped_passing_status'
               WHEN {vs} THEN 'unmapped_validation_status'
@@ -126,7 +130,10 @@ def forecast_audits(conn: psycopg.Connection, tables: list[AuditTable], params) 
             ps=status["passing_status"], vs=status["validation_status"], acks=status["acknowledgement_status"],
             end_before_start=_less(typed("audit_end_time"), typed("audit_start_time")),
             negative_duration=_less(typed("audit_duration"), sql.SQL("0")),
-            negative_score=_less(typed("average_score"), sql.SQL("0")), dup=dup)
+            negative_score=_less(typed("average_score"), sql.SQL("0")), dup=dup,
+            # unknown_email_policy placeholder: an unknown email of a valid form becomes an
+            # inactive employee to review (templates/placeholders.sql), not a quarantine
+            placeholders=sql.Literal(params.unknown_email_policy == "placeholder"), email_form=sql.Literal(PLACEHOLDER_FORM))
         rows += [{"table": t.table_name, "reason": reason, "rows": int(n)} for reason, n in conn.execute(q).fetchall()]
     end_read(conn)
     out = pd.DataFrame(rows, columns=["table", "reason", "rows"])

@@ -20,12 +20,8 @@ from .mapping import PHASE, template
 
 
 def _placeholders(t: inventory.AuditTable, from_page: int, to_page: int) -> sql.Composable:
-    refs = [template("placeholder_refs").format(email=sql.Identifier(email), name=mapping.col(t, name, alias="batch"))
-            for email, name in (("employee_email", "employee_name"), ("auditor_email", "auditor_name"))
-            if email in t.columns]
-    return template("placeholders").format(table=sql.Identifier("public", t.table_name),
-                                           from_tid=mapping._tid(from_page), to_tid=mapping._tid(to_page),
-                                           refs=sql.SQL(" UNION ALL ").join(refs), phase=sql.Literal(PHASE))
+    return mapping.placeholders(t, sql.SQL("ctid >= {}::tid AND ctid < {}::tid").format(
+        mapping._tid(from_page), mapping._tid(to_page)))
 
 
 def relation_state(conn, t: inventory.AuditTable) -> tuple[int, int, float, float]:

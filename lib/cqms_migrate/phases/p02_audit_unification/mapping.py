@@ -274,9 +274,22 @@ def backfill_unbatched(t: AuditTable) -> sql.Composable:
 
 # quarantine reasons a change of params can address (the vocabularies): a re-run tries those rows again
 RETRIABLE = ("unmapped_passing_status", "unmapped_validation_status", "unmapped_acknowledgement_status")
+# retried when params' unknown_email_policy is placeholder (their emails become placeholders)
+RETRIABLE_BY_PLACEHOLDER = ("unknown_employee_email", "unknown_auditor_email")
 
 
-def retry_statements(t: AuditTable, keys: list[str]) -> list[sql.Composable]:
+def placeholders(t: AuditTable, rows: sql.Composable) -> sql.Composable:
+    """templates/placeholders.sql for the rows of t that ``rows`` (a condition) selects."""
+    from ...outcome import PLACEHOLDER_FORM
+    refs = [template("placeholder_refs").format(email=sql.Identifier(email), name=col(t, name, alias="batch"))
+            for email, name in (("employee_email", "employee_name"), ("auditor_email", "auditor_name"))
+            if email in t.columns]
+    return template("placeholders").format(table=sql.Identifier("public", t.table_name), rows=rows,
+                                           refs=sql.SQL(" UNION ALL ").join(refs), phase=sql.Literal(PHASE),
+                                           email_form=sql.Literal(PLACEHOLDER_FORM))
+
+
+def retry_statements(t: AuditTable, keys: list[str], with_placeholders: bool = False) -> list[sql.Composable]:
     """Try the quarantined rows ``keys`` (legacy ids, as text) of t again, under the maps as
     they are now: take their claims (a sync trigger on one of them waits for this transaction),
     drop their quarantine rows, and shape and write them as a backfill batch does (each one
@@ -285,7 +298,10 @@ def retry_statements(t: AuditTable, keys: list[str]) -> list[sql.Composable]:
     idtype = sql.SQL(t.columns.get("id", "uuid"))
     rows = sql.SQL("(SELECT r.* FROM {table} r WHERE r.id = ANY({keys}::{idtype}[]))").format(
         table=sql.Identifier("public", t.table_name), keys=sql.Literal(keys), idtype=idtype)
-    return [*(sql.SQL(x) for x in BATCH_SETTINGS),
+    # (unknown_email_policy placeholder: their unknown emails become placeholder employees first)
+    made = ([placeholders(t, sql.SQL("id = ANY({}::{}[])").format(sql.Literal(keys), idtype))]
+            if with_placeholders else [])
+    return [*(sql.SQL(x) for x in BATCH_SETTINGS), *made,
             template("retry_claims").format(table=sql.Identifier("public", t.table_name),
                                             table_name=sql.Literal(t.table_name), audit_id=audit_id(t, sql.SQL("t.id")),
                                             keys=sql.Literal(keys), idtype=idtype),

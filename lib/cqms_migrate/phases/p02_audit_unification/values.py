@@ -12,7 +12,7 @@ from ... import vocab
 from ...db import end_read
 from ...inventory import AuditTable
 from ...steps import Rendered, Step, compose
-from .mapping import PHASE, RETRIABLE, STATUS_COLUMNS, retry_statements, template
+from .mapping import PHASE, RETRIABLE, RETRIABLE_BY_PLACEHOLDER, STATUS_COLUMNS, retry_statements, template
 
 VOCABULARY_COLUMNS = (*STATUS_COLUMNS, "channel")
 
@@ -27,7 +27,7 @@ def desired_rows(params) -> set[tuple[str, str, str]]:
 
 def settings(params) -> dict[str, str]:
     """cqms_migration.p02_settings as params say."""
-    return {"business_time_zone": params.time_zone}
+    return {"business_time_zone": params.time_zone, "unknown_email_policy": params.unknown_email_policy}
 
 
 def not_migrated(ctx) -> dict[str, str]:
@@ -51,6 +51,17 @@ def addressed(ctx) -> dict[str, list[str]]:
             (PHASE, list(RETRIABLE))).fetchall():
         if vocab.key(value) in maps[reason.removeprefix("unmapped_")]:
             out.setdefault(table, []).append(key)
+    if ctx.params.unknown_email_policy == "placeholder":
+        # an unknown email of a placeholder's form now becomes a placeholder employee
+        import re
+        from ...outcome import PLACEHOLDER_FORM
+        form = re.compile(PLACEHOLDER_FORM, re.IGNORECASE)
+        for table, key, value in ctx.conn.execute(
+                "SELECT source_table, source_key, btrim(original_row ->> substr(reason, 9)) "
+                "FROM cqms_migration.quarantine WHERE phase = %s AND reason = ANY(%s) AND source_key NOT LIKE 'null-id:%%' "
+                "ORDER BY 1, 2", (PHASE, list(RETRIABLE_BY_PLACEHOLDER))).fetchall():
+            if value and form.match(value):
+                out.setdefault(table, []).append(key)
     end_read(ctx.conn)
     return out
 
@@ -83,7 +94,8 @@ class ValueMaps(Step):
         retry = addressed(ctx)
         for t in migratable(ctx):
             if retry.get(t.table_name):
-                out += [compose(ctx.conn, x) for x in retry_statements(t, retry[t.table_name])]
+                out += [compose(ctx.conn, x) for x in retry_statements(
+                    t, retry[t.table_name], with_placeholders=ctx.params.unknown_email_policy == "placeholder")]
         return Rendered(out)
 
     def deploy(self, ctx, conn) -> int:
@@ -127,10 +139,12 @@ class ValueMaps(Step):
         end_read(ctx.conn)
         if decided != not_migrated(ctx):
             changed.append("tables not migrated")
-        if have_settings != settings(ctx.params):
-            # (audits already migrated keep the dates read in the zone before: roll phase 02 back
-            # and run it again to read every time stamp in the new one)
-            changed.append("business_time_zone")
+        want_settings = settings(ctx.params)
+        # (audits already migrated keep the dates read in the zone before: roll phase 02 back and
+        # run it again to read every time stamp in the new one; unknown_email_policy placeholder
+        # brings back the rows quarantined for an unknown email, below)
+        changed += sorted(k for k in want_settings.keys() | have_settings.keys()
+                          if have_settings.get(k) != want_settings.get(k))
         if changed:
             return f"params' value maps changed ({', '.join(changed)})"
         waiting = sum(len(k) for k in addressed(ctx).values())

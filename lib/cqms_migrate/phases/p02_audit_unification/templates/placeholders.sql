@@ -1,6 +1,7 @@
--- params unknown_email_policy: placeholder. The unknown emails of the next batch become inactive
+-- params unknown_email_policy: placeholder. The unknown emails of the next batch (or of the
+-- quarantined rows tried again) become inactive
 -- employees flagged for review (removed on revert).
-WITH batch AS (SELECT * FROM {table} WHERE ctid >= {from_tid}::tid AND ctid < {to_tid}::tid),
+WITH batch AS (SELECT * FROM {table} WHERE {rows}),
      refs AS ({refs})
 INSERT INTO public.employees (email, name, role_id, is_active, needs_review, legacy_snapshot)
 SELECT DISTINCT ON (lower(btrim(r.email))) btrim(r.email),
@@ -9,7 +10,7 @@ SELECT DISTINCT ON (lower(btrim(r.email))) btrim(r.email),
          WHERE m.legacy_role = '*default*'),
        false, true, jsonb_build_object('placeholder_phase', {phase})
 FROM refs r
-WHERE btrim(r.email) ~* '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{{2,}}$'
+WHERE btrim(r.email) ~* {email_form}
   AND NOT EXISTS (SELECT 1 FROM public.employees e WHERE lower(btrim(e.email)) = lower(btrim(r.email)))
 ORDER BY lower(btrim(r.email)), r.name
 ON CONFLICT DO NOTHING
