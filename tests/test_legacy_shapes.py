@@ -82,6 +82,14 @@ def test_a_table_lacking_the_audit_columns_blocks_until_excluded_with_a_reason(l
         add_scorecard(c, "qa_notes", "Notes (not audits)")
         _, v = verdict(c, load_params("local"))
         assert len(v.blocking) == 1 and "qa_notes" in v.blocking[0] and "exclude_tables" in v.blocking[0]
+        # the stanza proposes the exclusion (reason marked REVIEW); pasted as it is, preflight goes on
+        inv, _ = verdict(c, load_params("local"))
+        _, _, stanza = pre.value_profile(c, inv, load_params("local"))
+        proposed = yaml.safe_load(stanza)["exclude_tables"]
+        assert proposed == [{"table": "qa_notes", "reason": "lacks employee_email, auditor_email: not an audit table"}], stanza
+        pasted = yaml.safe_load((params_dir() / "local.yaml").read_text()) | {"exclude_tables": proposed}
+        (tmp_path / "pasted.yaml").write_text(yaml.safe_dump(pasted))
+        assert verdict(c, load_params("local", tmp_path / "pasted.yaml"))[1].blocking == []
 
         data = yaml.safe_load((params_dir() / "local.yaml").read_text())
         data["exclude_tables"] = [{"table": "qa_notes", "reason": "free-text notes, not audits (ticket QA-12)"}]

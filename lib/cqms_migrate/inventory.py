@@ -231,7 +231,8 @@ def check_core_shape(conn: psycopg.Connection) -> dict[str, int]:
     for table, needed in REQUIRED_CORE_COLUMNS.items():
         cols = _table_columns(conn, table)
         if not cols:
-            raise LegacyShapeError(f"legacy table public.{table} not found: is this the CQMS database?")
+            raise LegacyShapeError(f"legacy table public.{table} not found (the runbook reads its columns "
+                                   f"{', '.join(needed)}): is this the CQMS database?")
         missing = [c for c in needed if c not in cols]
         if missing:
             raise LegacyShapeError(f"legacy table public.{table} lacks column(s) {', '.join(missing)}")
