@@ -123,3 +123,17 @@ def test_exclude_tables_needs_a_table_and_a_reason(tmp_path, entry, message):
     pfile.write_text(yaml.safe_dump(data))
     with pytest.raises(Exception, match=message):
         load_params("local", pfile)
+
+
+def test_reference_spellings_that_differ_only_in_punctuation_are_named_with_the_respelling_that_merges_them(legacy_db):
+    """'E-mail' and 'Email' in people.channel would become two channels (E_MAIL, EMAIL): an
+    independent attack found 3,246 audits on the second. Preflight names them and the fix."""
+    with legacy_db.connect(autocommit=True) as c:
+        email = one(c, "SELECT channel FROM public.people WHERE channel ILIKE 'email' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+        c.execute("UPDATE public.people SET channel = 'E-mail' WHERE email IN (SELECT email FROM public.people "
+                  "WHERE channel = %s ORDER BY email LIMIT 3)", (email,))
+        warned = [w for w in verdict(c, load_params("local"))[1].warnings if "differ only in punctuation" in w]
+        assert len(warned) == 1 and "'E-mail' (3 rows)" in warned[0] and "E_MAIL" in warned[0], warned
+        assert f"respell the others as {email!r}" in warned[0], warned
+        c.execute("UPDATE public.people SET channel = %s WHERE channel = 'E-mail'", (email,))
+        assert not [w for w in verdict(c, load_params("local"))[1].warnings if "differ only in punctuation" in w]

@@ -204,6 +204,37 @@ def value_profile(conn, inv, params) -> tuple[pd.DataFrame, list, str]:
     return prof, missing, "\n".join(parts)
 
 
+def near_duplicate_references(conn) -> list[str]:
+    """people's channel, department and team spellings that differ only in punctuation ('E-mail',
+    'Email'): phase 01 makes a reference row per code (ref_code: 'E_MAIL', 'EMAIL'), so they
+    become two. A warning naming the respelling that merges them, a write of the application's
+    own (the sync carries it once phase 01 runs)."""
+    import re
+    out = []
+    shapes = legacy_shape.discover(conn)
+    people = shapes.get("people")
+    for canonical, what in (("channel", "channels"), ("department", "departments"), ("team", "teams")):
+        m = people.mapped.get(canonical) if people else None
+        if m is None or not m.usable:
+            continue
+        rows = conn.execute(sql.SQL("SELECT btrim(x) AS v, count(*) FROM (SELECT ({}) AS x FROM public.people p) s "
+                                    "WHERE nullif(btrim(x), '') IS NOT NULL GROUP BY 1").format(
+            people.raw(canonical, "p"))).fetchall()
+        end_read(conn)
+        groups: dict[str, dict[str, list]] = {}
+        for v, n in rows:
+            code = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]+", "_", v).upper()).strip("_")
+            groups.setdefault(re.sub(r"[^a-z0-9]", "", v.lower()), {}).setdefault(code, []).append((n, v))
+        for codes in groups.values():
+            if len(codes) > 1:
+                spellings = sorted(((sum(n for n, _ in vs), max(vs)[1]) for vs in codes.values()), reverse=True)
+                keep = spellings[0][1]
+                out.append(f"people.{m.column.name}: {' and '.join(f'{v!r} ({n:,} rows)' for n, v in spellings)} differ only "
+                           f"in punctuation and become {len(codes)} {what} ({', '.join(sorted(codes))}): if they are one, "
+                           f"respell the others as {keep!r} in people before phase 01")
+    return out
+
+
 BUSINESS_HOURS = (8, 18)   # [08:00, 18:00): where most audited interactions happen, in the business's zone
 
 
@@ -361,6 +392,7 @@ def go_no_go(conn, params, inv, privs, disk_df, profile, url: str | None = None,
     for m in inv.mismatches():
         if "unusable identifier" not in m and "not an audit table" not in m and "excluded by decision" not in m:
             g.warnings.append(m)
+    g.warnings += near_duplicate_references(conn)
     # users and people as found: variants, conversions, carried columns
     # the conversion functions come with the ledger: a dry run on a never-migrated database has none
     can_count = conn.execute("SELECT to_regprocedure('cqms_migration.to_integer(text)') IS NOT NULL").fetchone()[0]
