@@ -61,6 +61,15 @@ def test_the_short_rehearsal_passes_with_every_fault(pg15, legacy_db):
     # hid from its supervisor would be an application error), and read its team's audits
     ops = v.samples[v.samples["error"].isna()].groupby(["op", "path"]).size()
     assert ops.get(("validate", "unified"), 0) > 0 and ops.get(("team_read", "legacy"), 0) > 0, ops
+    # supervisors hired and gone on both paths (their reports checked after every stage, and by
+    # verify); hostile legal values committed and migrated; the REPEATABLE READ worker's retries
+    # counted per stage (a retry that ran out would be an application error)
+    assert ops.get(("reorg", "legacy"), 0) > 0 and ops.get(("reorg", "unified"), 0) > 0, ops
+    assert "RR retries" in v.stages.columns
+    print("REPEATABLE READ retries per stage:", dict(zip(v.stages["stage"], v.stages["RR retries"])))
+    with legacy_db.connect() as c:
+        assert c.execute("SELECT count(*) FROM public.people p JOIN public.employees e ON e.email = p.email "
+                         "WHERE length(p.team) > 2704 AND length(p.team_supervisor) > 2704").fetchone()[0] > 0
 
 
 def test_a_migration_that_drops_rows_fails_the_verdict(pg15, legacy_db):

@@ -232,6 +232,8 @@ class Rehearsal:
             "p99 ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1) if ms else None,
             "max ms": round(ms[-1], 1) if ms else None, "writes checked": found["checked"], "lost": found["lost"],
             "in legacy, quarantined by the mapping": found["quarantined"],
+            # a REPEATABLE READ application's serialization failures, retried (workload.py)
+            "RR retries": sum(1 for w in self.workers for st, _ in w.rr_retries if st == name),
             "lost examples": found["examples"][:3], "verify": "clean" if verified else vdetail})
         self._mark(f"{name}: {found['checked']} writes checked, {found['lost']} lost, verify "
                    f"{'clean' if verified else 'NOT clean'}")

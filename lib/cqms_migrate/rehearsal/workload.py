@@ -35,6 +35,19 @@ global order. Operations and their personas:
   delete       admin     an audit deleted
   new_hire     admin     a person added to people (legacy) or employees (unified)
   assignment   auditor   an assignment created, then completed (legacy: phase 3 is not built)
+  reorg        admin     a supervisor hired and made a report's supervisor in one transaction, or
+                         one hired before leaves (people row deleted, or the employee
+                         soft-deleted): the worker's own hires, whose supervisor nobody else reads
+
+Legal but hostile values (issue 21): one hire in HOSTILE_EVERY has a 3,000-character team,
+department, channel, supervisor and mentor, one in LARGE_EVERY a 2 MB name; one legacy audit in
+LARGE_EVERY a 3,000-character interaction_id and a 2 MB transcript. The legacy database accepts
+them, so every one must commit.
+
+Worker 0 (of two or more) runs at REPEATABLE READ, as a legacy application may: a serialization
+failure (40001) is retried, as such an application must (PostgreSQL's documentation), and each
+retry is counted per stage (``rr_retries``). A request that still fails after RR_ATTEMPTS is an
+application error.
 """
 
 from __future__ import annotations
@@ -57,7 +70,11 @@ APP_NAME = "cqms-rehearsal-app"
 
 # operation -> weight (a read-heavy application, as the legacy one is)
 MIX = {"read_fanout": 18, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
-       "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6}
+       "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6, "reorg": 2}
+HOSTILE_EVERY, LARGE_EVERY = 10, 40   # one hire (or legacy audit) in N carries hostile legal values
+RR_ATTEMPTS = 4                       # a REPEATABLE READ request: tries before it counts as an error
+LONG = 3000                           # characters: above a b-tree entry's limit (2,704 bytes)
+LARGE = 2 * 1024 * 1024               # characters: above tsvector's 1 MB
 AUDIT_OPS = ("read_fanout", "team_read", "audit_insert", "score", "acknowledge", "reversal_request", "validate", "delete")
 
 
@@ -282,7 +299,13 @@ class Worker(threading.Thread):
         self.mine: list[Audit] = list(world.audits_of[idx])
         self.assignments: list[str] = []
         self.hires = 0
+        self.audits_made = 0
+        self.my_hires: list[str] = []      # emails this worker hired (nobody else reads them)
+        self.bosses: list[str] = []        # of those, the ones made a supervisor by reorg
         self._pending: list = []
+        # worker 0 of two or more: a REPEATABLE READ application
+        self.repeatable_read = idx == 0 and world.workers > 1
+        self.rr_retries: list[tuple[str, str]] = []   # (stage, op) of each serialization failure retried
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -306,8 +329,20 @@ class Worker(threading.Thread):
                 error = None
                 self._pending = []
                 try:
-                    with conn.transaction():
-                        getattr(self, op)(conn, path)
+                    if self.repeatable_read and conn.isolation_level != psycopg.IsolationLevel.REPEATABLE_READ:
+                        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                    state = self.rng.getstate()
+                    for attempt in range(RR_ATTEMPTS if self.repeatable_read else 1):
+                        self._pending = []
+                        try:
+                            with conn.transaction():
+                                getattr(self, op)(conn, path)
+                            break
+                        except psycopg.errors.SerializationFailure:
+                            if attempt == RR_ATTEMPTS - 1 or not self.repeatable_read:
+                                raise
+                            self.rr_retries.append((self.stage[0], op))
+                            self.rng.setstate(state)   # the same request again
                     for key, content in self._pending:  # committed: now it counts
                         self.log.committed(key, content, self.idx, path)
                 except (psycopg.Error, SimulatorRefused) as e:
@@ -390,6 +425,9 @@ class Worker(threading.Thread):
                       "average_score": score, "passing_status": "Passed" if score >= 80 else "Failed",
                       "validation_status": "pending", "acknowledgement_status": "pending", "submitted_at": "now",
                       "created_at": "now", "updated_at": "now"}
+            self.audits_made += 1
+            if self.audits_made % LARGE_EVERY == 0:   # legal, hostile: an id past a b-tree entry, a 2 MB transcript
+                values |= {"interaction_id": "I" * LONG, "transcript": "word " * (LARGE // 5)}
             values = {k: v for k, v in values.items() if self.world.has(table, k)}
             c.execute(sql.SQL("INSERT INTO public.{} ({}) VALUES ({})").format(
                 sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, values)),
@@ -519,6 +557,11 @@ class Worker(threading.Thread):
             sh = self.world.shape
             values = {"email": email, "name": name, "role": "Agent", "department": "Support", "channel": "Chat",
                       "team": "Team Rehearsal", "is_active": sh.active, "login_count": 0}
+            if self.hires % HOSTILE_EVERY == 0:   # legal, hostile: every reference past a b-tree entry
+                values |= {k: f"{k} {self.idx}-{self.hires} " + "x" * LONG
+                           for k in ("department", "channel", "team", "team_supervisor", "quality_mentor")}
+            if self.hires % LARGE_EVERY == 0:     # and a 2 MB name
+                name = values["name"] = name + " " + "n" * LARGE
             values = {k: v for k, v in values.items() if sh.usable("people", k)}
             c.execute(sql.SQL("INSERT INTO public.people ({}) VALUES ({})").format(
                 sql.SQL(", ").join(sh.col("people", k) for k in values),
@@ -526,7 +569,48 @@ class Worker(threading.Thread):
         else:
             c.execute("INSERT INTO public.employees (email, name, role_id) "
                       "SELECT %s, %s, r.id FROM public.roles r ORDER BY r.level, r.code LIMIT 1", (email, name))
+        self.my_hires.append(email)
         self._after_commit(c, ("hire", email), name)
+
+    def reorg(self, c, path):
+        """A supervisor hired and made the supervisor of one of this worker's hires, in one
+        transaction; or one hired so before leaves. Checked after every stage, and by verify
+        (every employee's supervisor_id recomputed from the legacy rows)."""
+        _as(c, None)
+        reports = [e for e in self.my_hires if e not in self.bosses]
+        if self.bosses and self.rng.random() < 0.4:
+            boss = self.bosses.pop(0)
+            if path == "legacy":
+                c.execute(sql.SQL("DELETE FROM public.people p WHERE {} = %s").format(self.world.shape.col("people", "email")),
+                          (boss,))
+            else:
+                c.execute("UPDATE public.employees SET deleted_at = now(), is_active = false WHERE email = %s", (boss,))
+            self._after_commit(c, ("boss", boss), "gone")
+            return
+        if not reports:
+            return
+        report = self.rng.choice(reports)
+        self.hires += 1
+        boss = f"boss.{self.idx}.{self.hires}.{uuid.UUID(int=self.rng.getrandbits(128)).hex[:6]}@example.com"
+        name = f"Boss {self.idx}-{self.hires}"
+        if path == "legacy":
+            sh = self.world.shape
+            values = {k: v for k, v in {"email": boss, "name": name, "role": "Supervisor", "department": "Support",
+                                        "channel": "Chat", "team": "Team Rehearsal", "is_active": sh.active,
+                                        "login_count": 0}.items() if sh.usable("people", k)}
+            c.execute(sql.SQL("INSERT INTO public.people ({}) VALUES ({})").format(
+                sql.SQL(", ").join(sh.col("people", k) for k in values),
+                sql.SQL(", ").join(sh.value("people", k) for k in values)), list(values.values()))
+            c.execute(sql.SQL("UPDATE public.people p SET {} = %s WHERE {} = %s").format(
+                sh.col("people", "team_supervisor"), sh.col("people", "email")), (boss, report))
+        else:
+            c.execute("INSERT INTO public.employees (email, name, role_id) SELECT %s, %s, r.id FROM public.roles r "
+                      "ORDER BY r.level, r.code LIMIT 1", (boss, name))
+            c.execute("UPDATE public.employees SET supervisor_id = (SELECT id FROM public.employees WHERE email = %s "
+                      "AND deleted_at IS NULL) WHERE email = %s", (boss, report))
+        self.bosses.append(boss)
+        self._after_commit(c, ("boss", boss), "here")
+        self._after_commit(c, ("supervisor", report), boss)
 
     def assignment(self, c, path):
         if self.assignments and self.rng.random() < 0.5:
@@ -630,6 +714,27 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
             elif unified_employees and conn.execute("SELECT name FROM public.employees WHERE email = %s",
                                                     (k,)).fetchone() != (content,):
                 bad(key, content, None, "unified")
+        elif kind == "boss":
+            here = conn.execute(sql.SQL("SELECT count(*) FROM public.people p WHERE {} = %s").format(
+                sh.col("people", "email")), (k,)).fetchone()[0]
+            if here != (content == "here"):
+                bad(key, content, f"{here} people rows", "legacy")
+            elif unified_employees and conn.execute(
+                    "SELECT count(*) FROM public.employees WHERE email = %s AND deleted_at IS NULL",
+                    (k,)).fetchone()[0] != (content == "here"):
+                bad(key, content, "employee", "unified")
+        elif kind == "supervisor":
+            got = conn.execute(sql.SQL("SELECT {} FROM public.people p WHERE {} = %s").format(
+                sh.read("people", "team_supervisor", "p"), sh.col("people", "email")), (k,)).fetchone()
+            if not got or (got[0] or "").lower() != content.lower():
+                bad(key, content, got and got[0], "legacy")
+            elif unified_employees:
+                # the report's supervisor is the boss while the boss is here, nobody once gone
+                live = log.last.get(("boss", content)) == "here"
+                e = conn.execute("SELECT s.email FROM public.employees r LEFT JOIN public.employees s ON s.id = r.supervisor_id "
+                                 "WHERE r.email = %s", (k,)).fetchone()
+                if not e or (e[0] or None) != (content if live else None):
+                    bad(key, content if live else None, e and e[0], "unified")
         elif kind == "assignment":
             got = conn.execute("SELECT status FROM public.audit_assignments WHERE id = %s", (k,)).fetchone()
             if not got or got[0] != content:
