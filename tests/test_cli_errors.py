@@ -161,3 +161,15 @@ def test_rehearse_refuses_anything_but_local_and_unknown_faults(home):
     assert proc.returncode == 2
     proc = cli(home, "rehearse", "--workers", "0", "--audits", "0")
     assert_one_line_error(proc, "--workers")
+
+
+def test_rehearse_seeds_with_every_option_of_legacy_seed():
+    """`cqms-migrate rehearse` seeds through `legacy seed`: its arguments came from a Namespace
+    built by hand, which lacked --no-auth-helpers, so the README's rehearse command failed before
+    seeding (AttributeError). They are now parsed by the seed command's own parser."""
+    from cqms_migrate.cli import build_parser, rehearse_seed_args
+    args = build_parser().parse_args(["rehearse", "--audits", "5000", "--scorecards", "4"])
+    seed = rehearse_seed_args(args)
+    assert vars(seed).keys() >= vars(build_parser().parse_args(["legacy", "seed"])).keys()
+    assert (seed.audits, seed.scorecards, seed.people, seed.replace, seed.drift, seed.no_auth_helpers) == \
+        (5000, 4, None, True, False, False)

@@ -260,6 +260,15 @@ def cmd_verify(args) -> int:
                          run_id=args.run_id, limit=args.limit, log=_log)
 
 
+def rehearse_seed_args(args) -> argparse.Namespace:
+    """``legacy seed --replace`` as the rehearsal seeds, parsed by the seed command's own parser
+    (every option it has, with its default: a Namespace built by hand missed one)."""
+    argv = ["legacy", "seed", "--replace", "--env", args.env, "--audits", str(args.audits)]
+    argv += ["--params", args.params] if args.params else []
+    argv += [x for k in ("scorecards", "people") if getattr(args, k) is not None for x in (f"--{k}", str(getattr(args, k)))]
+    return build_parser().parse_args(argv)
+
+
 def cmd_rehearse(args) -> int:
     from . import rehearsal, runner
     from .errors import ParamsError
@@ -270,10 +279,7 @@ def cmd_rehearse(args) -> int:
     if args.workers < 1 or args.rate <= 0 or args.baseline < 0:
         raise ParamsError("--workers must be at least 1, --rate positive, --baseline not negative")
     if args.audits:
-        seed_args = argparse.Namespace(env=args.env, params=args.params, audits=args.audits,
-                                       scorecards=args.scorecards, people=args.people, seed=None, replace=True,
-                                       drift=False)
-        cmd_legacy_seed(seed_args)
+        cmd_legacy_seed(rehearse_seed_args(args))
     return _with_summary(runner.rehearse, env=args.env, params_file=args.params, run_id=args.run_id, log=_log,
                          workers=args.workers, rate=args.rate, baseline_s=args.baseline, faults=args.faults)
 
