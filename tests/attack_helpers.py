@@ -4,6 +4,7 @@ import threading, time
 import psycopg
 from psycopg import sql
 from helpers import one, wait_until_waiting
+from audit_helpers import tamper  # noqa: F401 - shared with test_verify.py
 from cqms_migrate import verify
 from cqms_migrate.phases import p01_foundation as p1
 
@@ -41,9 +42,3 @@ def vresult(url, phase=None):
 def vsummary(r):
     return [(c.name, c.missing, c.extra, {k: v for k, v in c.per_column.items() if v}, c.examples[:4])
             for c in r.comparisons if not c.ok]
-
-
-def tamper(db, statement, params=()):
-    with db.admin(autocommit=True) as a:
-        a.execute("SET session_replication_role = replica")
-        return a.execute(statement, params).rowcount

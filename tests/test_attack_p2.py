@@ -1,22 +1,11 @@
 import pytest
 from psycopg import sql
-from audit_helpers import deploy_p1, deploy_p2, BUILD, ident
+from audit_helpers import deploy_p1, deploy_p2, BUILD, ident, param_column
+from audit_helpers import deploy_cutover as setup
 from cqms_migrate.phases import p02_audit_unification as p2
 from attack_helpers import *  # noqa: F403
 
 T = "chat_audit"
-
-
-def setup():
-    deploy_p1()
-    deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
-
-
-def param_column(c, table=T):
-    return one(c, "SELECT field_id FROM public.scorecard_perameters sp JOIN public.scorecards s ON s.id = sp.scorecard_id "
-                  "WHERE s.table_name = %s AND coalesce(sp.is_active, true) AND EXISTS (SELECT 1 FROM "
-                  "information_schema.columns WHERE table_name = %s AND column_name = sp.field_id) "
-                  "ORDER BY sp.field_id LIMIT 1", (table, table))
 
 
 def migrated_id(c, n=1):

@@ -1,15 +1,11 @@
 import psycopg
 from psycopg import sql
 from audit_helpers import deploy_p1, deploy_p2, BUILD, ident
+from audit_helpers import deploy_cutover as setup
 from cqms_migrate.phases import p02_audit_unification as p2
 from attack_helpers import *  # noqa: F403
 
 T = "chat_audit"
-
-
-def setup():
-    deploy_p1()
-    deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
 
 
 def err_audit(c):

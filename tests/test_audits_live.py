@@ -23,13 +23,6 @@ EMAIL_RE = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 STATUS_MAP = {"pass": "pass", "passed": "pass", "fail": "fail", "failed": "fail", "not passed": "fail"}
 
 
-def dynamic_tables(conn) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT s.table_name FROM public.scorecards s JOIN pg_class c ON c.relname = s.table_name "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' AND c.relkind = 'r' "
-        "ORDER BY 1").fetchall()]
-
-
 def migratable_rows_sql(table: str, *, but_employee: bool = False) -> sql.Composable:
     """Legacy rows that must migrate (every quarantine reason ruled out), decided here; with
     but_employee, rows that would migrate but for an employee email that matches nobody."""

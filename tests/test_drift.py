@@ -15,21 +15,10 @@ from psycopg import sql
 from cqms_migrate import drift, rollback
 from cqms_migrate.context import PhaseContext
 from cqms_migrate.phases import p02_audit_unification as p2
-from audit_helpers import BUILD, deploy_p1, deploy_p2, ident, one, validate_now
+from audit_helpers import BUILD, deploy_p1, deploy_p2, ident, one, param_column, validate_now
+from audit_helpers import deploy_cutover as setup_cutover
 
 TABLE = "chat_audit"
-
-
-def setup_cutover():
-    deploy_p1()
-    deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
-
-
-def param_column(c, table: str = TABLE) -> str:
-    return one(c, "SELECT field_id FROM public.scorecard_perameters sp JOIN public.scorecards s ON s.id = sp.scorecard_id "
-                  "WHERE s.table_name = %s AND coalesce(sp.is_active, true) AND EXISTS (SELECT 1 FROM "
-                  "information_schema.columns WHERE table_name = %s AND column_name = sp.field_id) "
-                  "ORDER BY sp.field_id LIMIT 1", (table, table))
 
 
 def rollback_finishes():

@@ -83,7 +83,8 @@ def test_a_table_lacking_the_audit_columns_blocks_until_excluded_with_a_reason(l
         _, v = verdict(c, load_params("local"))
         assert len(v.blocking) == 1 and "qa_notes" in v.blocking[0] and "exclude_tables" in v.blocking[0]
         # the stanza proposes the exclusion (reason marked REVIEW); pasted as it is, preflight goes on
-        inv, _ = verdict(c, load_params("local"))
+        inv, v = verdict(c, load_params("local"))
+        assert "1 lacking the audit columns (blocking)" in v.key_figures(inv)["audit tables"], v.key_figures(inv)
         _, _, stanza = pre.value_profile(c, inv, load_params("local"))
         proposed = yaml.safe_load(stanza)["exclude_tables"]
         assert proposed == [{"table": "qa_notes", "reason": "lacks employee_email, auditor_email: not an audit table"}], stanza

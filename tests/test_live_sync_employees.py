@@ -147,6 +147,7 @@ class Traffic(threading.Thread):
         self.hires: list[str] = []
         self.errors: list[str] = []
         self.writes = 0
+        self.times: list[float] = []   # when each write committed (monotonic)
 
     def run(self):
         try:
@@ -178,6 +179,7 @@ class Traffic(threading.Thread):
                         c.execute("UPDATE public.people SET designation = %s WHERE email = %s",
                                   (f"d{n}", self.rng.choice(people)))
                     self.writes += 1
+                    self.times.append(time.monotonic())
                 except psycopg.Error as e:
                     self.errors.append(f"{type(e).__name__}: {str(e).strip()} {e.diag.message_detail or ''} "
                                        f"{e.diag.context or ''}")
@@ -191,12 +193,17 @@ def test_phase1_builds_and_validates_while_people_log_in(legacy_db):
     traffic.start()
     try:
         time.sleep(0.3)
+        during: dict[str, int] = {}
         with PhaseContext(p1.PHASE, env="local") as ctx:
             for step in p1.steps(ctx):
+                t0 = time.monotonic()
                 assert phases.deploy(ctx, [step])[0].status == "applied"
+                during[step.name] = sum(1 for x in traffic.times if t0 <= x <= time.monotonic())
                 if step.name in p1.BUILD_STEPS[p1.BUILD_STEPS.index("create_compat_views"):]:
                     assert_valid(legacy_db.url)  # after each step from the compat views on, traffic running
         time.sleep(0.5)
+        # the application wrote while the steps ran (not only in the sleeps around them)
+        assert sum(during.values()) > 20, during
     finally:
         traffic.stop.set()
         traffic.join(30)
@@ -221,7 +228,12 @@ class FlagFollowingWriter(threading.Thread):
         self.error: BaseException | None = None   # a writer must not die silently
         self.committed: dict = {}
         self.paths = {"employees": 0, "people": 0}
+        self.times: list[tuple[float, str]] = []   # (when it committed, path)
         self.errors: list[str] = []
+
+    def during(self, t0: float, t1: float, path: str | None = None) -> int:
+        """Writes that committed between t0 and t1 (monotonic), on ``path`` or either."""
+        return sum(1 for t, p in self.times if t0 <= t <= t1 and path in (None, p))
 
     def run(self):
         try:
@@ -240,10 +252,12 @@ class FlagFollowingWriter(threading.Thread):
                 try:
                     if on:
                         c.execute("UPDATE public.employees SET designation = %s WHERE email = %s", (value, email))
-                        self.paths["employees"] += 1
+                        path = "employees"
                     else:
                         c.execute("UPDATE public.people SET designation = %s WHERE email = %s", (value, email))
-                        self.paths["people"] += 1
+                        path = "people"
+                    self.paths[path] += 1
+                    self.times.append((time.monotonic(), path))
                     self.committed[email] = value
                 except psycopg.Error as e:
                     self.errors.append(f"{type(e).__name__}: {str(e).strip().splitlines()[0]}")
@@ -261,15 +275,19 @@ def test_a_phase1_rollback_after_cutover_under_a_writer_loses_nothing(legacy_db)
     writer.start()
     time.sleep(0.5)
     try:
+        t0 = time.monotonic()
         with PhaseContext(p1.PHASE, env="local", action="rollback") as ctx:
             outcomes, _ = rollback.run(ctx, p1.PHASE)
+        t1 = time.monotonic()
         assert set(outcomes.loc[outcomes["phase"] == p1.PHASE, "status"]) == {"reverted"}
         time.sleep(0.3)
     finally:
         writer.stop.set()
         writer.join(30)
     assert writer.error is None and writer.errors == [], (writer.error, writer.errors[:5])
-    assert writer.paths["employees"] > 20 and writer.paths["people"] > 20, writer.paths
+    # written while the rollback ran, through employees until the flag went off, people after
+    assert writer.during(t0, t1) > 20 and writer.during(t0, t1, "people") > 0, \
+        (writer.during(t0, t1, "employees"), writer.during(t0, t1, "people"), t1 - t0)
     with legacy_db.connect() as c:
         assert one(c, "SELECT to_regclass('public.employees') IS NULL")
         got = dict(c.execute("SELECT email, designation FROM public.people WHERE email = ANY(%s)",

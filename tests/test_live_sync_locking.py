@@ -10,25 +10,13 @@ import threading
 import psycopg
 
 from audit_helpers import deploy_p1
+from attack_helpers import bg as in_background
 from helpers import one, wait_until_waiting
 from test_live_sync_employees import assert_valid
 
 BOTH = ("SELECT lower(btrim(u.email)) FROM public.users u JOIN public.people p ON lower(btrim(p.email)) = lower(btrim(u.email)) "
         "WHERE (SELECT count(*) FROM public.people q WHERE lower(btrim(q.email)) = lower(btrim(u.email))) = 1 "
         "ORDER BY 1 LIMIT 2")
-
-
-def in_background(fn) -> tuple[threading.Thread, dict]:
-    out: dict = {}
-
-    def run():
-        try:
-            out["ok"] = fn()
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            out["err"] = e
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, out
 
 
 def finish(*conns) -> None:

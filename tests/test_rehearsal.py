@@ -57,6 +57,8 @@ def test_the_short_rehearsal_passes_with_every_fault(pg15, legacy_db):
         assert c.execute("SELECT count(*) FROM cqms_migration.metrics WHERE name = 'backfill_throughput'").fetchone()[0] > 0
     assert v.stages["writes checked"].iloc[-1] > 100
     assert {"crash", "terminate", "lock_holder", "new_table"} <= set(v.faults["fault"]), v.faults
+    # each fault happened: the kernel died, the backend was terminated, a people row was held
+    assert v.faults.groupby("fault")["happened"].any().all(), v.faults
     # the supervisor persona validated its team's audits through RLS after cutover (an audit RLS
     # hid from its supervisor would be an application error), and read its team's audits
     ops = v.samples[v.samples["error"].isna()].groupby(["op", "path"]).size()
@@ -70,6 +72,10 @@ def test_the_short_rehearsal_passes_with_every_fault(pg15, legacy_db):
     with legacy_db.connect() as c:
         assert c.execute("SELECT count(*) FROM public.people p JOIN public.employees e ON e.email = p.email "
                          "WHERE length(p.team) > 2704 AND length(p.team_supervisor) > 2704").fetchone()[0] > 0
+        # 2 MB values: a name (an employee) and a transcript (an audit), each worker's first
+        assert c.execute("SELECT count(*) FROM public.employees WHERE length(name) > 2000000").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM public.audits WHERE length(transcript) > 2000000 "
+                         "AND length(interaction_id) > 2704").fetchone()[0] > 0
 
 
 def test_a_migration_that_drops_rows_fails_the_verdict(pg15, legacy_db):

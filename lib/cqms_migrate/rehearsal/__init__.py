@@ -248,9 +248,10 @@ class Rehearsal:
                     row = c.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
                                     "AND query ILIKE %s LIMIT 1", (f"%{phase_app}%", f"%{step_hint}%")).fetchone()
                     if row:
-                        c.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+                        hit = c.execute("SELECT pg_terminate_backend(%s)", (row[0],)).fetchone()[0]
                         self.fault_rows.append({"fault": "terminate", "what": f"pg_terminate_backend on the runner "
-                                                f"({phase_app}, a statement with {step_hint!r})", "at": time.time()})
+                                                f"({phase_app}, a statement with {step_hint!r})", "at": time.time(),
+                                                "happened": bool(hit)})
                         return
                     time.sleep(0.02)
         t = threading.Thread(target=watch, daemon=True)
@@ -262,14 +263,16 @@ class Rehearsal:
         def hold():
             with psycopg.connect(self.url, application_name="cqms-rehearsal-holder") as c:
                 email = self.world.shape.col("people", "email")
-                c.execute(sql.SQL("UPDATE public.people SET {e} = {e} WHERE {e} = "
-                                  "(SELECT min({e}) FROM public.people WHERE {e} LIKE '%%@%%')").format(e=email))
+                held = c.execute(sql.SQL("UPDATE public.people SET {e} = {e} WHERE {e} = "
+                                         "(SELECT min({e}) FROM public.people WHERE {e} LIKE '%%@%%')").format(e=email)).rowcount
+                # (recorded once the row is held: a fault that held nothing did not happen)
+                self.fault_rows.append({"fault": "lock_holder", "what": f"a transaction holding a people row for "
+                                        f"{seconds:g}s while phase 01 installs its triggers", "at": time.time(),
+                                        "happened": held == 1})
                 time.sleep(seconds)
                 c.rollback()
         t = threading.Thread(target=hold, daemon=True)
         t.start()
-        self.fault_rows.append({"fault": "lock_holder", "what": f"a transaction holding a people row for {seconds:g}s "
-                                "while phase 01 installs its triggers", "at": time.time()})
         return t
 
     def _new_table(self, world: World) -> None:
@@ -286,7 +289,7 @@ class Rehearsal:
                 "{}", sql.Identifier(name).as_string(c)))
         world.add_table(name, sid, dict(world.columns[template]))
         self.fault_rows.append({"fault": "new_table", "what": f"scorecard table {name} created while the migration "
-                                "runs; the application writes it at once", "at": time.time()})
+                                "runs; the application writes it at once", "at": time.time(), "happened": True})
 
     # -- the rehearsal --------------------------------------------------------------------------
     def run(self) -> Verdict:
@@ -343,7 +346,8 @@ class Rehearsal:
             holder.join()
         if err:
             self._mark(f"phase 01 failed ({err}); re-run")
-            self.fault_rows.append({"fault": "lock_holder", "what": f"phase 01 stopped: {err}; re-run", "at": time.time()})
+            self.fault_rows.append({"fault": "lock_holder", "what": f"phase 01 stopped: {err}; re-run", "at": time.time(),
+                                    "happened": True})
             if (err := self._run("run", phases=["01_foundation"])):
                 raise RuntimeError(f"phase 01 failed twice: {err}")
         self._mark("phase 01 done")
@@ -354,9 +358,12 @@ class Rehearsal:
                                             ("timeout_batch=1", "statement_timeout" in self.faults)) if on)
             self._mark(f"phase 02 with CQMS_FAULTS={spec}")
             err = self._run("run", faults=spec, phases=["02_audit_unification"])
+            # a crash that happened stops the run (the kernel dies after a batch); a run that
+            # finished was not crashed
             self.fault_rows.append({"fault": "crash" if "crash" in self.faults else "statement_timeout",
                                     "what": f"CQMS_FAULTS={spec}: " + (f"the run stopped ({err[:120]})" if err else
-                                                                      "the run finished"), "at": time.time()})
+                                                                      "the run finished"), "at": time.time(),
+                                    "happened": bool(err) if "crash" in self.faults else True})
         if "terminate" in self.faults:
             done = threading.Event()
             # the backfill's statements open with this comment (pg_stat_activity keeps the first 1 kB)

@@ -40,9 +40,9 @@ global order. Operations and their personas:
                          soft-deleted): the worker's own hires, whose supervisor nobody else reads
 
 Legal but hostile values (issue 21): one hire in HOSTILE_EVERY has a 3,000-character team,
-department, channel, supervisor and mentor, one in LARGE_EVERY a 2 MB name; one legacy audit in
-LARGE_EVERY a 3,000-character interaction_id and a 2 MB transcript. The legacy database accepts
-them, so every one must commit.
+department, channel, supervisor and mentor; a worker's first hire, then one in LARGE_EVERY, a 2 MB
+name; its first legacy audit, then one in LARGE_EVERY, a 3,000-character interaction_id and a 2 MB
+transcript. The legacy database accepts them, so every one must commit.
 
 Worker 0 (of two or more) runs at REPEATABLE READ, as a legacy application may: a serialization
 failure (40001) is retried, as such an application must (PostgreSQL's documentation), and each
@@ -71,7 +71,10 @@ APP_NAME = "cqms-rehearsal-app"
 # operation -> weight (a read-heavy application, as the legacy one is)
 MIX = {"read_fanout": 18, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
        "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6, "reorg": 2}
-HOSTILE_EVERY, LARGE_EVERY = 10, 40   # one hire (or legacy audit) in N carries hostile legal values
+# one hire in HOSTILE_EVERY carries 3,000-character references; a worker's first hire and legacy
+# audit, then one in LARGE_EVERY, 2 MB values (each is copied into the unified tables, snapshots
+# and checksums: one in 40 made a 1M-audit rehearsal carry about a gigabyte of them)
+HOSTILE_EVERY, LARGE_EVERY = 10, 500
 RR_ATTEMPTS = 4                       # a REPEATABLE READ request: tries before it counts as an error
 LONG = 3000                           # characters: above a b-tree entry's limit (2,704 bytes)
 LARGE = 2 * 1024 * 1024               # characters: above tsvector's 1 MB
@@ -426,7 +429,7 @@ class Worker(threading.Thread):
                       "validation_status": "pending", "acknowledgement_status": "pending", "submitted_at": "now",
                       "created_at": "now", "updated_at": "now"}
             self.audits_made += 1
-            if self.audits_made % LARGE_EVERY == 0:   # legal, hostile: an id past a b-tree entry, a 2 MB transcript
+            if self.audits_made % LARGE_EVERY == 1:   # legal, hostile: an id past a b-tree entry, a 2 MB transcript
                 values |= {"interaction_id": "I" * LONG, "transcript": "word " * (LARGE // 5)}
             values = {k: v for k, v in values.items() if self.world.has(table, k)}
             c.execute(sql.SQL("INSERT INTO public.{} ({}) VALUES ({})").format(
@@ -560,7 +563,7 @@ class Worker(threading.Thread):
             if self.hires % HOSTILE_EVERY == 0:   # legal, hostile: every reference past a b-tree entry
                 values |= {k: f"{k} {self.idx}-{self.hires} " + "x" * LONG
                            for k in ("department", "channel", "team", "team_supervisor", "quality_mentor")}
-            if self.hires % LARGE_EVERY == 0:     # and a 2 MB name
+            if self.hires % LARGE_EVERY == 1:     # and a 2 MB name
                 name = values["name"] = name + " " + "n" * LARGE
             values = {k: v for k, v in values.items() if sh.usable("people", k)}
             c.execute(sql.SQL("INSERT INTO public.people ({}) VALUES ({})").format(

@@ -131,10 +131,15 @@ class GoNoGo:
         return pd.DataFrame(rows)
 
     def key_figures(self, inv, fc: pd.DataFrame | None = None, unmapped: list | None = None) -> dict:
-        migratable = [t for t in inv.tables if t.exists and not (t.not_audit or t.excluded)]
+        candidates = [t for t in inv.tables if t.exists and not (t.not_audit or t.excluded)]
+        # a table lacking the audit columns blocks until excluded: never counted as one to migrate
+        lacking = [t for t in candidates if [c for c in inv_mod.REQUIRED_COLUMNS if c not in t.columns]]
+        migratable = [t for t in candidates if t not in lacking]
         rows = sum(int(t.row_count or 0) for t in migratable)
         excluded = sum(int(t.row_count or 0) for t in inv.tables if t.excluded and t.exists)
-        out = {"audit tables": f"{len(migratable)} to migrate, {len(inv.tables) - len(migratable)} excluded or not audits"
+        out = {"audit tables": f"{len(migratable)} to migrate"
+                               + (f", {len(lacking)} lacking the audit columns (blocking)" if lacking else "")
+                               + f", {len(inv.tables) - len(candidates)} excluded or not audits"
                                + (f", {rows:,} rows" if rows else "")
                                + (f" ({excluded:,} rows in excluded tables)" if excluded else "")}
         if fc is not None:

@@ -30,6 +30,6 @@ DROP FUNCTION IF EXISTS cqms_migration.p01_trusted_writer();
 DROP FUNCTION IF EXISTS cqms_migration.p01_writer();
 DROP TABLE IF EXISTS cqms_migration.p01_role_holds;
 DROP TABLE IF EXISTS cqms_migration.p01_role_vouch;
-DROP FUNCTION IF EXISTS cqms_migration.p01_merge_chunk(integer, integer);
+DROP FUNCTION IF EXISTS cqms_migration.p01_merge_chunk(text, text);
 DROP FUNCTION IF EXISTS cqms_migration.p01_lock_key(text);
 DROP TABLE IF EXISTS cqms_migration.p01_email_locks

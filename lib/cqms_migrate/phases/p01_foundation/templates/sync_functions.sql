@@ -637,7 +637,10 @@ END $fn$;
 -- one chunk, never for the whole merge, at any size. The runbook vouches for the roles of the
 -- legacy rows it merges (not for a role a hold keeps). A write committed before a chunk's
 -- snapshot is merged by it; one after reaches employees through its own trigger.
-CREATE FUNCTION cqms_migration.p01_merge_chunk(p_k integer, p_n integer) RETURNS bigint
+-- A chunk is a range of normalized emails (after p_after, up to p_upto, in "C" order; NULL: no
+-- bound), cut by the step from the rows' counts and sizes, so a person whose legacy rows hold
+-- megabytes is a chunk of its own.
+CREATE FUNCTION cqms_migration.p01_merge_chunk(p_after text, p_upto text) RETURNS bigint
 LANGUAGE plpgsql SET search_path = '' AS $fn$
 DECLARE
   v_nes text[];
@@ -647,7 +650,8 @@ BEGIN
   FROM (SELECT coalesce(lower(btrim({people.p.email})), '') AS ne FROM public.people p
         UNION ALL
         SELECT coalesce(lower(btrim({users.u.email})), '') FROM public.users u) x
-  WHERE ((hashtext(x.ne)::bigint % p_n) + p_n) % p_n = p_k;
+  WHERE (p_after IS NULL OR x.ne COLLATE "C" > p_after COLLATE "C")
+    AND (p_upto IS NULL OR x.ne COLLATE "C" <= p_upto COLLATE "C");
   IF v_nes IS NULL THEN
     RETURN 0;
   END IF;
@@ -757,7 +761,7 @@ BEGIN
   RETURN NULL;
 END $fn$;
 
-REVOKE ALL ON FUNCTION cqms_migration.p01_merge_chunk(integer, integer), cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+REVOKE ALL ON FUNCTION cqms_migration.p01_merge_chunk(text, text), cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
   cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;
