@@ -15,7 +15,8 @@ from psycopg import sql
 from cqms_migrate import phases, rollback
 from cqms_migrate.context import PhaseContext
 from cqms_migrate.phases import p02_audit_unification as p2
-from audit_helpers import counts, deploy_p1, deploy_p2, exists, ident, one, validate_now, write_params  # noqa: E402
+from audit_helpers import (counts, deploy_p1, deploy_p2, dynamic_tables, exists, ident, one,  # noqa: E402
+                           validate_now, write_params)
 
 PHASE = "02_audit_unification"
 BUILD = p2.BUILD_STEPS
