@@ -188,12 +188,12 @@ class MergeEmployees(SqlStep):
             "FROM public.users u) x GROUP BY 1 ORDER BY x.ne COLLATE \"C\"").format(
                 pe=self._email(ctx, "people", "p"), ue=self._email(ctx, "users", "u"))).fetchall()
         end_read(ctx.conn)
-        bounds, rows, size = [], 0, 0
+        bounds, rows, size, last = [], 0, 0, None
         for ne, n, b in emails:
             if rows and (rows + n > MERGE_CHUNK_ROWS or size + b > MERGE_CHUNK_BYTES):
-                bounds.append(prev)  # noqa: F821 - set below before any cut
+                bounds.append(last)   # the chunk so far ends at the previous email
                 rows, size = 0, 0
-            rows, size, prev = rows + n, size + b, ne
+            rows, size, last = rows + n, size + b, ne
         ranges = list(zip([None] + bounds, bounds + [None]))
         return Rendered([sql.SQL("SELECT cqms_migration.p01_merge_chunk({}, {})").format(
             sql.Literal(after), sql.Literal(upto)).as_string(ctx.conn) for after, upto in ranges], separate=True)
