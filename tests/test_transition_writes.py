@@ -180,3 +180,114 @@ def test_a_person_bigger_than_a_merge_chunk_is_a_chunk_of_their_own(legacy_db, m
     # its chunk ends at it and the one after starts after it: (previous, big] then (big, ...]
     assert any(st.endswith(f", '{ne}')") for st in statements) and any(f"('{ne}'," in st for st in statements), statements
     assert alone, statements
+
+
+def test_a_sign_in_before_ones_merge_chunk_keeps_ones_role_and_no_untrusted_role_is_adopted(legacy_db):
+    """Phase 01's merge runs in chunks while the application writes (issue 21, item 8). A person
+    who signs in (as themselves: an untrusted writer) before the merge reaches their email keeps
+    the role their legacy rows give; it used to be held at the default role for review, so an
+    auditor lost the right to create audits. What an untrusted writer could give, the merge still
+    holds: an agent's own role written 'Admin', and an admin's people row moved to another email."""
+    import json
+
+    from cqms_migrate import phases
+    from cqms_migrate.context import PhaseContext
+    from cqms_migrate.phases import p01_foundation as p1
+
+    with PhaseContext(p1.PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees")]])
+
+    def person(c, role):
+        return c.execute(
+            "SELECT p.email, u.id::text FROM public.people p JOIN public.users u ON u.email = p.email "
+            "WHERE lower(p.role) = %s AND p.email = lower(btrim(p.email)) AND p.email ~ '^[a-z0-9._-]+@[a-z0-9.-]+[.][a-z]+$' "
+            "AND (SELECT count(*) FROM public.people q WHERE lower(btrim(q.email)) = p.email) = 1 "
+            "AND (SELECT count(*) FROM public.users v WHERE lower(btrim(v.email)) = p.email) = 1 "
+            "ORDER BY p.email LIMIT 1", (role,)).fetchone()
+
+    def as_user(c, uid, statement, args):
+        with c.transaction():
+            c.execute("SET LOCAL ROLE authenticated")
+            c.execute("SELECT set_config('request.jwt.claims', %s, true)",
+                      (json.dumps({"role": "authenticated", "sub": uid}),))
+            assert c.execute(statement, args).rowcount == 1
+
+    stolen = f"moved.{uuid.uuid4().hex[:8]}@example.com"
+    with legacy_db.connect(autocommit=True) as c:
+        (analyst, analyst_uid), (agent, agent_uid), (admin, _) = \
+            person(c, "quality analyst"), person(c, "agent"), person(c, "admin")
+        # a sign-in, on both legacy tables, as the analyst
+        as_user(c, analyst_uid, "UPDATE public.users SET sign_in_count = coalesce(sign_in_count, 0) + 1, "
+                "last_sign_in_at = now() WHERE id = %s", (analyst_uid,))
+        as_user(c, analyst_uid, "UPDATE public.people SET login_count = coalesce(login_count, 0) + 1, "
+                "last_login = now() WHERE email = %s", (analyst,))
+        # what the legacy grants let an agent do: their own role, another person's row
+        as_user(c, agent_uid, "UPDATE public.people SET role = 'Admin' WHERE email = %s", (agent,))
+        as_user(c, agent_uid, "UPDATE public.people SET email = %s WHERE email = %s", (stolen, admin))
+    with PhaseContext(p1.PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+    with legacy_db.connect() as c:
+        level = {e: one(c, "SELECT access_level FROM public.employees WHERE email = %s AND deleted_at IS NULL", (e,))
+                 for e in (analyst, agent, stolen)}
+        held = {r[0] for r in c.execute("SELECT ne FROM cqms_migration.p01_role_holds").fetchall()}
+    assert level[analyst] == "elevated", level
+    assert analyst not in held
+    assert level[agent] == "standard" and agent in held, (level, held)
+    assert level[stolen] != "admin" and stolen in held, (level, held)
+
+
+def test_a_legacy_writer_waits_for_one_revert_chunk_never_for_the_whole_revert(legacy_db, monkeypatch):
+    """merge_employees' revert runs chunk by chunk too (decision 1.34). The delete of one employee
+    of the last chunk is made slow (a test trigger sleeps 1.5 s): while it runs, a login on a
+    person of the first chunk commits at once, and its employee, re-created by the sync that is
+    still on, is the only one left. With the whole-table lock the login waited for the whole
+    revert (8.5 s at 5,000 people, tools/merge_stall.py)."""
+    import threading
+    import time
+
+    from cqms_migrate import phases
+    from cqms_migrate.context import PhaseContext
+    from cqms_migrate.phases import p01_foundation as p1
+
+    monkeypatch.setattr(p1, "MERGE_CHUNK_ROWS", 40)
+    with PhaseContext(p1.PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees") + 1]])
+        n = len(next(s for s in p1.steps(ctx) if s.name == "merge_employees").render_revert(ctx).statements)
+    assert n >= 2 * 4 + 2, n   # retire and delete per chunk, the wait, the lock rows
+    with legacy_db.connect(autocommit=True) as c:
+        slow = one(c, "SELECT lower(btrim(email)) FROM public.employees ORDER BY lower(btrim(email)) COLLATE \"C\" DESC LIMIT 1")
+        other = one(c, "SELECT p.email FROM public.people p JOIN public.employees e ON e.email = p.email "
+                       "WHERE lower(btrim(p.email)) ~ '^[a-z]' ORDER BY lower(btrim(p.email)) COLLATE \"C\" LIMIT 1")
+    with legacy_db.admin(autocommit=True) as a:
+        a.execute("CREATE FUNCTION public.test_slow_employee() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  "BEGIN IF lower(btrim(OLD.email)) = " + "'" + slow.replace("'", "''") + "'" +
+                  " THEN PERFORM pg_sleep(1.5); END IF; RETURN OLD; END $$")
+        a.execute("CREATE TRIGGER test_slow_employee BEFORE DELETE ON public.employees FOR EACH ROW "
+                  "EXECUTE FUNCTION public.test_slow_employee()")
+    done = {}
+
+    def revert():
+        with PhaseContext(p1.PHASE, env="local") as ctx:
+            done["outcome"] = phases.revert(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+
+    t = threading.Thread(target=revert)
+    t.start()
+    try:
+        with legacy_db.admin(autocommit=True) as a:
+            deadline = time.monotonic() + 60
+            while not one(a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
+                assert time.monotonic() < deadline, "the slow chunk never ran"
+                time.sleep(0.02)
+        with legacy_db.connect(autocommit=True) as c:
+            t0 = time.perf_counter()
+            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (other,))
+            waited = time.perf_counter() - t0
+    finally:
+        t.join(timeout=120)
+    assert done.get("outcome") and done["outcome"][0].status == "reverted", done
+    assert waited < 0.5, waited
+    with legacy_db.connect() as c:
+        left = [r[0] for r in c.execute("SELECT lower(btrim(email)) FROM public.employees").fetchall()]
+        assert left == [other.lower().strip()], left
+        assert one(c, "SELECT count(*) FROM cqms_migration.employee_sources s LEFT JOIN public.employees e "
+                      "ON e.id = s.employee_id WHERE e.id IS NULL") == 0

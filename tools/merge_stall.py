@@ -6,7 +6,7 @@
 
 Deploys phase 01 up to merge_employees on the local database, then runs the merge while one
 connection logs a random person in every 10 ms (people: login_count + 1, last_login), and prints
-the merge's duration and the logins' latency during it. Changes the local database: re-seed after.
+the merge's duration and the logins' latency during it; then the same for the merge's revert. Changes the local database: re-seed after.
 """
 
 from __future__ import annotations
@@ -39,22 +39,30 @@ def main() -> None:
                 t0 = time.perf_counter()
                 c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1, last_login = now() "
                           "WHERE email = %s", (rng.choice(emails),))
-                latencies.append((time.time(), time.perf_counter() - t0))
+                latencies.append((time.time() - (time.perf_counter() - t0), time.time(), time.perf_counter() - t0))
                 time.sleep(0.01)
 
     writer = threading.Thread(target=login)
     writer.start()
     time.sleep(1.0)
-    t0 = time.time()
-    with PhaseContext(p1.PHASE, env="local") as ctx:
-        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
-    t1 = time.time()
-    time.sleep(0.5)
-    stop.set()
-    writer.join()
-    during = sorted(s for t, s in latencies if t0 <= t <= t1)
-    print(f"merge {t1 - t0:.1f} s; logins during it {len(during)}; median {statistics.median(during) * 1000:.1f} ms; "
-          f"p95 {during[int(len(during) * 0.95)] * 1000:.1f} ms; max {during[-1] * 1000:.0f} ms")
+
+    def timed(label: str, run) -> None:
+        t0 = time.time()
+        with PhaseContext(p1.PHASE, env="local") as ctx:
+            run(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+        t1 = time.time()
+        time.sleep(0.5)
+        during = sorted(s for start, end, s in latencies if start <= t1 and end >= t0)   # overlapping it
+        print(f"{label} {t1 - t0:.1f} s; logins during it {len(during)}; median "
+              f"{statistics.median(during) * 1000:.1f} ms; p95 {during[int(len(during) * 0.95)] * 1000:.1f} ms; "
+              f"max {during[-1] * 1000:.0f} ms")
+
+    try:
+        timed("merge", phases.deploy)
+        timed("revert of the merge", phases.revert)
+    finally:
+        stop.set()
+        writer.join()
 
 
 if __name__ == "__main__":

@@ -63,8 +63,10 @@ CREATE INDEX idx_employees_role_id ON public.employees (role_id) WHERE is_active
 CREATE INDEX idx_employees_department_id ON public.employees (department_id) WHERE is_active = true AND deleted_at IS NULL;
 CREATE INDEX idx_employees_channel_id ON public.employees (channel_id) WHERE is_active = true AND deleted_at IS NULL;
 CREATE INDEX idx_employees_team_id ON public.employees (team_id) WHERE is_active = true AND deleted_at IS NULL;
-CREATE INDEX idx_employees_supervisor_id ON public.employees (supervisor_id) WHERE deleted_at IS NULL;
-CREATE INDEX idx_employees_quality_mentor_id ON public.employees (quality_mentor_id) WHERE deleted_at IS NULL;
+-- every key referencing employees has a whole (not partial) index: deleting an employee checks
+-- each one with `WHERE supervisor_id = $1`, which a partial index cannot serve (decision 1.34)
+CREATE INDEX idx_employees_supervisor_id ON public.employees (supervisor_id);
+CREATE INDEX idx_employees_quality_mentor_id ON public.employees (quality_mentor_id);
 CREATE INDEX idx_employees_reporting_manager_id ON public.employees (reporting_manager_id);
 CREATE INDEX idx_employees_country_code ON public.employees (country_code);
 CREATE INDEX idx_employees_created_by ON public.employees (created_by);

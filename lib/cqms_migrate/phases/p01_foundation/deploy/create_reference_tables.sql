@@ -62,7 +62,7 @@ CREATE TABLE public.teams (
 );
 CREATE INDEX idx_teams_channel_id ON public.teams (channel_id) WHERE is_active = true;
 CREATE INDEX idx_teams_department_id ON public.teams (department_id) WHERE is_active = true;
-CREATE INDEX idx_teams_supervisor_id ON public.teams (supervisor_id) WHERE is_active = true;
+CREATE INDEX idx_teams_supervisor_id ON public.teams (supervisor_id);   -- whole: a foreign key's (decision 1.34)
 
 CREATE TABLE public.countries (
   code text PRIMARY KEY CHECK (code ~ '^[A-Z]{2}$'),

@@ -30,6 +30,9 @@ DROP FUNCTION IF EXISTS cqms_migration.p01_trusted_writer();
 DROP FUNCTION IF EXISTS cqms_migration.p01_writer();
 DROP TABLE IF EXISTS cqms_migration.p01_role_holds;
 DROP TABLE IF EXISTS cqms_migration.p01_role_vouch;
+DROP TABLE IF EXISTS cqms_migration.p01_role_taint;
 DROP FUNCTION IF EXISTS cqms_migration.p01_merge_chunk(text, text);
+DROP FUNCTION IF EXISTS cqms_migration.p01_unmerge_chunk(text, text, boolean);
+DROP FUNCTION IF EXISTS cqms_migration.p01_unmerge_wait(double precision);
 DROP FUNCTION IF EXISTS cqms_migration.p01_lock_key(text);
 DROP TABLE IF EXISTS cqms_migration.p01_email_locks

@@ -30,6 +30,12 @@ $$;
 -- the mapping (p01_expected_of) reads a hold while the legacy row still says what it held.
 CREATE TABLE cqms_migration.p01_role_vouch (xid xid8 NOT NULL DEFAULT pg_current_xact_id(), ne text NOT NULL);
 CREATE INDEX p01_role_vouch_xid_idx ON cqms_migration.p01_role_vouch (xid);
+-- the emails an untrusted writer's statement may have given a role: a row inserted, deleted or
+-- moved to another email, or a people row's role changed. A person the merge has not reached yet
+-- (no employee) whose legacy rows no untrusted statement touched that way takes the role their
+-- legacy rows give, as the merge would: a sign-in before one's merge chunk keeps one's role.
+CREATE TABLE cqms_migration.p01_role_taint (xid xid8 NOT NULL DEFAULT pg_current_xact_id(), ne text NOT NULL);
+CREATE INDEX p01_role_taint_xid_idx ON cqms_migration.p01_role_taint (xid);
 CREATE TABLE cqms_migration.p01_role_holds (
   ne text PRIMARY KEY,
   legacy_role text,   -- vocab_key of the role the legacy row says, not adopted
@@ -426,6 +432,10 @@ BEGIN
     WHERE x.role_id IS DISTINCT FROM coalesce(e.role_id, (SELECT r.id FROM public.roles r JOIN cqms_migration.p01_role_mapping dm
                                                           ON dm.role_code = r.code WHERE dm.legacy_role = '*default*'))
       AND NOT EXISTS (SELECT 1 FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id() AND v.ne = x.ne)
+      -- a person not merged yet keeps the legacy rows' role unless an untrusted statement of this
+      -- transaction may have given it (a full apply: every email, as before)
+      AND (e.id IS NOT NULL OR p_nes IS NULL
+           OR EXISTS (SELECT 1 FROM cqms_migration.p01_role_taint t WHERE t.xid = pg_current_xact_id() AND t.ne = x.ne))
     ON CONFLICT (ne) DO UPDATE SET legacy_role = EXCLUDED.legacy_role, role_id = EXCLUDED.role_id,
                                    writer = EXCLUDED.writer, at = now();
     IF FOUND THEN
@@ -696,6 +706,7 @@ BEGIN
     PERFORM cqms_migration.p01_apply(v_nes);
   END IF;
   DELETE FROM cqms_migration.p01_role_vouch v WHERE v.xid = pg_current_xact_id();
+  DELETE FROM cqms_migration.p01_role_taint t WHERE t.xid = pg_current_xact_id();
   RETURN v_nes;
 END $fn$;
 
@@ -745,6 +756,28 @@ BEGIN
   IF v_nes IS NOT NULL THEN
     INSERT INTO cqms_migration.p01_pending (nes) VALUES (v_nes);
   END IF;
+  -- an untrusted writer's statement (p01_role_taint): the emails it may have given a role. An
+  -- insert or a delete, every email it names; an update, the emails a row reached or left and,
+  -- on people, the emails whose set of role spellings changed (a login keeps both)
+  IF v_nes IS NOT NULL AND NOT cqms_migration.p01_trusted_writer() THEN
+    IF TG_OP IN ('INSERT', 'DELETE') THEN
+      INSERT INTO cqms_migration.p01_role_taint (ne) SELECT unnest(v_nes);
+    ELSIF TG_TABLE_NAME = 'users' THEN
+      INSERT INTO cqms_migration.p01_role_taint (ne)
+      SELECT x FROM (SELECT coalesce(lower(btrim({users.n.email})), '') FROM new_rows n
+                     EXCEPT SELECT coalesce(lower(btrim({users.o.email})), '') FROM old_rows o) a(x)
+      UNION SELECT x FROM (SELECT coalesce(lower(btrim({users.o.email})), '') FROM old_rows o
+                           EXCEPT SELECT coalesce(lower(btrim({users.n.email})), '') FROM new_rows n) b(x);
+    ELSE
+      INSERT INTO cqms_migration.p01_role_taint (ne)
+      SELECT DISTINCT x FROM (
+        (SELECT coalesce(lower(btrim({people.n.email})), ''), cqms_migration.vocab_key({people.n.role}) FROM new_rows n
+         EXCEPT SELECT coalesce(lower(btrim({people.o.email})), ''), cqms_migration.vocab_key({people.o.role}) FROM old_rows o)
+        UNION
+        (SELECT coalesce(lower(btrim({people.o.email})), ''), cqms_migration.vocab_key({people.o.role}) FROM old_rows o
+         EXCEPT SELECT coalesce(lower(btrim({people.n.email})), ''), cqms_migration.vocab_key({people.n.role}) FROM new_rows n)) d(x, rk);
+    END IF;
+  END IF;
   -- a trusted writer's role (p01_role_vouch): a people row inserted, or one whose role changed
   IF TG_TABLE_NAME = 'people' AND TG_OP IN ('INSERT', 'UPDATE') AND cqms_migration.p01_trusted_writer() THEN
     IF TG_OP = 'INSERT' THEN
@@ -761,7 +794,77 @@ BEGIN
   RETURN NULL;
 END $fn$;
 
-REVOKE ALL ON FUNCTION cqms_migration.p01_merge_chunk(text, text), cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
+-- merge_employees' revert, a chunk of emails per transaction (issue 21, decision 1.34), so a
+-- legacy writer waits for one chunk, never for the whole revert. A chunk's employees are first
+-- retired under their emails' locks, as an apply retires a person whose rows are gone: soft
+-- deleted, and nobody reports to them, is mentored or managed by them any more (the sync links
+-- only live employees, so no writer links to them again). Once every transaction that was
+-- running then has ended (p01_unmerge_wait), each chunk's retired employees are deleted with
+-- their provenance. A person whose legacy write revived their employee in between is live data
+-- of the sync that is still on: left as it is.
+CREATE FUNCTION cqms_migration.p01_unmerge_chunk(p_after text, p_upto text, p_delete boolean) RETURNS bigint
+LANGUAGE plpgsql SET search_path = '' AS $fn$
+DECLARE
+  v_nes text[];
+  v_ids uuid[];
+  v_n bigint;
+BEGIN
+  PERFORM set_config('cqms.sync_echo', 'runbook:revert', true);
+  SELECT array_agg(DISTINCT lower(btrim(e.email))) INTO v_nes FROM public.employees e
+  WHERE (p_after IS NULL OR lower(btrim(e.email)) COLLATE "C" > p_after COLLATE "C")
+    AND (p_upto IS NULL OR lower(btrim(e.email)) COLLATE "C" <= p_upto COLLATE "C");
+  IF v_nes IS NULL THEN
+    RETURN 0;
+  END IF;
+  INSERT INTO cqms_migration.p01_email_locks (ne) SELECT cqms_migration.p01_lock_key(x) FROM unnest(v_nes) x
+  ON CONFLICT DO NOTHING;
+  PERFORM 1 FROM cqms_migration.p01_email_locks l
+  WHERE l.ne IN (SELECT cqms_migration.p01_lock_key(x) FROM unnest(v_nes) x) ORDER BY l.ne FOR UPDATE;
+  SELECT array_agg(e.id) INTO v_ids FROM public.employees e
+  WHERE lower(btrim(e.email)) = ANY (v_nes) AND (e.deleted_at IS NOT NULL OR NOT p_delete);
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+  IF NOT p_delete THEN
+    UPDATE public.employees SET deleted_at = now() WHERE id = ANY (v_ids) AND deleted_at IS NULL;
+  END IF;
+  -- nobody points at them (again, when deleting: a link written by a statement that read them
+  -- live before they were retired)
+  UPDATE public.employees SET supervisor_id = NULL WHERE supervisor_id = ANY (v_ids);
+  UPDATE public.employees SET quality_mentor_id = NULL WHERE quality_mentor_id = ANY (v_ids);
+  UPDATE public.employees SET reporting_manager_id = NULL WHERE reporting_manager_id = ANY (v_ids);
+  UPDATE public.employees SET created_by = NULL WHERE created_by = ANY (v_ids);
+  UPDATE public.employees SET updated_by = NULL WHERE updated_by = ANY (v_ids);
+  UPDATE public.teams SET supervisor_id = NULL WHERE supervisor_id = ANY (v_ids);
+  UPDATE public.departments SET manager_id = NULL WHERE manager_id = ANY (v_ids);
+  IF NOT p_delete THEN
+    RETURN cardinality(v_ids);
+  END IF;
+  DELETE FROM cqms_migration.employee_email_map WHERE employee_id = ANY (v_ids);
+  DELETE FROM cqms_migration.employee_sources WHERE employee_id = ANY (v_ids);
+  DELETE FROM public.employees WHERE id = ANY (v_ids);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END $fn$;
+-- waits (at most p_seconds) until every transaction running now has ended: none can still link
+-- to an employee retired before; returns how many were still running at the deadline
+CREATE FUNCTION cqms_migration.p01_unmerge_wait(p_seconds double precision) RETURNS integer
+LANGUAGE plpgsql SET search_path = '' AS $fn$
+DECLARE
+  v_xip xid8[];
+  v_deadline timestamptz := clock_timestamp() + make_interval(secs => p_seconds);
+BEGIN
+  SELECT array_agg(x) INTO v_xip FROM pg_snapshot_xip(pg_current_snapshot()) x
+  WHERE x IS DISTINCT FROM pg_current_xact_id_if_assigned();
+  WHILE v_xip IS NOT NULL AND clock_timestamp() < v_deadline LOOP
+    SELECT array_agg(x) INTO v_xip FROM unnest(v_xip) x WHERE pg_xact_status(x) = 'in progress';
+    EXIT WHEN v_xip IS NULL;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN coalesce(cardinality(v_xip), 0);
+END $fn$;
+
+REVOKE ALL ON FUNCTION cqms_migration.p01_merge_chunk(text, text), cqms_migration.p01_unmerge_chunk(text, text, boolean), cqms_migration.p01_unmerge_wait(double precision), cqms_migration.p01_lock_key(text), cqms_migration.p01_writer(), cqms_migration.p01_trusted_writer(), cqms_migration.p01_sources(text[]), cqms_migration.p01_expected(text[]),
   cqms_migration.p01_expected_of(cqms_migration.p01_source[]),
   cqms_migration.p01_relink(text[]), cqms_migration.p01_touch(text[], boolean), cqms_migration.p01_apply(text[], boolean), cqms_migration.p01_forward_sync(), cqms_migration.p01_flush(),
   cqms_migration.p01_flush_pending() FROM PUBLIC;
