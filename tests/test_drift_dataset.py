@@ -206,5 +206,20 @@ def test_the_runner_runs_verifies_and_rolls_back_the_foreign_shape(legacy_db_dri
     quiet = lambda m: None  # noqa: E731
     manifest = runner.run("local", params_file=pf, through=p2.PHASE, log=quiet)
     assert [p["status"] for p in manifest["phases"]] == ["succeeded"] * 3, manifest["phases"]
+    # the hostile legal values (issue 21) migrated: a 3,000-character team and channel, a
+    # supervisor of 3,000 naming nobody, a 200 kB name; an audit's 3,000-character interaction_id
+    # and its 300 kB transcript
+    with legacy_db_drift.connect() as c:
+        # (a reference's name is bounded: a prefix and a hash of the whole, decision 1.32)
+        hostile = c.execute("SELECT count(*) FILTER (WHERE length(e.legacy_snapshot -> 'people' ->> 'team') > 3000 "
+                            "AND t.name LIKE 'Team %%' AND ch.name LIKE 'Channel %%'), "
+                            "count(*) FILTER (WHERE length(e.name) > 200000), "
+                            "count(*) FILTER (WHERE length(e.legacy_snapshot -> 'people' ->> 'team_supervisor') = 3000 "
+                            "AND e.supervisor_id IS NULL) "
+                            "FROM public.employees e LEFT JOIN public.teams t ON t.id = e.team_id "
+                            "LEFT JOIN public.channels ch ON ch.id = e.channel_id").fetchone()
+        assert hostile == (1, 1, 1), hostile
+        assert c.execute("SELECT count(*) FROM public.audits WHERE length(interaction_id) = 3000 "
+                         "AND length(transcript) > 300000").fetchone()[0] == 1
     back = runner.rollback("local", p1.PHASE, params_file=pf, log=quiet)
     assert back["phases"][0]["status"] == "succeeded", back["phases"]

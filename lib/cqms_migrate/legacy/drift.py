@@ -27,7 +27,9 @@ What it changes (deterministic; ``apply_drift`` returns the figures):
   (its date is the Manila date: the operator declares business_time_zone), and one whose
   audit_duration is text as people type it ('12:34', '1:02:03', seconds);
 * the people sheet as imported from a spreadsheet: no key, every column text but the login count
-  (last_login as ISO text, hire_date as text).
+  (last_login as ISO text, hire_date as text);
+* hostile legal values (issue 21): a team and a channel of 3,000 characters, a supervisor of
+  3,000, a 200 kB name; an audit's interaction_id of 3,000 characters and a 300 kB transcript.
 
 With ``auth_helpers=False`` (``seed_legacy(..., auth_helpers=False)``, ``legacy seed
 --no-auth-helpers``) the database lacks auth.uid()/auth.jwt()/auth.role(), as a database that
@@ -254,8 +256,34 @@ def apply_drift(conn) -> dict:
             report["time stamps and durations"] = {"interaction_date timestamptz (Manila)": zone_table,
                                                    "audit_duration text (mm:ss, h:mm:ss, seconds)": duration_table}
         report["spellings"] = apply_vocabulary(conn, tables)
+        report["hostile legal values"] = _hostile(conn, tables, (thin, kinds_table))
         x("ANALYZE")
     return report
+
+
+def _incompressible(n: int, salt: str) -> str:
+    """n characters no index can compress into a b-tree entry (3,000 x's would fit)."""
+    return "".join(uuid.uuid5(uuid.NAMESPACE_URL, f"{salt}:{i}").hex for i in range(n // 32 + 1))[:n]
+
+
+def _hostile(conn, tables: list[str], skip: tuple[str, ...]) -> dict:
+    """Values the legacy columns accept and no unified b-tree entry could hold (issue 21): a
+    person's team and channel of 3,000 characters, another's supervisor of 3,000, a 200 kB name;
+    an audit's interaction_id of 3,000 characters and a 300 kB transcript."""
+    x = conn.execute
+    people = [r[0] for r in x("SELECT email FROM public.people WHERE email ~ '^[a-z0-9._-]+@[a-z0-9.-]+[.][a-z]+$' "
+                              "ORDER BY md5(email) LIMIT 3").fetchall()]
+    x("UPDATE public.people SET team = %s, channel = %s WHERE email = %s",
+      ("Team " + _incompressible(3000, "team"), "Channel " + _incompressible(3000, "channel"), people[0]))
+    x("UPDATE public.people SET team_supervisor = %s WHERE email = %s", (_incompressible(3000, "sup"), people[1]))
+    x("UPDATE public.people SET full_name = %s WHERE email = %s", ("Long " + _incompressible(200_000, "name"), people[2]))
+    table = next(t for t in tables if t not in skip)
+    t = sql.Identifier("public", table)
+    rid = x(sql.SQL("SELECT id FROM {} ORDER BY md5(id::text) LIMIT 1").format(t)).fetchone()[0]
+    words = _incompressible(300_000, "tr")
+    x(sql.SQL("UPDATE {} SET interaction_id = %s, transcript = %s WHERE id = %s").format(t),
+      (_incompressible(3000, "iid"), " ".join(words[i:i + 32] for i in range(0, len(words), 32)), rid))
+    return {"long references": people[:2], "long name": people[2], "audit": {"table": table, "id": str(rid)}}
 
 
 def _respell(conn, table: str, column: str, key: str, spellings: list[tuple[str, float]], salt: str) -> dict:
