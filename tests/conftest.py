@@ -278,3 +278,35 @@ def clone(server):
 def scratch_home(tmp_path) -> Path:
     """A CQMS_HOME whose outputs/ is the test's own (notebooks, params, lib linked)."""
     return _scratch_home(tmp_path)
+
+
+# The longest tests (`make test` prints the 25 slowest), handed out first: xdist gives tests to
+# its two workers in collection order, and a two-minute test collected last leaves the other
+# worker idle for its length. Each server's tests stay together (the session's server fixture
+# is torn down when the next one starts), so the sort is within each run of one server.
+# The rehearsals sit at even places: xdist's first hand-out alternates between the workers, so
+# they run one after the other on one worker, never two at once (each judges lock waits).
+HEAVY_FIRST = ("test_rehearsal.py::test_the_short", "test_review.py::test_a_trail",
+               "test_rehearsal.py::test_the_rehearsal_drives", "test_outcome.py::test_preflight_then",
+               "test_rehearsal.py::test_a_migration", "test_drift_dataset.py::test_the_runner",
+               "test_outcome.py::test_an_unforecast", "test_preflight.py::test_committed",
+               "test_review.py::test_the_pages", "test_verify.py::test_the_cli", "test_supervisor_race.py",
+               "test_audits.py::test_crash_mid_backfill")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        nodeid = item.nodeid.split("/")[-1]
+        return next((i for i, prefix in enumerate(HEAVY_FIRST) if nodeid.startswith(prefix)), len(HEAVY_FIRST))
+
+    def server_of(item):
+        spec = getattr(item, "callspec", None)
+        return spec.params.get("server") if spec is not None else None
+
+    out, run = [], []
+    for item in items:
+        if run and server_of(item) != server_of(run[-1]):
+            out += sorted(run, key=rank)
+            run = []
+        run.append(item)
+    items[:] = out + sorted(run, key=rank)

@@ -154,7 +154,10 @@ def _run(pf=None, **kw):
     return runner.run("local", params_file=pf, log=QUIET, **kw)
 
 
-def test_an_unforecast_reason_fails_the_phase_before_its_flag_and_the_page_says_so(legacy_db):
+def test_an_unforecast_reason_fails_the_phase_before_its_flag_and_the_page_says_so(server, legacy_db):
+    if server.kind != "system-15":
+        pytest.skip("the verdict's plumbing through the runner and the page, once (the forecast and the "
+                    "outcome are compared on both servers by the other tests here)")
     manifest = _run(through=p1.PHASE)
     assert [p["status"] for p in manifest["phases"]] == ["succeeded"] * 2
     with legacy_db.connect() as c:

@@ -145,7 +145,9 @@ def test_employees_made_admin_are_caught(migrated):
     assert {e["key"] for e in c.examples} <= set(victims) and c.examples
 
 
-def test_the_cli_leaves_a_notebook_and_exits_non_zero_on_a_difference(migrated):
+def test_the_cli_leaves_a_notebook_and_exits_non_zero_on_a_difference(server, migrated):
+    if server.kind != "system-15":
+        pytest.skip("the command's plumbing, once (verify itself is tested on both servers)")
     env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-m", "cqms_migrate", "verify", "--env", "local"], env=env,
                           capture_output=True, text=True, timeout=300)
