@@ -35,7 +35,10 @@ class Owned:
     functions: tuple[str, ...] = ()   # schema.name (every overload)
 
 
-OUR_TABLES = ("roles", "departments", "teams", "channels", "countries", "employees", "audits", "audit_errors")
+def our_tables() -> list[str]:
+    """The runbook's tables, as its phases declare them (phases.created_tables)."""
+    from .phases import created_tables
+    return created_tables()
 
 
 def owned_objects(conn: psycopg.Connection) -> Owned:
@@ -47,13 +50,13 @@ def owned_objects(conn: psycopg.Connection) -> Owned:
         "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.oid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t) "
         "   OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = to_regclass('public.audits'))",
-        (list(OUR_TABLES),)).fetchall()]
+        (our_tables(),)).fetchall()]
     views = [r[0] for r in conn.execute(
         "SELECT DISTINCT format('%%I.%%I', vn.nspname, v.relname) FROM pg_class v "
         "JOIN pg_namespace vn ON vn.oid = v.relnamespace JOIN pg_rewrite w ON w.ev_class = v.oid "
         "JOIN pg_depend d ON d.objid = w.oid AND d.classid = 'pg_rewrite'::regclass "
         "WHERE v.relkind IN ('v', 'm') AND d.refobjid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t)",
-        (list(OUR_TABLES),)).fetchall()]
+        (our_tables(),)).fetchall()]
     functions = [r[0] for r in conn.execute(
         "SELECT DISTINCT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE (n.nspname IN ('cqms_security', 'cqms_migration') AND p.proname <> 'legacy_get_audit_tables') "

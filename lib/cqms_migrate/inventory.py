@@ -41,8 +41,11 @@ def _common_type(name: str) -> str:
     from .phases.p02_audit_unification.mapping import common_type
     return common_type(name)
 
-# tables of the runbook itself (phases 1-2): a scorecard naming one is never read as audits
-RUNBOOK_TABLES = ["employees", "roles", "departments", "teams", "channels", "countries", "audits", "audit_errors"]
+def runbook_tables() -> list[str]:
+    """The runbook's own tables, as its phases declare them: a scorecard naming one is never
+    read as audits."""
+    from .phases import created_tables
+    return created_tables()
 
 
 def audit_uuid(table: str, legacy_id) -> "uuid.UUID":
@@ -256,7 +259,7 @@ def _not_audit(conn: psycopg.Connection, name: str) -> str | None:
     or no relation at all: that is reported as missing)."""
     if name in CORE_TABLES:
         return "a core legacy table"
-    if name in RUNBOOK_TABLES or name.endswith("_compat"):
+    if name in runbook_tables() or name.endswith("_compat"):
         return "a table of the migration itself"
     if "." in name:
         return "a table outside the public schema" if conn.execute(
@@ -324,7 +327,7 @@ def discover(conn: psycopg.Connection, with_counts: bool = True, exclude: dict[s
     for tname in rpc_names:
         # the runbook's own relations, should a discovery function list them (phase 02 wraps it
         # so that it does not): never counted as legacy tables
-        if tname not in tables and tname not in RUNBOOK_TABLES and not tname.endswith("_compat"):
+        if tname not in tables and tname not in runbook_tables() and not tname.endswith("_compat"):
             tables[tname] = AuditTable(tname, None, None, False, True, False)
 
     for t in tables.values():

@@ -11,7 +11,7 @@ from .p02_audit_unification import AuditUnification
 
 PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification()]
 
-__all__ = ["PHASES", "Phase", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
+__all__ = ["PHASES", "Phase", "created_tables", "created_views", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
            "plan_frame", "revert", "run_figures", "flag_state"]
 
 
@@ -27,6 +27,16 @@ def get(name: str) -> Phase:
         if key in (p.name, num, short) or (key.isdigit() and int(key) == int(num)):
             return p
     raise unknown(name, names())
+
+
+def created_tables() -> list[str]:
+    """The tables of public that the phases create, as they declare them (Phase.creates_tables)."""
+    return [t for p in PHASES for t in p.creates_tables]
+
+
+def created_views() -> list[str]:
+    """The views of public with fixed names that the phases create (Phase.creates_views)."""
+    return [v for p in PHASES for v in p.creates_views]
 
 
 def later_phases(name: str) -> list[Phase]:

@@ -37,6 +37,12 @@ class Phase:
     build: ClassVar[tuple[str, ...]] = ()
     cutover_steps: ClassVar[tuple[str, ...]] = ()
     figures: ClassVar[tuple[str, ...]] = ()
+    # what the phase creates in public, by name: the advisor's checks, the inventory (a scorecard
+    # naming one of them is no audit table) and preflight's collision check read these through
+    # the registry (phases.created_tables/created_views), never a list of their own. Compat views
+    # of tables found at run time are named <table>_compat, which those readers know.
+    creates_tables: ClassVar[tuple[str, ...]] = ()
+    creates_views: ClassVar[tuple[str, ...]] = ()
 
     # -- the plan ----------------------------------------------------------------------------
     def plan(self, ctx: "PhaseContext") -> list[Step]:

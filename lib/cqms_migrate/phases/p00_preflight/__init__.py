@@ -20,8 +20,6 @@ from ..base import Phase
 from ..p02_audit_unification.discovery import probe as discovery_probe
 
 PHASE = "00_preflight"
-TARGET_TABLES = ["roles", "departments", "teams", "channels", "countries", "employees", "audits", "audit_errors",
-                 "users_compat", "people_compat"]
 SETTINGS = ["server_version", "max_connections", "shared_buffers", "work_mem", "maintenance_work_mem",
             "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "wal_level",
             "max_wal_size", "TimeZone"]
@@ -106,9 +104,10 @@ def disk(conn: psycopg.Connection, inv: inv_mod.Inventory, factor: float) -> pd.
 
 def target_collisions(conn: psycopg.Connection) -> list[str]:
     """Target names that already exist but were not created by this runbook."""
+    from .. import created_tables, created_views
     existing = [r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (TARGET_TABLES,)).fetchall()]
+        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (created_tables() + created_views(),)).fetchall()]
     ours = set()
     if conn.execute("SELECT to_regclass('cqms_migration.applied_steps') IS NOT NULL").fetchone()[0]:
         ours = {r[0] for r in conn.execute("SELECT phase FROM cqms_migration.applied_steps").fetchall()}

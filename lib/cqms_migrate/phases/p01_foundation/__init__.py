@@ -539,6 +539,8 @@ class Foundation(ComparesLegacyOnRevert, Phase):
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
     figures = ("outcome", "reconciliation", "checks", "quality", "advisor")
+    creates_tables = ("roles", "departments", "teams", "channels", "countries", "employees")
+    creates_views = ("users_compat", "people_compat")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)

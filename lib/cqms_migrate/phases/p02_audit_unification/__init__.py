@@ -99,6 +99,7 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
     build = tuple(BUILD_STEPS)
     cutover_steps = tuple(CUTOVER_STEPS)
     figures = ("outcome", "requeued", "backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
+    creates_tables = ("audits", "audit_errors")
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)

@@ -75,7 +75,7 @@ class CreateAudits(SqlStep):
                         parent_fk=sql.SQL("REFERENCES public.audits(id)"), partitions=sql.SQL(""),
                         errors_fk=sql.SQL("(audit_id) REFERENCES public.audits (id)"), id_lookup=sql.SQL(""))
         # never a write target through audits: the core legacy tables and the runbook's own
-        fill["not_targets"] = sql.Literal(sorted(set(inventory.CORE_TABLES) | set(inventory.RUNBOOK_TABLES)))
+        fill["not_targets"] = sql.Literal(sorted(set(inventory.CORE_TABLES) | set(inventory.runbook_tables())))
         return Rendered([compose(ctx.conn, template("create_audits").format(**fill))])
 
 
