@@ -87,14 +87,43 @@ def test_a_legacy_null_created_at_stays_null_in_the_compat_view(legacy_db):
         assert one(c, "SELECT created_at FROM public.chat_audit_compat WHERE id = %s", (rid,)) is None
 
 
+def _login_while_one_employee_is_slow(legacy_db, slow: str, other: str, event: str, run_step) -> tuple[float, dict]:
+    """A test trigger sleeps 1.5 s on the employee of ``slow`` (BEFORE ``event``) while
+    ``run_step`` runs in the background; once that sleep is under way, a login on ``other``.
+    Returns how long the login waited, and what the step returned (``done["outcome"]``)."""
+    import threading
+    import time
+
+    row = "OLD" if event == "DELETE" else "NEW"
+    with legacy_db.admin(autocommit=True) as a:
+        a.execute("CREATE FUNCTION public.test_slow_employee() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  f"BEGIN IF lower(btrim({row}.email)) = " + "'" + slow.replace("'", "''") + "'" +
+                  f" THEN PERFORM pg_sleep(1.5); END IF; RETURN {row}; END $$")
+        a.execute(f"CREATE TRIGGER test_slow_employee BEFORE {event} ON public.employees FOR EACH ROW "
+                  "EXECUTE FUNCTION public.test_slow_employee()")
+    done: dict = {}
+    t = threading.Thread(target=lambda: done.update(outcome=run_step()))
+    t.start()
+    try:
+        with legacy_db.admin(autocommit=True) as a:
+            deadline = time.monotonic() + 60
+            while not one(a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
+                assert time.monotonic() < deadline, "the slow chunk never ran"
+                time.sleep(0.02)
+        with legacy_db.connect(autocommit=True) as c:
+            t0 = time.perf_counter()
+            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (other,))
+            waited = time.perf_counter() - t0
+    finally:
+        t.join(timeout=120)
+    return waited, done
+
+
 def test_a_legacy_writer_waits_for_one_merge_chunk_never_for_the_whole_merge(legacy_db, monkeypatch):
     """merge_employees takes one chunk of emails per transaction (issue 21, item 8). One
     employee of the last chunk is made slow to write (a test trigger sleeps 1.5 s on it): while
     that chunk runs, a login on a person of the first chunk commits at once. With the old
     whole-table lock it waited for the whole merge."""
-    import threading
-    import time
-
     from cqms_migrate import phases
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
@@ -111,32 +140,12 @@ def test_a_legacy_writer_waits_for_one_merge_chunk_never_for_the_whole_merge(leg
                       "ORDER BY lower(btrim(email)) COLLATE \"C\" DESC LIMIT 1")
         other = one(c, "SELECT email FROM public.people WHERE email LIKE '%%@%%.%%' AND lower(btrim(email)) ~ '^[a-z]' "
                        "ORDER BY lower(btrim(email)) COLLATE \"C\" LIMIT 1")
-    with legacy_db.admin(autocommit=True) as a:
-        a.execute("CREATE FUNCTION public.test_slow_employee() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                  "BEGIN IF lower(btrim(NEW.email)) = " + "'" + slow.replace("'", "''") + "'" +
-                  " THEN PERFORM pg_sleep(1.5); END IF; RETURN NEW; END $$")
-        a.execute("CREATE TRIGGER test_slow_employee BEFORE INSERT ON public.employees FOR EACH ROW "
-                  "EXECUTE FUNCTION public.test_slow_employee()")
-    done = {}
 
     def merge():
         with PhaseContext(p1.PHASE, env="local") as ctx:
-            done["outcome"] = phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+            return phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
 
-    t = threading.Thread(target=merge)
-    t.start()
-    try:
-        with legacy_db.admin(autocommit=True) as a:
-            deadline = time.monotonic() + 30
-            while not one(a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
-                assert time.monotonic() < deadline, "the slow chunk never ran"
-                time.sleep(0.02)
-        with legacy_db.connect(autocommit=True) as c:
-            t0 = time.perf_counter()
-            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (other,))
-            waited = time.perf_counter() - t0
-    finally:
-        t.join(timeout=120)
+    waited, done = _login_while_one_employee_is_slow(legacy_db, slow, other, "INSERT", merge)
     assert done.get("outcome"), done
     assert waited < 0.5, waited
     with legacy_db.connect() as c:
@@ -242,9 +251,6 @@ def test_a_legacy_writer_waits_for_one_revert_chunk_never_for_the_whole_revert(l
     person of the first chunk commits at once, and its employee, re-created by the sync that is
     still on, is the only one left. With the whole-table lock the login waited for the whole
     revert (8.5 s at 5,000 people, tools/merge_stall.py)."""
-    import threading
-    import time
-
     from cqms_migrate import phases
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
@@ -258,32 +264,12 @@ def test_a_legacy_writer_waits_for_one_revert_chunk_never_for_the_whole_revert(l
         slow = one(c, "SELECT lower(btrim(email)) FROM public.employees ORDER BY lower(btrim(email)) COLLATE \"C\" DESC LIMIT 1")
         other = one(c, "SELECT p.email FROM public.people p JOIN public.employees e ON e.email = p.email "
                        "WHERE lower(btrim(p.email)) ~ '^[a-z]' ORDER BY lower(btrim(p.email)) COLLATE \"C\" LIMIT 1")
-    with legacy_db.admin(autocommit=True) as a:
-        a.execute("CREATE FUNCTION public.test_slow_employee() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                  "BEGIN IF lower(btrim(OLD.email)) = " + "'" + slow.replace("'", "''") + "'" +
-                  " THEN PERFORM pg_sleep(1.5); END IF; RETURN OLD; END $$")
-        a.execute("CREATE TRIGGER test_slow_employee BEFORE DELETE ON public.employees FOR EACH ROW "
-                  "EXECUTE FUNCTION public.test_slow_employee()")
-    done = {}
 
     def revert():
         with PhaseContext(p1.PHASE, env="local") as ctx:
-            done["outcome"] = phases.revert(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+            return phases.revert(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
 
-    t = threading.Thread(target=revert)
-    t.start()
-    try:
-        with legacy_db.admin(autocommit=True) as a:
-            deadline = time.monotonic() + 60
-            while not one(a, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
-                assert time.monotonic() < deadline, "the slow chunk never ran"
-                time.sleep(0.02)
-        with legacy_db.connect(autocommit=True) as c:
-            t0 = time.perf_counter()
-            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (other,))
-            waited = time.perf_counter() - t0
-    finally:
-        t.join(timeout=120)
+    waited, done = _login_while_one_employee_is_slow(legacy_db, slow, other, "DELETE", revert)
     assert done.get("outcome") and done["outcome"][0].status == "reverted", done
     assert waited < 0.5, waited
     with legacy_db.connect() as c:
