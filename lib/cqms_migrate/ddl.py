@@ -94,11 +94,11 @@ class ConcurrentIndexes(Step):
         rendered = self.render_deploy(ctx) if action == "deploy" else self.render_revert(ctx)
         return [(rendered.text, False)]
 
-    def deploy(self, ctx, conn) -> int:
-        return self._run(ctx, conn, self._builds(ctx), "indexes", progress=ctx.progress)
+    def deploy(self, ctx, conn, rendered) -> int:
+        return self._run(ctx, conn, rendered, "deploy", "indexes", progress=ctx.progress)
 
-    def revert(self, ctx, conn) -> int:
-        self._run(ctx, conn, self._drops(ctx), "drop indexes")
+    def revert(self, ctx, conn, rendered) -> int:
+        self._run(ctx, conn, rendered, "revert", "drop indexes")
         return 0
 
     def _invalid(self, conn) -> list[str]:
@@ -110,27 +110,32 @@ class ConcurrentIndexes(Step):
             "WHERE n.nspname = 'public' AND NOT i.indisvalid AND t.relkind = 'r' "
             "  AND (t.relname = ANY(%s) OR parent.relname = ANY(%s))", (tables, tables)).fetchall()]
 
-    def _run(self, ctx, conn: psycopg.Connection, statements: list[sql.Composable], what: str,
+    def _run(self, ctx, conn: psycopg.Connection, rendered: Rendered, action: str, what: str,
              progress: bool = False) -> int:
+        """``rendered``: the session's settings for the first attempt, then the statements. A
+        retry's longer lock_timeout, the drop of what a failed build left and the rebuild of an
+        invalid index are decided here, and recorded as they run (Step.record)."""
         from .progress import iterate
+        session, *statements = rendered.statements
         end_read(conn)
         conn.autocommit = True
         try:
-            for stmt in iterate(statements, what, unit="statements", enabled=progress):
-                text = compose(conn, stmt)
+            for text in iterate(statements, what, unit="statements", enabled=progress):
                 if " ATTACH PARTITION " in text and conn.execute(
                         "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                        "WHERE c.relname = %s)", (text.rsplit(".", 1)[1].strip('"'),)).fetchone()[0]:
+                        "WHERE c.relname = %s)", (text.rsplit(".", 1)[1].strip().rstrip(";").strip('"'),)).fetchone()[0]:
                     continue
                 for n, (timeout_ms, sleep_s) in enumerate(ctx.params.lock_retries, start=1):
-                    conn.execute(self._session(ctx, timeout_ms))
+                    current = compose(conn, self._session(ctx, timeout_ms))
+                    conn.execute(current if current == session else self.record(ctx, conn, action, current))
+                    session = current
                     try:
-                        conn.execute(stmt)
+                        conn.execute(text)
                         break
                     except psycopg.errors.LockNotAvailable:
                         for name in self._invalid(conn):   # what the failed concurrent build left
-                            conn.execute(template("index_drop").format(concurrently=sql.SQL("CONCURRENTLY"),
-                                                                       name=sql.Identifier("public", name)))
+                            conn.execute(self.record(ctx, conn, action, template("index_drop").format(
+                                concurrently=sql.SQL("CONCURRENTLY"), name=sql.Identifier("public", name))))
                         if n == len(ctx.params.lock_retries):
                             raise LockTimeoutExhausted(
                                 f"{self.phase}/{self.name}: `{text[:80]}` could not get its lock in {n} attempts; "
@@ -141,9 +146,40 @@ class ConcurrentIndexes(Step):
                         time.sleep(sleep_s)
             # an interrupted concurrent build (a killed runner) leaves an INVALID index: rebuild it
             for name in self._invalid(conn):
-                conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier("public", name)))
+                conn.execute(self.record(ctx, conn, action, sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
+                    sql.Identifier("public", name))))
             conn.execute("RESET lock_timeout")
             conn.execute("RESET statement_timeout")
         finally:
             conn.autocommit = False
         return len(statements)
+
+
+@dataclass
+class LegacyTableDdl(Step):
+    """DDL on tables the application uses (the legacy ones): each script (one per table, or one
+    change that must be atomic, such as a rename and the view that takes the old name) in a
+    transaction of its own, under params.legacy_lock_retries: many short attempts, because while
+    an ALTER or a CREATE TRIGGER waits for its lock every reader of the table queues behind it.
+    A re-run after a partial install replays the scripts, so they are written to replay (OR
+    REPLACE, IF EXISTS). Subclasses say what: ``install`` and ``remove``."""
+
+    transactional: bool = False
+
+    def install(self, ctx) -> list[str]:
+        raise NotImplementedError
+
+    def remove(self, ctx) -> list[str]:
+        raise NotImplementedError
+
+    def render_deploy(self, ctx) -> Rendered:
+        return Rendered(self.install(ctx), separate=True)
+
+    def render_revert(self, ctx) -> Rendered:
+        return Rendered(self.remove(ctx), separate=True)
+
+    def deploy(self, ctx, conn, rendered) -> int:
+        return self.run_separately(ctx, conn, rendered, "table", ctx.params.legacy_lock_retries)
+
+    def revert(self, ctx, conn, rendered) -> int:
+        return self.run_separately(ctx, conn, rendered, "table", ctx.params.legacy_lock_retries)

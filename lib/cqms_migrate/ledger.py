@@ -139,6 +139,16 @@ class Ledger:
              rendered.text, message),
         )
 
+    def record_statement(self, conn, phase: str, step: str, action: str, text: str) -> None:
+        """A statement a step decided while it ran (cqms_migration.step_statements), inside
+        ``conn``'s transaction (a batch's statements commit with their record) or, in autocommit,
+        on its own just after the statement ran."""
+        if not self.present:
+            return
+        from .steps import sha256_text
+        conn.execute("INSERT INTO cqms_migration.step_statements (run_id, phase, step, action, sql_sha256, sql_text) "
+                     "VALUES (%s,%s,%s,%s,%s,%s)", (self.run_id, phase, step, action, sha256_text(text), text))
+
     # -- batched jobs: checkpoints, batch log, decisions ---------------------------------------
     def checkpoint(self, job: str) -> "Checkpoint | None":
         if not self.present:

@@ -1,7 +1,11 @@
 """Steps: the unit of change. Each has deploy / verify / revert and knows if it is applied.
 
 Rendering is kept apart from execution: ``render_deploy`` / ``render_revert`` return the exact
-SQL that will run (dry run, review and lint read it); ``Executor`` runs it.
+SQL that will run (dry run, review and lint read it). ``Executor`` renders once, records that text
+in the ledger and hands the same object to the step's ``deploy`` / ``revert``, which execute it
+and nothing else, except statements only the run can decide (a batch's page range, an index build
+retried under a longer lock_timeout): those are recorded as they run (``Step.record``,
+cqms_migration.step_statements).
 
 A SQL step's deploy, its verify, and the ledger row recording it commit in ONE transaction:
 a crash leaves the step wholly applied or wholly absent, and a verify that raises undoes the
@@ -72,9 +76,10 @@ class Step:
     def render_verify(self, ctx: "PhaseContext") -> Rendered:
         return Rendered([])
 
-    # -- execution hooks (override for Python steps) --------------------------------------
-    def deploy(self, ctx: "PhaseContext", conn: psycopg.Connection) -> int:
-        return _execute(conn, self.render_deploy(ctx))
+    # -- execution hooks (override for Python steps): they execute ``rendered``, the object the
+    # executor recorded, never a second rendering of it ---------------------------------------
+    def deploy(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered) -> int:
+        return _execute(conn, rendered)
 
     def verify(self, ctx: "PhaseContext", conn: psycopg.Connection) -> None:
         rendered = self.render_verify(ctx)
@@ -83,8 +88,15 @@ class Step:
         except psycopg.errors.RaiseException as e:
             raise CheckFailed(f"{self.phase}/{self.name} verify: {e.diag.message_primary}") from None
 
-    def revert(self, ctx: "PhaseContext", conn: psycopg.Connection) -> int:
-        return _execute(conn, self.render_revert(ctx))
+    def revert(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered) -> int:
+        return _execute(conn, rendered)
+
+    def record(self, ctx: "PhaseContext", conn: psycopg.Connection, action: str, statement) -> str:
+        """Record a statement decided at run time (see the module's docstring) in ``conn``'s
+        transaction; returns its text, which is what the caller then executes."""
+        text = compose(conn, statement)
+        ctx.ledger.record_statement(conn, self.phase, self.name, action, text)
+        return text
 
     # a step that runs its own transactions (backfill, concurrent indexes, one legacy table at a
     # time) says so; its deploy/revert then get the connection outside any transaction
@@ -96,6 +108,9 @@ class Step:
     revert_in_one_transaction: bool | None = None
     # objects its revert leaves on purpose (a write fence that a later revert removes)
     revert_leaves: tuple[str, ...] = ()
+    # its rendered deploy is the plan's first unit (each table's first batch); what runs is
+    # decided as it runs and recorded then (Step.record): the batched backfill
+    plans_at_run_time: bool = False
 
     def after_revert_committed(self, ctx: "PhaseContext") -> None:
         """Called once the revert and its ledger row committed (the flag step waits there)."""
@@ -121,7 +136,7 @@ class Step:
         return [(pre + s.strip().rstrip(";") + ";\n", True) for s in rendered.statements if s.strip()]
 
     def run_separately(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered, what: str,
-                       attempts: list | None = None) -> int:
+                       attempts: list | None = None, statement_timeout_s: int | None = None) -> int:
         """Each statement of ``rendered`` in its own lock-retried transaction (no statement waits
         for a lock while the previous ones' locks are held)."""
         rows = 0
@@ -130,7 +145,7 @@ class Step:
                 cur = c.execute(stmt)
                 return cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0
             n, _ = with_lock_retries(conn, work, attempts=attempts or ctx.params.lock_retries,
-                                     statement_timeout_s=ctx.params.statement_timeout_s,
+                                     statement_timeout_s=statement_timeout_s or ctx.params.statement_timeout_s,
                                      what=f"{self.phase}/{self.name} {what} {i}/{len(rendered.statements)}", log=ctx.log)
             rows += n
         return rows
@@ -211,7 +226,7 @@ class Executor:
             if step.transactional:
                 def work(conn):
                     conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
-                    rows = step.deploy(ctx, conn)
+                    rows = step.deploy(ctx, conn, rendered)
                     step.verify(ctx, conn)
                     ctx.ledger.mark_applied(conn, step, rendered, started_db, rows)
                     return rows
@@ -220,7 +235,7 @@ class Executor:
                     statement_timeout_s=ctx.params.statement_timeout_s, what=f"{step.phase}/{step.name}",
                     log=ctx.log)
             else:
-                rows = step.deploy(ctx, ctx.conn)
+                rows = step.deploy(ctx, ctx.conn, rendered)
                 attempts = 1
                 def finish(conn):
                     step.verify(ctx, conn)
@@ -250,7 +265,7 @@ class Executor:
             if step.revert_transactional:
                 def work(conn):
                     conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
-                    rows = step.revert(ctx, conn)
+                    rows = step.revert(ctx, conn, rendered)
                     ctx.ledger.mark_reverted(conn, step, rendered, started_db, rows)
                     return rows
                 rows, attempts = with_lock_retries(
@@ -258,7 +273,7 @@ class Executor:
                     statement_timeout_s=ctx.params.statement_timeout_s, what=f"revert {step.phase}/{step.name}",
                     log=ctx.log)
             else:  # the step runs its own transactions; the ledger row follows them
-                rows = step.revert(ctx, ctx.conn)
+                rows = step.revert(ctx, ctx.conn, rendered)
                 attempts = 1
                 with_lock_retries(ctx.conn, lambda c: ctx.ledger.mark_reverted(c, step, rendered, started_db, rows),
                                   attempts=ctx.params.lock_retries, statement_timeout_s=ctx.params.statement_timeout_s,

@@ -12,34 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .steps import Rendered, Step
+from .ddl import LegacyTableDdl
 
 
 @dataclass
-class PerTableTriggers(Step):
+class PerTableTriggers(LegacyTableDdl):
     """Subclasses say what to install and remove for each table (``install``/``remove``: one
-    script per table, composed from templates)."""
-
-    transactional: bool = False
-
-    def install(self, ctx) -> list[str]:
-        raise NotImplementedError
-
-    def remove(self, ctx) -> list[str]:
-        raise NotImplementedError
-
-    def render_deploy(self, ctx) -> Rendered:
-        return Rendered(self.install(ctx), separate=True)
-
-    def render_revert(self, ctx) -> Rendered:
-        return Rendered(self.remove(ctx), separate=True)
-
-    # CREATE TRIGGER waits for the table's writers; DROP TRIGGER takes ACCESS EXCLUSIVE, so while
-    # it waits every reader queues behind it: legacy tables get many short attempts
-    # (params.legacy_lock_retries) rather than a few long ones
-
-    def deploy(self, ctx, conn) -> int:
-        return self.run_separately(ctx, conn, self.render_deploy(ctx), "table", ctx.params.legacy_lock_retries)
-
-    def revert(self, ctx, conn) -> int:
-        return self.run_separately(ctx, conn, self.render_revert(ctx), "table", ctx.params.legacy_lock_retries)
+    script per table, composed from templates), run as every DDL on a legacy table is
+    (ddl.LegacyTableDdl: a transaction per script, many short lock attempts)."""

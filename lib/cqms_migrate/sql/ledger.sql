@@ -38,6 +38,21 @@ CREATE TABLE IF NOT EXISTS cqms_migration.steps (
 );
 CREATE INDEX IF NOT EXISTS steps_phase_step_idx ON cqms_migration.steps (phase, step, id);
 
+-- statements a step decided while it ran, recorded as they ran (a batch's page range, an index
+-- build retried under a longer lock_timeout, a rebuild of what a killed build left); the step's
+-- rendered statements are steps.sql_text: together, everything the step executed
+CREATE TABLE IF NOT EXISTS cqms_migration.step_statements (
+  id            bigserial PRIMARY KEY,
+  run_id        text NOT NULL,
+  phase         text NOT NULL,
+  step          text NOT NULL,
+  action        text NOT NULL CHECK (action IN ('deploy', 'revert')),
+  sql_sha256    text NOT NULL,
+  sql_text      text NOT NULL,
+  executed_at   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS step_statements_step_idx ON cqms_migration.step_statements (phase, step, id);
+
 -- the current state of each step: present iff the step is applied
 CREATE TABLE IF NOT EXISTS cqms_migration.applied_steps (
   phase         text NOT NULL,

@@ -49,8 +49,11 @@ class HeapPageBackfill:
     million). Position: {page, end_page, relfilenode, rows_per_page}. Pages at or after end_page
     were written after the sync triggers existed: the triggers synced their rows."""
 
-    def __init__(self, ctx, t: inventory.AuditTable):
+    def __init__(self, ctx, t: inventory.AuditTable, record=None):
         self.t = t
+        # record(conn, statement) -> its text: the step's Step.record (the batch's statements go
+        # to the ledger in the batch's transaction); standalone (bench, tests) nothing is recorded
+        self.record = record or (lambda conn, stmt: compose(conn, stmt))
         self.name = f"p02_backfill:{t.table_name}"
         self.phase = PHASE
         self.total_rows = t.row_count
@@ -93,8 +96,8 @@ class HeapPageBackfill:
             conn.execute(setting)
         *pre, claim, move = self.statements(page, to_page)
         for stmt in pre:
-            conn.execute(stmt)
-        read, claimed, no_id = conn.execute(claim).fetchone()
+            conn.execute(self.record(conn, stmt))
+        read, claimed, no_id = conn.execute(self.record(conn, claim)).fetchone()
         # the claim holds a lock on the table now: if it was rewritten since the position was
         # taken, this batch's pages are not the position's pages — roll it back and start over
         now = conn.execute("SELECT relfilenode FROM pg_class WHERE oid = %s::regclass", (self.watched[0],)).fetchone()[0]
@@ -103,7 +106,7 @@ class HeapPageBackfill:
             raise RestartJob(self._fresh(), self._rewritten(position.get("relfilenode"), now))
         migrated = quarantined = 0
         if claimed:
-            migrated, quarantined, _errors = conn.execute(move).fetchone()
+            migrated, quarantined, _errors = conn.execute(self.record(conn, move)).fetchone()
         if read:  # the density seen, smoothed: the next range of pages aims at the next size
             per_page = 0.5 * per_page + 0.5 * read / (to_page - page)
         return BatchResult(read, migrated, quarantined + no_id), {**position, "page": to_page,
@@ -111,13 +114,13 @@ class HeapPageBackfill:
 
 
 def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True,
-                   engine: Engine | None = None) -> int:
+                   engine: Engine | None = None, record=None) -> int:
     """Backfill one legacy table on the batch engine; returns the rows read by this call."""
     engine = engine or Engine(ctx, progress=BarProgress(progress))
-    return engine.run(HeapPageBackfill(ctx, t)).rows_read
+    return engine.run(HeapPageBackfill(ctx, t, record)).rows_read
 
 
-def measure_unbatched_baseline(ctx, tables: list[inventory.AuditTable]) -> dict:
+def measure_unbatched_baseline(ctx, tables: list[inventory.AuditTable], record=None) -> dict:
     """Per table, in ONE transaction that is rolled back: (a) a raw copy of the legacy rows into
     a scratch table (the floor for any copy), (b) the backfill's own shaping and writes for the
     whole table in one statement (no batches, claims or checkpoints). Recorded as the metric
@@ -127,21 +130,29 @@ def measure_unbatched_baseline(ctx, tables: list[inventory.AuditTable]) -> dict:
     conn = ctx.conn
     end_read(conn)
     rows = copy_secs = move_secs = 0.0
+    ran: list[str] = []
     with conn.transaction(force_rollback=True):
         for setting in mapping.BATCH_SETTINGS:  # as the batches do: compare methods, not settings
             conn.execute(setting)
         for t in tables:
             ident = sql.Identifier("public", t.table_name)
             t0 = time.perf_counter()
-            conn.execute(template("copy_probe").format(table=ident))
+            ran.append(compose(conn, template("copy_probe").format(table=ident)))
+            conn.execute(ran[-1])
             copy_secs += time.perf_counter() - t0
             t0 = time.perf_counter()
-            migrated, quarantined, _ = conn.execute(mapping.backfill_unbatched(t)).fetchone()
+            ran.append(compose(conn, mapping.backfill_unbatched(t)))
+            migrated, quarantined, _ = conn.execute(ran[-1]).fetchone()
             move_secs += time.perf_counter() - t0
             rows += t.row_count
+    if record:   # what ran and was rolled back, then the VACUUM
+        with conn.transaction():
+            for text in ran:
+                record(conn, text)
     conn.autocommit = True
     try:
-        conn.execute("VACUUM public.audits, public.audit_errors")
+        conn.execute(record(conn, "VACUUM public.audits, public.audit_errors") if record
+                     else "VACUUM public.audits, public.audit_errors")
     finally:
         conn.autocommit = False
     figures = {"rows": int(rows), "raw_copy_seconds": round(copy_secs, 3), "unbatched_seconds": round(move_secs, 3),
@@ -165,29 +176,31 @@ def _unmappable(ctx) -> set[str]:
     return {r[0] for r in rows}
 
 
-def requeue_unmappable(ctx, conn: psycopg.Connection) -> int:
+def requeue_unmappable(ctx, conn: psycopg.Connection, record=None) -> int:
     """A re-run after drift: the tables with rows the forward sync quarantined as unmappable start
     their backfill over (rows already migrated or claimed are skipped; those rows' claims were
     released), so the new shape adopted by install_sync_triggers migrates them. Their quarantine
     entries stay until their rows are in audits (release_migrated_unmappable, after the backfill):
     a backfill that fails leaves them quarantined, never neither."""
+    stmt = sql.SQL(
+        "DELETE FROM cqms_migration.checkpoints c WHERE c.job IN (SELECT DISTINCT 'p02_backfill:' || q.source_table "
+        "FROM cqms_migration.quarantine q WHERE q.phase = {} AND q.reason = 'unmappable_row') "
+        "RETURNING c.job").format(sql.Literal(PHASE))
     with conn.transaction():
-        n = conn.execute(
-            "DELETE FROM cqms_migration.checkpoints c WHERE c.job IN (SELECT DISTINCT 'p02_backfill:' || q.source_table "
-            "FROM cqms_migration.quarantine q WHERE q.phase = %s AND q.reason = 'unmappable_row') "
-            "RETURNING c.job", (PHASE,)).fetchall()
+        n = conn.execute(record(conn, stmt) if record else stmt).fetchall()
     if n:
         ctx.log(f"re-queued for backfill (rows the sync could not map before this run): {', '.join(j for j, in n)}")
     return len(n)
 
 
-def release_migrated_unmappable(conn: psycopg.Connection) -> int:
+def release_migrated_unmappable(conn: psycopg.Connection, record=None) -> int:
     """After the backfill: unmappable rows now in audits leave the quarantine."""
+    stmt = sql.SQL(
+        "DELETE FROM cqms_migration.quarantine q WHERE q.phase = {} AND q.reason = 'unmappable_row' "
+        "AND EXISTS (SELECT 1 FROM public.audits a WHERE a.id::text = q.source_key AND a.legacy_table = q.source_table "
+        "AND a.deleted_at IS NULL)").format(sql.Literal(PHASE))
     with conn.transaction():
-        return conn.execute(
-            "DELETE FROM cqms_migration.quarantine q WHERE q.phase = %s AND q.reason = 'unmappable_row' "
-            "AND EXISTS (SELECT 1 FROM public.audits a WHERE a.id::text = q.source_key AND a.legacy_table = q.source_table "
-            "AND a.deleted_at IS NULL)", (PHASE,)).rowcount
+        return conn.execute(record(conn, stmt) if record else stmt).rowcount
 
 
 @dataclass
@@ -236,14 +249,19 @@ class Backfill(SqlStep):
             out.append((";\n".join(pre + list(mapping.BATCH_SETTINGS) + stmts) + ";\n", True))
         return out
 
-    def deploy(self, ctx, conn) -> int:
+    # its rendered text is each table's first batch; the engine sizes the rest as it goes, and
+    # every statement it runs is recorded as it runs (Step.record)
+    plans_at_run_time: bool = True
+
+    def deploy(self, ctx, conn, rendered) -> int:
         from . import migratable
+        record = lambda c, stmt: self.record(ctx, c, "deploy", stmt)  # noqa: E731
         tables = migratable(ctx)
         if ctx.params.measure_unbatched_baseline and not any(
                 ctx.ledger.checkpoint(f"p02_backfill:{t.table_name}") for t in tables):
-            measure_unbatched_baseline(ctx, tables)
-        requeue_unmappable(ctx, conn)
+            measure_unbatched_baseline(ctx, tables, record)
+        requeue_unmappable(ctx, conn, record)
         engine = Engine(ctx, progress=BarProgress(ctx.progress))
-        rows = sum(backfill_table(ctx, conn, t, engine=engine) for t in tables)
-        release_migrated_unmappable(conn)
+        rows = sum(backfill_table(ctx, conn, t, engine=engine, record=record) for t in tables)
+        release_migrated_unmappable(conn, record)
         return rows

@@ -98,10 +98,9 @@ class ValueMaps(Step):
                     t, retry[t.table_name], with_placeholders=ctx.params.unknown_email_policy == "placeholder")]
         return Rendered(out)
 
-    def deploy(self, ctx, conn) -> int:
+    def deploy(self, ctx, conn, rendered) -> int:
         """The statements as rendered; the retries' results (audits written, rows quarantined
         again) go to the ledger."""
-        rendered = self.render_deploy(ctx)
         retried = {t: len(k) for t, k in addressed(ctx).items()}
         came_back = again = 0
         for stmt in rendered.statements:
