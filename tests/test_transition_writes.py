@@ -128,7 +128,7 @@ def test_a_legacy_writer_waits_for_one_merge_chunk_never_for_the_whole_merge(leg
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
 
-    monkeypatch.setattr(p1, "MERGE_CHUNK_ROWS", 40)
+    monkeypatch.setattr(p1.merge, "MERGE_CHUNK_ROWS", 40)
     with PhaseContext(p1.PHASE, env="local") as ctx:
         phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees")]])
         n = len(next(s for s in p1.steps(ctx) if s.name == "merge_employees").render_deploy(ctx).statements)
@@ -158,18 +158,18 @@ def test_merge_chunks_are_bounded_in_bytes_as_well_as_rows(legacy_db, monkeypatc
     by bytes too (here a 256 kB bound, and names that do not compress)."""
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
-    monkeypatch.setattr(p1, "MERGE_CHUNK_BYTES", 256 * 1024)
+    monkeypatch.setattr(p1.merge, "MERGE_CHUNK_BYTES", 256 * 1024)
     with legacy_db.connect(autocommit=True) as c:
         # (names that compress to almost nothing: the merge reads what they hold, so do the chunks)
         c.execute("UPDATE public.people p SET name = p.name || repeat('n', 128000) WHERE email IN "
                   "(SELECT email FROM public.people WHERE email LIKE '%@%.%' ORDER BY email LIMIT 20)")
         size = one(c, "SELECT (SELECT sum(octet_length(p::text)) FROM public.people p) + "
                       "(SELECT sum(octet_length(u::text)) FROM public.users u)")
-    assert size > 3 * p1.MERGE_CHUNK_BYTES, size
+    assert size > 3 * p1.merge.MERGE_CHUNK_BYTES, size
     with PhaseContext(p1.PHASE, env="local") as ctx:
         step = next(s for s in p1.steps(ctx) if s.name == "merge_employees")
         n = len(step.render_deploy(ctx).statements)
-    assert n >= size // p1.MERGE_CHUNK_BYTES >= 3, (n, size)
+    assert n >= size // p1.merge.MERGE_CHUNK_BYTES >= 3, (n, size)
 
 
 def test_a_person_bigger_than_a_merge_chunk_is_a_chunk_of_their_own(legacy_db, monkeypatch):
@@ -177,7 +177,7 @@ def test_a_person_bigger_than_a_merge_chunk_is_a_chunk_of_their_own(legacy_db, m
     merged alone, so a writer of another person never waits for that row."""
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
-    monkeypatch.setattr(p1, "MERGE_CHUNK_BYTES", 256 * 1024)
+    monkeypatch.setattr(p1.merge, "MERGE_CHUNK_BYTES", 256 * 1024)
     with legacy_db.connect(autocommit=True) as c:
         big = one(c, "SELECT email FROM public.people WHERE email LIKE '%%@%%.%%' ORDER BY email OFFSET 10 LIMIT 1")
         c.execute("UPDATE public.people p SET name = p.name || (SELECT string_agg(md5(random()::text || g), '') "
@@ -255,7 +255,7 @@ def test_a_legacy_writer_waits_for_one_revert_chunk_never_for_the_whole_revert(l
     from cqms_migrate.context import PhaseContext
     from cqms_migrate.phases import p01_foundation as p1
 
-    monkeypatch.setattr(p1, "MERGE_CHUNK_ROWS", 40)
+    monkeypatch.setattr(p1.merge, "MERGE_CHUNK_ROWS", 40)
     with PhaseContext(p1.PHASE, env="local") as ctx:
         phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees") + 1]])
         n = len(next(s for s in p1.steps(ctx) if s.name == "merge_employees").render_revert(ctx).statements)

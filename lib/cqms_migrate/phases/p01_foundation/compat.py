@@ -8,10 +8,13 @@ dependency on users or people, so the application can still alter them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from psycopg import sql
 
 from ... import convert
 from ...legacy_shape import TableShape
+from .shaped import ShapedSqlStep
 
 DERIVED = {
     "users": {"id": "e.auth_user_id", "email": "e.email", "full_name": "e.name", "avatar_url": "e.avatar_url",
@@ -81,3 +84,11 @@ def placeholders(shapes: dict[str, TableShape]) -> dict[str, sql.Composable]:
     return {"compat_views": sql.SQL(";\n\n").join(
         [create_shape_type(shapes["users"]), create_shape_type(shapes["people"]), view(shapes["users"]),
          view(shapes["people"])])}
+
+
+@dataclass
+class CompatViews(ShapedSqlStep):
+    """users_compat / people_compat composed for the discovered shape (compat.py)."""
+
+    def statements(self, found):
+        return placeholders(found)
