@@ -167,7 +167,7 @@ def _whole_round_trip(db, pf):
     """The catalog and every row outside the ledger, before phase 01 and after rolling back phases
     02 and 01, are the same (test_round_trip's snapshot); then both deploy again and validate."""
     from cqms_migrate import ledger
-    from test_round_trip import diff, snapshot
+    from cqms_migrate.catalog_snapshot import diff, snapshot
 
     with db.connect() as c:
         ledger.install(c)

@@ -192,7 +192,7 @@ def test_an_unforecast_reason_fails_the_phase_before_its_flag_and_the_page_says_
 def _catalog(conn) -> dict:
     """Every object of every non-system schema and the rows of every table (the round-trip
     harness's snapshot queries, over all schemas; the ledger's tables are not there to read)."""
-    from test_round_trip import CATALOG
+    from cqms_migrate.catalog_snapshot import CATALOG
     schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' "
                                           "AND nspname <> 'information_schema'").fetchall()]
     args = {"schemas": schemas, "history": []}

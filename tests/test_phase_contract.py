@@ -8,6 +8,7 @@ from cqms_migrate import advisor, inventory, phases
 from cqms_migrate.phases import p02_audit_unification as p2
 from audit_helpers import BUILD, deploy_p1, deploy_p2
 
+NEW_SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'"
 NEW_RELATIONS = """
   SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition"""
@@ -16,10 +17,15 @@ NEW_RELATIONS = """
 def test_every_table_a_phase_creates_is_declared_and_every_declaration_is_created(legacy_db):
     with legacy_db.connect() as c:
         before = set(c.execute(NEW_RELATIONS).fetchall())
+        schemas_before = set(c.execute(NEW_SCHEMAS).fetchall())
     deploy_p1()
     deploy_p2(names=BUILD + p2.CUTOVER_STEPS)
     with legacy_db.connect() as c:
         new = set(c.execute(NEW_RELATIONS).fetchall()) - before
+        new_schemas = {r[0] for r in set(c.execute(NEW_SCHEMAS).fetchall()) - schemas_before}
+    # schemas: the ledger's, and those declared (the round-trip snapshot and the exposure checks
+    # cover exactly these)
+    assert new_schemas - {"cqms_migration"} == set(phases.created_schemas()), new_schemas
     tables = {name for name, kind in new if kind in ("r", "p")}
     views = {name for name, kind in new if kind in ("v", "m")}
     assert tables == set(phases.created_tables()), tables ^ set(phases.created_tables())

@@ -437,6 +437,8 @@ EMPLOYEE_COMPARED = ["auth_user_id", "email", "employee_id", "avatar_url", "name
 
 
 def verify_employees(conn: psycopg.Connection, limit: int = 20, helper: Helper | None = None) -> list[Comparison]:
+    if not conn.execute("SELECT to_regprocedure('cqms_migration.p01_expected(text[])') IS NOT NULL").fetchone()[0]:
+        return []   # phase 01's build has not reached its mapping functions
     # access_level: the role's, unless a grant through employees (recorded with the role it was
     # made under) says otherwise; a level changed behind the triggers' back has no grant
     grants = conn.execute("SELECT to_regclass('cqms_migration.p01_access_grants') IS NOT NULL").fetchone()[0]
@@ -484,24 +486,11 @@ def run(conn: psycopg.Connection, phase: str | None = None, limit: int = 20, hel
     with one_snapshot(conn):
         helper = Helper(conn, helper_url) if helper_url and idle else None
         try:
-            have = applied_phases(conn)
-            wanted = [phase] if phase else have
-            if "01_foundation" in wanted and conn.execute(
-                    "SELECT to_regprocedure('cqms_migration.p01_expected(text[])') IS NOT NULL").fetchone()[0]:
-                comparisons += verify_employees(conn, limit, helper)
-            if "02_audit_unification" in wanted and conn.execute(
-                    "SELECT to_regclass('public.audits') IS NOT NULL").fetchone()[0]:
-                # the adopted tables, under the scorecard each was adopted for (params may have
-                # chosen it among several: the registry says which)
-                adopted = dict(conn.execute("SELECT legacy_table, scorecard_id::text FROM cqms_migration.p02_legacy_tables"
-                                            ).fetchall())
-                tables = []
-                for t in inventory.with_feedback(conn, inventory.discover(conn, with_counts=False).tables):
-                    if t.table_name in adopted and t.exists:
-                        t.scorecard_id, t.identifier_problem = adopted[t.table_name], None
-                        if t.migratable:
-                            tables.append(t)
-                comparisons += verify_audits(conn, tables, limit, helper)
+            from . import phases
+            wanted = [phase] if phase else applied_phases(conn)
+            for ph in phases.PHASES:   # each phase's own hook (Phase.verify), in order
+                if ph.name in wanted:
+                    comparisons += ph.verify(conn, limit, helper)
         finally:
             if helper:
                 helper.close()

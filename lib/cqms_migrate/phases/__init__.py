@@ -11,7 +11,7 @@ from .p02_audit_unification import AuditUnification
 
 PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification()]
 
-__all__ = ["PHASES", "Phase", "created_tables", "created_views", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
+__all__ = ["PHASES", "Phase", "created_schemas", "created_tables", "created_views", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
            "plan_frame", "revert", "run_figures", "flag_state"]
 
 
@@ -32,6 +32,11 @@ def get(name: str) -> Phase:
 def created_tables() -> list[str]:
     """The tables of public that the phases create, as they declare them (Phase.creates_tables)."""
     return [t for p in PHASES for t in p.creates_tables]
+
+
+def created_schemas() -> list[str]:
+    """The schemas the phases create besides public and the ledger's (Phase.creates_schemas)."""
+    return [s for p in PHASES for s in p.creates_schemas]
 
 
 def created_views() -> list[str]:

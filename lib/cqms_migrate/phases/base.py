@@ -12,6 +12,7 @@ and implements:
   plan(ctx)              its steps, in order (Step objects; ordinals are assigned here)
   validate(ctx)          the validation the cutover gate reads (None: nothing to validate)
   before_revert / after_revert   what the rollback checks around reverting it
+  verify(conn, limit, helper)    its comparisons for `cqms-migrate verify` (verify.py's engine)
   notebook()             the cells of its notebook (tools/build_notebooks.py writes them)
 """
 
@@ -43,6 +44,12 @@ class Phase:
     # of tables found at run time are named <table>_compat, which those readers know.
     creates_tables: ClassVar[tuple[str, ...]] = ()
     creates_views: ClassVar[tuple[str, ...]] = ()
+    # schemas it creates (beside public and the ledger's cqms_migration): the round-trip
+    # snapshot and the exposure checks cover them
+    creates_schemas: ClassVar[tuple[str, ...]] = ()
+    # the comment its batched backfill's statements open with (pg_stat_activity shows it): the
+    # rehearsal aims its crash, timeout and terminate faults at a phase that has one
+    backfill_marker: ClassVar[str | None] = None
 
     # -- the plan ----------------------------------------------------------------------------
     def plan(self, ctx: "PhaseContext") -> list[Step]:
@@ -101,6 +108,13 @@ class Phase:
                         f"fix the cause and re-run, or roll back {self.name}")) from None
                 raise
         return deploy_selected(ctx, self.steps(ctx), self.cutover_steps)
+
+    # -- verify ---------------------------------------------------------------------------------
+    def verify(self, conn, limit: int = 20, helper=None) -> list:
+        """Its comparisons of the unified tables with what the legacy rows say (verify.Comparison,
+        through verify.compare), inside the caller's snapshot; [] when it has nothing built to
+        compare. `cqms-migrate verify` calls every applied phase's, in the registry's order."""
+        return []
 
     # -- rollback hooks ---------------------------------------------------------------------
     def before_revert(self, ctx: "PhaseContext") -> Any:

@@ -37,6 +37,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from .. import phases
 from .. import verify as verify_mod
 from .. import vocab
 from .workload import APP_NAME, Sample, Worker, World, WriteLog, check
@@ -45,6 +46,12 @@ CONTROL = "baseline, runner dry run"
 
 FAULTS = ("crash", "statement_timeout", "terminate", "lock_holder", "new_table")
 
+
+
+
+def _built_phases() -> list:
+    """The phases that change the database, in the registry's order."""
+    return [ph for ph in phases.PHASES if ph.build]
 
 @dataclass
 class Verdict:
@@ -335,61 +342,51 @@ class Rehearsal:
             self.stage[0] = CONTROL
             t = time.time()
             self._mark(f"{CONTROL}: the application while the runner dry-runs every phase")
-            if (err := self._run("run", through="02_audit_unification", dry_run=True)):
+            if (err := self._run("run", through=_built_phases()[-1].name, dry_run=True)):
                 raise RuntimeError(f"the dry run failed: {err}")
             self._check_stage(CONTROL, t)
 
-        # migrate, with faults
+        # migrate, with faults: every phase of the registry in order (phases.PHASES); the lock
+        # holder aims at the first, the crash, timeout and terminate faults at the phase that
+        # runs a batched backfill (Phase.backfill_marker)
+        built = _built_phases()
+        last = built[-1].name
         self.stage[0] = "migrate"
         t = time.time()
-        self._mark("migrate: phases 00-02 through the runner")
-        holder = None
-        if "lock_holder" in self.faults:
-            holder = self._hold_people_row(1.5)
-        err = self._run("run", through="01_foundation")
-        if holder:
-            holder.join()
-        if err:
-            self._mark(f"phase 01 failed ({err}); re-run")
-            self.fault_rows.append({"fault": "lock_holder", "what": f"phase 01 stopped: {err}; re-run", "at": time.time(),
-                                    "happened": True})
-            if (err := self._run("run", phases=["01_foundation"])):
-                raise RuntimeError(f"phase 01 failed twice: {err}")
-        self._mark("phase 01 done")
-        if "new_table" in self.faults:
-            self._new_table(world)
-        if "crash" in self.faults or "statement_timeout" in self.faults:
-            spec = ",".join(x for x, on in (("crash_after_batch=2", "crash" in self.faults),
-                                            ("timeout_batch=1", "statement_timeout" in self.faults)) if on)
-            self._mark(f"phase 02 with CQMS_FAULTS={spec}")
-            err = self._run("run", faults=spec, phases=["02_audit_unification"])
-            # a crash that happened stops the run (the kernel dies after a batch); a run that
-            # finished was not crashed
-            self.fault_rows.append({"fault": "crash" if "crash" in self.faults else "statement_timeout",
-                                    "what": f"CQMS_FAULTS={spec}: " + (f"the run stopped ({err[:120]})" if err else
-                                                                      "the run finished"), "at": time.time(),
-                                    "happened": bool(err) if "crash" in self.faults else True})
-        if "terminate" in self.faults:
-            done = threading.Event()
-            # the backfill's statements open with this comment (pg_stat_activity keeps the first 1 kB)
-            watcher = self._terminate_when("02_audit_unification", "Backfill, statement", done)
-            err = self._run("run", phases=["02_audit_unification"])
-            done.set()
-            watcher.join(5)
-            self._mark(f"phase 02 after terminate: {err or 'succeeded'}")
-        if (err := self._run("run", phases=["02_audit_unification"])):
-            raise RuntimeError(f"phase 02 failed after its faults: {err}")
-        for name, step in self.extra_steps.items():  # tests: a deliberately broken migration
-            self._mark(f"extra step {name}")
-            step(self.url)
-        self._mark("phase 02 done")
+        self._mark(f"migrate: phases {phases.names()[0][:2]}-{last[:2]} through the runner")
+        for i, ph in enumerate(built):
+            if i == 0:
+                holder = self._hold_people_row(1.5) if "lock_holder" in self.faults else None
+                err = self._run("run", through=ph.name)
+                if holder:
+                    holder.join()
+                if err:
+                    self._mark(f"phase {ph.name[:2]} failed ({err}); re-run")
+                    self.fault_rows.append({"fault": "lock_holder", "what": f"phase {ph.name[:2]} stopped: {err}; re-run",
+                                            "at": time.time(), "happened": True})
+                    if (err := self._run("run", phases=[ph.name])):
+                        raise RuntimeError(f"phase {ph.name[:2]} failed twice: {err}")
+                self._mark(f"phase {ph.name[:2]} done")
+                if "new_table" in self.faults:
+                    self._new_table(world)
+                continue
+            if ph.backfill_marker:
+                self._batch_faults(ph)
+            if (err := self._run("run", phases=[ph.name])):
+                raise RuntimeError(f"phase {ph.name[:2]} failed after its faults: {err}")
+            if ph is built[-1]:
+                for name, step in self.extra_steps.items():  # tests: a deliberately broken migration
+                    self._mark(f"extra step {name}")
+                    step(self.url)
+            self._mark(f"phase {ph.name[:2]} done")
         self._check_stage("migrate", t)
         if self.until == "migrate":
             self.stage[0] = "done"
             return
 
         # roll back each phase under load, in reverse
-        for phase in ("02_audit_unification", "01_foundation"):
+        for ph in reversed(built):
+            phase = ph.name
             self.stage[0] = f"rollback {phase}"
             t = time.time()
             self._mark(f"rollback {phase}")
@@ -403,10 +400,33 @@ class Rehearsal:
         self.stage[0] = "migrate again"
         t = time.time()
         self._mark("migrate again")
-        if (err := self._run("run", through="02_audit_unification")):
+        if (err := self._run("run", through=last)):
             raise RuntimeError(f"the second run failed: {err}")
         self._check_stage("migrate again", t)
         self.stage[0] = "done"
+
+    def _batch_faults(self, ph) -> None:
+        """The faults aimed at a phase's batched backfill: a crash after a batch and a statement
+        timeout (CQMS_FAULTS), then a backend terminated mid-batch (found by the comment its
+        statements open with: pg_stat_activity keeps the first 1 kB)."""
+        if "crash" in self.faults or "statement_timeout" in self.faults:
+            spec = ",".join(x for x, on in (("crash_after_batch=2", "crash" in self.faults),
+                                            ("timeout_batch=1", "statement_timeout" in self.faults)) if on)
+            self._mark(f"phase {ph.name[:2]} with CQMS_FAULTS={spec}")
+            err = self._run("run", faults=spec, phases=[ph.name])
+            # a crash that happened stops the run (the kernel dies after a batch); a run that
+            # finished was not crashed
+            self.fault_rows.append({"fault": "crash" if "crash" in self.faults else "statement_timeout",
+                                    "what": f"CQMS_FAULTS={spec}: " + (f"the run stopped ({err[:120]})" if err else
+                                                                      "the run finished"), "at": time.time(),
+                                    "happened": bool(err) if "crash" in self.faults else True})
+        if "terminate" in self.faults:
+            done = threading.Event()
+            watcher = self._terminate_when(ph.name, ph.backfill_marker, done)
+            err = self._run("run", phases=[ph.name])
+            done.set()
+            watcher.join(5)
+            self._mark(f"phase {ph.name[:2]} after terminate: {err or 'succeeded'}")
 
     def _verdict(self, monitor: LockMonitor) -> Verdict:
         stages = pd.DataFrame(self.stage_rows)

@@ -100,6 +100,7 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
     cutover_steps = tuple(CUTOVER_STEPS)
     figures = ("outcome", "requeued", "backfill_throughput", "reconciliation", "quarantine", "checks", "advisor")
     creates_tables = ("audits", "audit_errors")
+    backfill_marker = "Backfill, statement"
 
     def plan(self, ctx) -> list[Step]:
         return plan(ctx)
@@ -111,6 +112,24 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
         ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
         ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
         return v
+
+    def verify(self, conn, limit: int = 20, helper=None) -> list:
+        """Every adopted table's audits (and the quarantine) against its current rows, under the
+        scorecard it was adopted for (params may have chosen it among several: the registry says
+        which)."""
+        from ... import inventory
+        from ...verify import verify_audits
+        if not conn.execute("SELECT to_regclass('public.audits') IS NOT NULL").fetchone()[0]:
+            return []
+        adopted = dict(conn.execute("SELECT legacy_table, scorecard_id::text FROM cqms_migration.p02_legacy_tables"
+                                    ).fetchall())
+        tables = []
+        for t in inventory.with_feedback(conn, inventory.discover(conn, with_counts=False).tables):
+            if t.table_name in adopted and t.exists:
+                t.scorecard_id, t.identifier_problem = adopted[t.table_name], None
+                if t.migratable:
+                    tables.append(t)
+        return verify_audits(conn, tables, limit, helper)
 
     def notebook(self) -> list:
         from .notebook import cells

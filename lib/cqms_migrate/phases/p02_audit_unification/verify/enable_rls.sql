@@ -1,5 +1,19 @@
 DO $$
 BEGIN
+  -- what this step adds to the deny-by-default tables create_audits left: the policies per
+  -- command, the guard, and the grants the policies work through
+  IF (SELECT count(*) FROM pg_policies WHERE schemaname = 'public' AND policyname IN
+        ('audits_select', 'audits_insert', 'audits_update', 'audits_delete', 'audit_errors_select',
+         'audit_errors_insert', 'audit_errors_update', 'audit_errors_delete')) <> 8 THEN
+    RAISE EXCEPTION 'a policy of audits or audit_errors is missing';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.audits'::regclass AND tgname = 'audits_guard') THEN
+    RAISE EXCEPTION 'the audits guard trigger is missing';
+  END IF;
+  IF NOT has_table_privilege('authenticated', 'public.audits', 'SELECT')
+     OR NOT has_table_privilege('authenticated', 'public.audit_errors', 'SELECT') THEN
+    RAISE EXCEPTION 'authenticated is not granted audits and audit_errors (the policies decide the rows)';
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_class WHERE oid IN ('public.audits'::regclass, 'public.audit_errors'::regclass)
              AND NOT relrowsecurity) THEN
     RAISE EXCEPTION 'row level security is off on audits or audit_errors';
