@@ -117,6 +117,7 @@ class ConcurrentIndexes(Step):
         invalid index are decided here, and recorded as they run (Step.record)."""
         from .progress import iterate
         session, *statements = rendered.statements
+        last = [session]
         end_read(conn)
         conn.autocommit = True
         try:
@@ -125,34 +126,43 @@ class ConcurrentIndexes(Step):
                         "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                         "WHERE c.relname = %s)", (text.rsplit(".", 1)[1].strip().rstrip(";").strip('"'),)).fetchone()[0]:
                     continue
-                for n, (timeout_ms, sleep_s) in enumerate(ctx.params.lock_retries, start=1):
-                    current = compose(conn, self._session(ctx, timeout_ms))
-                    conn.execute(current if current == session else self.record(ctx, conn, action, current))
-                    session = current
-                    try:
-                        conn.execute(text)
-                        break
-                    except psycopg.errors.LockNotAvailable:
-                        for name in self._invalid(conn):   # what the failed concurrent build left
-                            conn.execute(self.record(ctx, conn, action, template("index_drop").format(
-                                concurrently=sql.SQL("CONCURRENTLY"), name=sql.Identifier("public", name))))
-                        if n == len(ctx.params.lock_retries):
-                            raise LockTimeoutExhausted(
-                                f"{self.phase}/{self.name}: `{text[:80]}` could not get its lock in {n} attempts; "
-                                "find the blocker in pg_stat_activity / pg_locks and re-run (built indexes are kept)"
-                            ) from None
-                        ctx.log(f"{self.name}: lock not granted within {timeout_ms} ms (attempt {n}); "
-                                f"retrying in {sleep_s}s")
-                        time.sleep(sleep_s)
+                self._retried(ctx, conn, action, last, lambda text=text: conn.execute(text), text, drop_invalid=True)
             # an interrupted concurrent build (a killed runner) leaves an INVALID index: rebuild it
             for name in self._invalid(conn):
-                conn.execute(self.record(ctx, conn, action, sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(
-                    sql.Identifier("public", name))))
+                stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier("public", name))
+                self._retried(ctx, conn, action, last, lambda stmt=stmt: conn.execute(self.record(ctx, conn, action, stmt)),
+                              compose(conn, stmt), drop_invalid=False)
             conn.execute("RESET lock_timeout")
             conn.execute("RESET statement_timeout")
         finally:
             conn.autocommit = False
         return len(statements)
+
+    def _retried(self, ctx, conn: psycopg.Connection, action: str, last: list[str], work, text: str,
+                 drop_invalid: bool) -> None:
+        """``work()`` under each lock_timeout of params.lock_retries in turn. Before each attempt:
+        the session's settings (recorded when they differ from the ones that ran last), and, for a
+        build, the drop of any INVALID index a failed build left (CREATE INDEX ... IF NOT EXISTS
+        would take it for built); that drop waits for locks too, so it is inside the attempt."""
+        for n, (timeout_ms, sleep_s) in enumerate(ctx.params.lock_retries, start=1):
+            current = compose(conn, self._session(ctx, timeout_ms))
+            conn.execute(current if current == last[0] else self.record(ctx, conn, action, current))
+            last[0] = current
+            try:
+                if drop_invalid:
+                    for name in self._invalid(conn):
+                        conn.execute(self.record(ctx, conn, action, template("index_drop").format(
+                            concurrently=sql.SQL("CONCURRENTLY"), name=sql.Identifier("public", name))))
+                work()
+                return
+            except psycopg.errors.LockNotAvailable:
+                if n == len(ctx.params.lock_retries):
+                    raise LockTimeoutExhausted(
+                        f"{self.phase}/{self.name}: `{text[:80]}` could not get its lock in {n} attempts; "
+                        "find the blocker in pg_stat_activity / pg_locks and re-run (built indexes are kept)"
+                    ) from None
+                ctx.log(f"{self.name}: lock not granted within {timeout_ms} ms (attempt {n}); retrying in {sleep_s}s")
+                time.sleep(sleep_s)
 
 
 @dataclass

@@ -1,1 +1,0 @@
-GRANT SELECT ON {view} TO {roles}
