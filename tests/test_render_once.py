@@ -127,7 +127,9 @@ def _recorded(db, run_id: str, phase: str, step: str, action: str) -> tuple[str,
 
 
 @pytest.mark.parametrize("partition", ["none", "yearly"])
-def test_every_step_executes_exactly_what_the_ledger_records(legacy_db, tmp_path, partition):
+def test_every_step_executes_exactly_what_the_ledger_records(server, legacy_db, tmp_path, partition):
+    if partition == "none" and server.kind != "system-15":
+        pytest.skip("the unpartitioned shape once, on PostgreSQL 15 (the partitioned one on both)")
     # small batches: the backfill runs several per table, sized as it goes (not the rendered first)
     pfile = write_params(tmp_path, partition_audits=partition, batch_size=100, batch_min_rows=50)
     problems: list[str] = []

@@ -9,13 +9,12 @@ from typing import Callable
 
 from psycopg import sql
 
+from ... import compat_views, convert
 from ...db import end_read
-from ... import convert
 from ...inventory import COMMON_COLUMNS, AuditTable
 from ...steps import Rendered, Step, compose
 from .mapping import LEGACY_TEXT, common_type, short_name, template, uuid_keyed
 
-API_ROLES = ("anon", "authenticated", "service_role")
 
 
 def compat_view_name(table: str) -> str:
@@ -174,14 +173,11 @@ class CompatViews(Step):
             found = values.spellings(ctx.conn, t, ctx.params)
             out += values.spelling_statements(ctx.conn, t, found)
             out.append(compose(ctx.conn, compat_view(t, found, ctx.params.time_zone)))
-            out.append(compose(ctx.conn, template("compat_rights").format(
-                view=view, comment=sql.Literal(COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn)))))
-            readers = [r[0] for r in ctx.conn.execute(
-                "SELECT r FROM unnest(%s::text[]) r WHERE has_table_privilege(r, %s::regclass, 'SELECT')",
-                (list(API_ROLES), sql.Identifier("public", t.table_name).as_string(ctx.conn))).fetchall()]
-            if readers:
-                out.append(compose(ctx.conn, template("compat_grant").format(
-                    view=view, roles=sql.SQL(", ").join(sql.Identifier(r) for r in readers))))
+            # the read rights of the legacy table it stands in for, never more than RLS on audits
+            # allows (security_invoker); Supabase's default grants revoked in the same transaction
+            out += compat_views.rights_statements(
+                ctx.conn, compat_view_name(t.table_name), t.table_name,
+                COMMENT_PREFIX + sql.Identifier("public", t.table_name).as_string(ctx.conn))
         end_read(ctx.conn)
         return Rendered(out)
 
