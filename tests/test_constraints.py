@@ -81,3 +81,8 @@ def test_a_breaking_row_fails_the_step_names_the_row_and_leaves_no_constraint(le
     assert f"{name}: 1 rows of public.k_child break it" in str(e.value)
     assert ("555" if breaking == "orphan" else "(501,)") in str(e.value)
     assert _validated(legacy_db) == {}
+    # the drops it decided after the failure are in the ledger, as they ran
+    with legacy_db.connect() as c:
+        drops = [r[0] for r in c.execute("SELECT sql_text FROM cqms_migration.step_statements WHERE step = 'test_constraints' "
+                                         "ORDER BY id").fetchall()]
+    assert len(drops) == 2 and all("DROP CONSTRAINT IF EXISTS" in d for d in drops), drops

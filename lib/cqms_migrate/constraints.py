@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from .errors import CheckFailed
-from .locks import lock_settings
+from .locks import lock_settings, with_lock_retries
 from .steps import Rendered, Step, compose
 
 
@@ -118,22 +118,35 @@ class ValidatedConstraints(Step):
     def deploy(self, ctx, conn: psycopg.Connection, rendered: Rendered) -> int:
         n = len(self.constraints)
         adds, validates = Rendered(rendered.statements[:n], True), Rendered(rendered.statements[n:], True)
-        self.run_separately(ctx, conn, adds, "add NOT VALID")
         try:
+            self.run_separately(ctx, conn, adds, "add NOT VALID")
             # a long scan: the statement timeout of an index build, not of a catalog change
             self.run_separately(ctx, conn, validates, "validate", statement_timeout_s=ctx.params.index_statement_timeout_s)
-        except (psycopg.errors.ForeignKeyViolation, psycopg.errors.CheckViolation) as e:
+        except Exception as e:
+            # whatever stopped it (a breaking row, locks not granted), nothing stays half-added: a
+            # NOT VALID constraint left behind would refuse new writes without being validated
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 conn.rollback()
-            found = self._first_violation(conn)
-            self.run_separately(ctx, conn, Rendered([compose(conn, self._drop(c)) for c in self.constraints], True),
-                                "drop after a failed validation")
-            raise CheckFailed(f"{self.phase}/{self.name}: {found or str(e).splitlines()[0]}; the constraints were "
-                              "dropped again (quarantine those rows first)") from None
+            broken = isinstance(e, (psycopg.errors.ForeignKeyViolation, psycopg.errors.CheckViolation))
+            found = self._first_violation(conn) if broken else None
+            self._drop_all(ctx, conn)
+            if broken:
+                raise CheckFailed(f"{self.phase}/{self.name}: {found or str(e).splitlines()[0]}; the constraints were "
+                                  "dropped again (quarantine those rows first)") from None
+            raise
         return n
 
     def revert(self, ctx, conn: psycopg.Connection, rendered: Rendered) -> int:
         return self.run_separately(ctx, conn, rendered, "drop")
+
+    def _drop_all(self, ctx, conn: psycopg.Connection) -> None:
+        """Decided at run time (a deploy that failed): each constraint dropped in a lock-retried
+        transaction of its own, recorded as it runs (Step.record)."""
+        for c in self.constraints:
+            stmt = self._drop(c)
+            with_lock_retries(conn, lambda k, stmt=stmt: k.execute(self.record(ctx, k, "deploy", stmt)),
+                              attempts=ctx.params.lock_retries, statement_timeout_s=ctx.params.statement_timeout_s,
+                              what=f"{self.phase}/{self.name} drop after a failed deploy", log=ctx.log)
 
     def _first_violation(self, conn: psycopg.Connection) -> str | None:
         for c in self.constraints:
