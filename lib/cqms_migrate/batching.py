@@ -318,3 +318,102 @@ class BarProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+# -- jobs over a table's heap pages ---------------------------------------------------------------
+def tid(page: int):
+    """The TID literal that starts ``page`` (a batch is the rows with from <= ctid < to)."""
+    from psycopg import sql
+    return sql.Literal(f"({int(page)},0)")
+
+
+def heap_state(conn: psycopg.Connection, table: str) -> tuple[int, int, float, float]:
+    """(relfilenode, pages now, live rows per page from the statistics or the first pages, and
+    the table's average density: the floor for the rows-per-page estimate) of public.<table>."""
+    from psycopg import sql
+
+    from .db import end_read
+    ident = sql.Identifier("public", table)
+    row = conn.execute(
+        "SELECT c.relfilenode, pg_relation_size(c.oid) / current_setting('block_size')::int, "
+        "CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages END "
+        "FROM pg_class c WHERE c.oid = %s::regclass", (ident.as_string(conn),)).fetchone()
+    relfilenode, pages, per_page = int(row[0]), int(row[1]), row[2]
+    if per_page is None and pages:
+        sample = min(pages, 16)
+        n = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid < {}::tid").format(ident, tid(sample))).fetchone()[0]
+        per_page = n / sample if n else None
+    end_read(conn)
+    per_page = float(per_page or 40.0)
+    return relfilenode, pages, per_page, per_page
+
+
+class HeapPageJob:
+    """A batching.Job over one table of public in ranges of heap pages (TID range scans read the
+    table sequentially, so a row costs the same at page 10 as at page 10 million). Position:
+    {page, end_page, relfilenode, rows_per_page}. Pages at or after end_page were written after
+    the phase's sync triggers existed, which synced their rows. A table rewritten under the job
+    (VACUUM FULL, CLUSTER, pg_repack) starts over from page 0.
+
+    Subclasses implement ``statements(from_page, to_page)`` (what one batch runs, for the plan
+    and for run_pages) and ``run_pages(conn, from_page, to_page, position)`` (runs them, calling
+    ``check_rewritten`` once a statement holds a lock on the table; returns a BatchResult)."""
+
+    settings: tuple[str, ...] = ()
+
+    def __init__(self, conn: psycopg.Connection, table: str, name: str, phase: str, total_rows: int, record=None):
+        from psycopg import sql
+
+        from .steps import compose
+        self.table, self.name, self.phase, self.total_rows = table, name, phase, total_rows
+        # record(conn, statement) -> its text: the step's Step.record (the batch's statements go
+        # to the ledger in the batch's transaction); standalone (bench, tests) nothing is recorded
+        self.record = record or (lambda c, stmt: compose(c, stmt))
+        self.watched = [sql.Identifier("public", table).as_string(conn)]
+        self.relfilenode, self.end_page, self.rows_per_page, self.density_floor = heap_state(conn, table)
+
+    def statements(self, from_page: int, to_page: int) -> list:
+        raise NotImplementedError
+
+    def run_pages(self, conn: psycopg.Connection, from_page: int, to_page: int, position: dict) -> BatchResult:
+        raise NotImplementedError
+
+    def first_window(self, rows: int) -> tuple[int, int]:
+        return 0, min(self.end_page, max(1, round(rows / self.rows_per_page)))
+
+    def resume(self, conn, position):
+        if position and position.get("relfilenode") != self.relfilenode:
+            return self._fresh(), self._rewritten(position.get("relfilenode"), self.relfilenode)
+        return (dict(position) if position else self._fresh()), None
+
+    def _rewritten(self, old, new) -> str:
+        # physical positions changed: start over (rows already done are skipped by the job's own rule)
+        return f"public.{self.table} was rewritten (relfilenode {old} -> {new}): from page 0"
+
+    def _fresh(self) -> dict:
+        return {"page": 0, "end_page": self.end_page, "relfilenode": self.relfilenode,
+                "rows_per_page": round(self.rows_per_page, 3)}
+
+    def is_done(self, position: dict) -> bool:
+        return position["page"] >= position["end_page"]
+
+    def check_rewritten(self, conn: psycopg.Connection, position: dict) -> None:
+        """Called while the batch holds a lock on the table: if it was rewritten since the position
+        was taken, this batch's pages are not the position's pages: roll back and start over."""
+        now = conn.execute("SELECT relfilenode FROM pg_class WHERE oid = %s::regclass", (self.watched[0],)).fetchone()[0]
+        if now != position.get("relfilenode"):
+            self.relfilenode, self.end_page, self.rows_per_page, self.density_floor = heap_state(conn, self.table)
+            raise RestartJob(self._fresh(), self._rewritten(position.get("relfilenode"), now))
+
+    def run_batch(self, conn: psycopg.Connection, position: dict, rows: int):
+        page, end = position["page"], position["end_page"]
+        # the density estimate never goes below the table's average, so a dense stretch after a
+        # sparse one cannot make a batch several times its target
+        per_page = max(position.get("rows_per_page") or self.rows_per_page, self.density_floor, 0.01)
+        to_page = min(end, page + max(1, round(rows / per_page)))
+        for setting in self.settings:
+            conn.execute(setting)
+        result = self.run_pages(conn, page, to_page, position)
+        if result.rows_read:  # the density seen, smoothed: the next range of pages aims at the next size
+            per_page = 0.5 * per_page + 0.5 * result.rows_read / (to_page - page)
+        return result, {**position, "page": to_page, "rows_per_page": round(per_page, 3)}

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ... import inventory
-from ...batching import BatchResult, Engine, RestartJob, BarProgress
+from ...batching import BarProgress, BatchResult, Engine, HeapPageJob, heap_state
 from ...db import end_read
 from ...locks import lock_settings
 from ...steps import Rendered, SqlStep, compose
@@ -25,92 +25,37 @@ def _placeholders(t: inventory.AuditTable, from_page: int, to_page: int) -> sql.
 
 
 def relation_state(conn, t: inventory.AuditTable) -> tuple[int, int, float, float]:
-    """(relfilenode, pages now, live rows per page from the statistics or the first pages, and
-    the table's average density: the floor for the rows-per-page estimate)."""
-    ident = sql.Identifier("public", t.table_name)
-    row = conn.execute(
-        "SELECT c.relfilenode, pg_relation_size(c.oid) / current_setting('block_size')::int, "
-        "CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages END "
-        "FROM pg_class c WHERE c.oid = %s::regclass", (ident.as_string(conn),)).fetchone()
-    relfilenode, pages, per_page = int(row[0]), int(row[1]), row[2]
-    if per_page is None and pages:
-        sample = min(pages, 16)
-        n = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE ctid < {}::tid").format(
-            ident, mapping._tid(sample))).fetchone()[0]
-        per_page = n / sample if n else None
-    end_read(conn)
-    per_page = float(per_page or 40.0)
-    return relfilenode, pages, per_page, per_page
+    """batching.heap_state of the legacy table (kept for the bench and the tests)."""
+    return heap_state(conn, t.table_name)
 
 
-class HeapPageBackfill:
-    """The backfill of one legacy table as a batching.Job: batches are ranges of heap pages (TID
-    range scans read the table sequentially, so a row costs the same at page 10 as at page 10
-    million). Position: {page, end_page, relfilenode, rows_per_page}. Pages at or after end_page
-    were written after the sync triggers existed: the triggers synced their rows."""
+class HeapPageBackfill(HeapPageJob):
+    """The backfill of one legacy table as a batching.HeapPageJob: each batch claims its pages'
+    rows (a claim holds a lock on the table), then shapes and writes them. Rows already migrated
+    are skipped (already_migrated); claims stay with their owner."""
+
+    settings = tuple(mapping.BATCH_SETTINGS)
 
     def __init__(self, ctx, t: inventory.AuditTable, record=None):
         self.t = t
-        # record(conn, statement) -> its text: the step's Step.record (the batch's statements go
-        # to the ledger in the batch's transaction); standalone (bench, tests) nothing is recorded
-        self.record = record or (lambda conn, stmt: compose(conn, stmt))
-        self.name = f"p02_backfill:{t.table_name}"
-        self.phase = PHASE
-        self.total_rows = t.row_count
-        self.watched = [sql.Identifier("public", t.table_name).as_string(ctx.conn)]
         self.placeholders = ctx.params.unknown_email_policy == "placeholder"
-        self.relfilenode, self.end_page, self.rows_per_page, self.density_floor = relation_state(ctx.conn, t)
+        super().__init__(ctx.conn, t.table_name, f"p02_backfill:{t.table_name}", PHASE, t.row_count, record)
 
     def statements(self, from_page: int, to_page: int) -> list[sql.Composable]:
         out = [_placeholders(self.t, from_page, to_page)] if self.placeholders else []
         return out + [mapping.backfill_claim(self.t, from_page, to_page),
                       mapping.backfill_move(self.t, from_page, to_page)]
 
-    def first_window(self, rows: int) -> tuple[int, int]:
-        return 0, min(self.end_page, max(1, round(rows / self.rows_per_page)))
-
-    def resume(self, conn, position):
-        if position and position.get("relfilenode") != self.relfilenode:
-            return self._fresh(), self._rewritten(position.get("relfilenode"), self.relfilenode)
-        return (dict(position) if position else self._fresh()), None
-
-    def _rewritten(self, old, new) -> str:
-        # VACUUM FULL, CLUSTER, pg_repack: physical positions changed; start over. Rows already
-        # migrated are skipped (already_migrated); claims stay with their owner.
-        return f"public.{self.t.table_name} was rewritten (relfilenode {old} -> {new}): from page 0"
-
-    def _fresh(self) -> dict:
-        return {"page": 0, "end_page": self.end_page, "relfilenode": self.relfilenode,
-                "rows_per_page": round(self.rows_per_page, 3)}
-
-    def is_done(self, position: dict) -> bool:
-        return position["page"] >= position["end_page"]
-
-    def run_batch(self, conn, position: dict, rows: int):
-        page, end = position["page"], position["end_page"]
-        # the density estimate never goes below the table's average, so a dense stretch after a
-        # sparse one cannot make a batch several times its target
-        per_page = max(position.get("rows_per_page") or self.rows_per_page, self.density_floor, 0.01)
-        to_page = min(end, page + max(1, round(rows / per_page)))
-        for setting in mapping.BATCH_SETTINGS:
-            conn.execute(setting)
-        *pre, claim, move = self.statements(page, to_page)
+    def run_pages(self, conn, from_page: int, to_page: int, position: dict) -> BatchResult:
+        *pre, claim, move = self.statements(from_page, to_page)
         for stmt in pre:
             conn.execute(self.record(conn, stmt))
         read, claimed, no_id = conn.execute(self.record(conn, claim)).fetchone()
-        # the claim holds a lock on the table now: if it was rewritten since the position was
-        # taken, this batch's pages are not the position's pages — roll it back and start over
-        now = conn.execute("SELECT relfilenode FROM pg_class WHERE oid = %s::regclass", (self.watched[0],)).fetchone()[0]
-        if now != position.get("relfilenode"):
-            self.relfilenode, self.end_page, self.rows_per_page, self.density_floor = relation_state(conn, self.t)
-            raise RestartJob(self._fresh(), self._rewritten(position.get("relfilenode"), now))
+        self.check_rewritten(conn, position)
         migrated = quarantined = 0
         if claimed:
             migrated, quarantined, _errors = conn.execute(self.record(conn, move)).fetchone()
-        if read:  # the density seen, smoothed: the next range of pages aims at the next size
-            per_page = 0.5 * per_page + 0.5 * read / (to_page - page)
-        return BatchResult(read, migrated, quarantined + no_id), {**position, "page": to_page,
-                                                                   "rows_per_page": round(per_page, 3)}
+        return BatchResult(read, migrated, quarantined + no_id)
 
 
 def backfill_table(ctx, conn: psycopg.Connection, t: inventory.AuditTable, progress: bool = True,
