@@ -106,6 +106,9 @@ class Step:
     lock_retried: bool = True
     # a step whose deploy runs its own transactions may still revert in one (None: as deploy)
     revert_in_one_transaction: bool | None = None
+    # its deploy and verify read one snapshot (REPEATABLE READ): for a step that copies what the
+    # legacy rows hold now and whose verify checks that copy while the application writes
+    one_snapshot: bool = False
     # objects its revert leaves on purpose (a write fence that a later revert removes)
     revert_leaves: tuple[str, ...] = ()
     # its rendered deploy is the plan's first unit (each table's first batch); what runs is
@@ -225,6 +228,8 @@ class Executor:
         try:
             if step.transactional:
                 def work(conn):
+                    if step.one_snapshot:   # the lock settings before it take no snapshot
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     conn.execute("SELECT set_config('cqms.run_id', %s, true)", (ctx.run_id,))
                     rows = step.deploy(ctx, conn, rendered)
                     step.verify(ctx, conn)

@@ -13,7 +13,11 @@ from .shaped import ShapedSqlStep, template
 @dataclass
 class LoadReferenceData(ShapedSqlStep):
     """Roles and the role mapping come from params (templates/, filled with literals: the ledger
-    records exactly what ran), then the reference rows from the legacy values (deploy/)."""
+    records exactly what ran), then the reference rows from the legacy values (deploy/). Deploy
+    and verify read one snapshot: a department a writer adds between them is the sync's to create
+    (p01_apply), not a failed verify (a rehearsal under load failed here once)."""
+
+    one_snapshot: bool = True
 
     def render_deploy(self, ctx) -> Rendered:
         conn, p = ctx.conn, ctx.params
