@@ -53,8 +53,26 @@ CANONICAL: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
         "avatar_url": ("text", ("avatar", "picture", "photo_url")),
         "intercom_admin_alias": ("text", ("intercom_alias",)),
     },
+    # phase 03 (seed 1.1 "audit_assignments"): the legacy assignment columns by meaning
+    "audit_assignments": {
+        "id": ("uuid", ("assignment_id", "uuid")),
+        "employee_email": ("text", ("agent_email", "employee", "assignee_email", "email")),
+        "employee_name": ("text", ("agent_name", "assignee_name")),
+        "auditor_email": ("text", ("auditor", "qa_email", "reviewer_email")),
+        "scorecard_id": ("uuid", ("scorecard",)),
+        "status": ("text", ("assignment_status", "state")),
+        "scheduled_date": ("date", ("scheduled_for", "scheduled_on", "schedule_date", "due_on")),
+        "week": ("integer", ("week_number", "week_no")),
+        "completed_at": ("timestamp with time zone", ("completed", "completed_on", "finished_at")),
+        "audit_id": ("uuid", ("audit", "audit_uuid")),
+        "conversation_id": ("text", ("conversation", "ticket_id")),
+        "intercom_alias": ("text", ("intercom_admin_alias",)),
+        "source_type": ("text", ("source", "assignment_source")),
+        "assigned_by": ("text", ("assigner_email", "assigned_by_email", "assigner", "created_by")),
+        "created_at": ("timestamp with time zone", ("created", "inserted_at", "assigned_at")),
+    },
 }
-REQUIRED = {"users": ("id", "email"), "people": ("email",)}
+REQUIRED = {"users": ("id", "email"), "people": ("email",), "audit_assignments": ("id", "employee_email", "auditor_email")}
 
 
 def _norm(name: str) -> str:

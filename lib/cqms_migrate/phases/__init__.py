@@ -8,8 +8,9 @@ from .base import Phase, deploy, deploy_selected, outcomes_frame, plan_frame, re
 from .p00_preflight import Preflight
 from .p01_foundation import Foundation
 from .p02_audit_unification import AuditUnification
+from .p03_relationships import Relationships
 
-PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification()]
+PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification(), Relationships()]
 
 __all__ = ["PHASES", "Phase", "created_schemas", "created_tables", "created_views", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
            "plan_frame", "revert", "run_figures", "flag_state"]

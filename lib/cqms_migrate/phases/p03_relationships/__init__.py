@@ -1,0 +1,107 @@
+"""Phase 3 (relationships), part 1: assignments with real foreign keys, from the legacy
+audit_assignments while the application keeps writing it. Seed sections 2.4 and 3.2 Phase 3.
+
+The folder, by concern:
+  mapping.py     legacy row -> assignments row (the shaped SELECT), p03_apply, the vocabularies
+  tables.py      assignments and its bookkeeping; the value maps; the indexes; the foreign keys
+  sync.py        forward sync (legacy -> assignments) and the retries (a hire, an audit appears)
+  backfill.py    the backfill on the batch engine (batching.HeapPageJob)
+  validation.py  reconciliation, equality with the mapping, foreign keys validated, the outcome
+  templates/     SQL filled through psycopg.sql; deploy/ verify/ revert/: static SQL
+
+Steps (deploy in order, revert in reverse):
+  snapshot_legacy        checksum every legacy table
+  create_assignments     assignments (deny-by-default), claims, waiting list, value map
+  load_value_maps        the vocabularies of status and source_type
+  enable_rls             who reads which assignments (no API writes before cutover)
+  install_sync_triggers  legacy -> assignments statement triggers; retries on employees and audits
+  backfill               heap-page batches, resumable; quarantine what does not resolve
+  create_indexes         the seed's indexes, CONCURRENTLY, after the load
+  add_foreign_keys       the seed's keys, NOT VALID then validated
+
+Not yet (issue 22): the reverse sync and the flag (cutover), the rename of scorecard_perameters,
+the email-join report, column rights on employees. Until then the legacy table stays the
+application's and assignments is read-only to the API.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from ...common_steps import ComparesLegacyOnRevert, SnapshotLegacy
+from ...steps import SqlStep, Step
+from ..base import Phase
+from . import mapping
+from .backfill import Backfill
+from .mapping import HERE, PHASE, TABLE
+from .sync import SyncTriggers
+from .tables import INDEX_FILE, AssignmentIndexes, CreateAssignments, ForeignKeys, ValueMaps
+from .validation import COMPARED, Validation, validate
+
+__all__ = ["PHASE", "Relationships", "plan", "validate", "Validation"]
+
+FLAG = "USE_UNIFIED_ASSIGNMENTS"
+BUILD_STEPS = ["snapshot_legacy", "create_assignments", "load_value_maps", "enable_rls", "install_sync_triggers",
+               "backfill", "create_indexes", "add_foreign_keys"]
+
+
+def plan(ctx) -> list[Step]:
+    return [
+        SnapshotLegacy(PHASE, "snapshot_legacy", "checksum every legacy table (compared after revert)"),
+        CreateAssignments(PHASE, "create_assignments", "assignments (deny-by-default), claims, waiting list, value map",
+                          directory=HERE),
+        ValueMaps(PHASE, "load_value_maps", "the vocabularies of status and source_type"),
+        SqlStep(PHASE, "enable_rls", "who reads which assignments; no API writes before cutover", directory=HERE),
+        SyncTriggers(PHASE, "install_sync_triggers", "legacy -> assignments triggers; retries when a hire or an audit appears"),
+        Backfill(PHASE, "backfill", "heap-page batches on the batch engine, resumable; quarantine what does not resolve",
+                 directory=HERE),
+        AssignmentIndexes(PHASE, "create_indexes", "the seed's indexes, CONCURRENTLY, after the load", index_file=INDEX_FILE),
+        ForeignKeys(PHASE, "add_foreign_keys", "the seed's foreign keys, NOT VALID then validated"),
+    ]
+
+
+class Relationships(ComparesLegacyOnRevert, Phase):
+    name = PHASE
+    title = "Relationships: assignments with real foreign keys, synced from the legacy rows"
+    flag = None
+    requires = (("02_audit_unification", ("backfill",)),)
+    build = tuple(BUILD_STEPS)
+    figures = ("outcome", "reconciliation", "quarantine", "checks", "advisor")
+    creates_tables = ("assignments",)
+    backfill_marker = mapping.BACKFILL_MARKER
+
+    def plan(self, ctx) -> list[Step]:
+        return plan(ctx)
+
+    def validate(self, ctx) -> Validation:
+        v = validate(ctx.conn, ctx.params)
+        if v.outcome is not None:
+            ctx.ledger.record_metric(PHASE, "outcome", v.outcome.record())
+        ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
+        ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
+        ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
+        return v
+
+    def verify(self, conn, limit: int = 20, helper=None) -> list:
+        """assignments against the mapping of the legacy rows now (the resolved ids recomputed)."""
+        from ...verify import compare
+        if not conn.execute("SELECT to_regclass('public.assignments') IS NOT NULL").fetchone()[0]:
+            return []
+        shape = _shape_in_snapshot(conn)
+        cols = [c for c in COMPARED if c != "id"]
+        sel = sql.SQL(", ").join(map(sql.Identifier, COMPARED))
+        expected = sql.SQL("SELECT {} FROM ({}) x WHERE x.reason IS NULL").format(
+            sel, mapping.shaped(shape, sql.SQL("public.{} t").format(sql.Identifier(TABLE))))
+        actual = sql.SQL("SELECT {} FROM public.assignments").format(sel)
+        return [compare(conn, "assignments", expected, actual, "id", cols, limit, helper)]
+
+
+    def notebook(self) -> list:
+        from .notebook import cells
+        return cells()
+
+
+def _shape_in_snapshot(conn):
+    """The legacy shape read inside the caller's snapshot (mapping.shape ends the read)."""
+    from ... import legacy_shape
+    return legacy_shape.shape_of(TABLE, legacy_shape.table_columns(conn, TABLE))
