@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 
 from cqms_migrate import phases
 from cqms_migrate.context import PhaseContext
@@ -263,3 +265,151 @@ def test_a_batch_never_writes_back_an_older_version_than_the_trigger_wrote(db_af
     with db.connect() as c:
         assert c.execute("SELECT status FROM public.assignments WHERE id = %s", (aid,)).fetchone() == ("completed",)
     assert result["r"].rows_read > 0
+
+
+# -- regressions from an independent attack (each failed before its fix) ------------------------
+def _commits(c, stmt, args=()):
+    try:
+        c.execute(stmt, args)
+        return None
+    except Exception as e:  # noqa: BLE001 - the error is the finding
+        return f"{type(e).__name__}: {e}"
+
+
+def _deployed(db):
+    with _ctx() as ctx:
+        _deploy_all(ctx)
+    c = db.connect(autocommit=True)
+    a, b = [r[0] for r in c.execute("SELECT email FROM public.employees WHERE deleted_at IS NULL ORDER BY id LIMIT 2").fetchall()]
+    return c, c.execute("SELECT id FROM public.scorecards LIMIT 1").fetchone()[0], a, b
+
+
+def test_created_at_and_truncate_follow_the_legacy_table(db_after):
+    db = db_after("02_audit_unification")
+    c, card, a, b = _deployed(db)
+    try:
+        aid = uuid.uuid4()
+        c.execute(INSERT, (aid, a, b, card, "pending", None))
+        c.execute("UPDATE public.audit_assignments SET created_at = '2001-01-01 00:00:00+00' WHERE id = %s", (aid,))
+        assert str(c.execute("SELECT created_at FROM public.assignments WHERE id = %s", (aid,)).fetchone()[0]).startswith("2001-01-01")
+        c.execute("TRUNCATE public.audit_assignments")
+        assert c.execute("SELECT (SELECT count(*) FROM public.assignments), (SELECT count(*) FROM cqms_migration.quarantine "
+                         "WHERE phase = %s)", (PHASE,)).fetchone() == (0, 0)
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("change", ["rename id", "retype id", "drop a column"])
+def test_a_legacy_table_altered_after_deploy_never_fails_a_legacy_write(db_after, change):
+    """The application alters audit_assignments after phase 03 (rename or retype its id, drop a
+    column the mapping reads): its writes, and the hire an assignment waits for, still commit; the
+    rows they touch are quarantined as unmappable until phase 03 runs again."""
+    db = db_after("02_audit_unification")
+    c, card, a, b = _deployed(db)
+    try:
+        waiting = f"await-{uuid.uuid4().hex[:8]}@example.com"
+        c.execute(INSERT, (uuid.uuid4(), waiting, b, card, "pending", None))
+        some = c.execute("SELECT id FROM public.audit_assignments LIMIT 1").fetchone()[0]
+        ddl = {"rename id": "ALTER TABLE public.audit_assignments RENAME COLUMN id TO assignment_id",
+               "retype id": "ALTER TABLE public.audit_assignments ALTER COLUMN id TYPE text",
+               "drop a column": "ALTER TABLE public.audit_assignments DROP COLUMN intercom_alias"}[change]
+        c.execute(ddl)
+        idc = "assignment_id" if change == "rename id" else "id"
+        assert _commits(c, INSERT.replace("(id,", f"({idc},"), (str(uuid.uuid4()), a, b, card, "pending", None)) is None
+        assert _commits(c, f"UPDATE public.audit_assignments SET status = 'done' WHERE {idc}::text = %s", (str(some),)) is None
+        assert _commits(c, f"DELETE FROM public.audit_assignments WHERE {idc}::text = %s", (str(some),)) is None
+        assert _commits(c, "INSERT INTO public.people (email, name, role) VALUES (%s, 'Late', 'Agent')", (waiting,)) is None
+        assert c.execute("SELECT count(*) FROM cqms_migration.quarantine WHERE phase = %s AND reason = 'unmappable_row'",
+                         (PHASE,)).fetchone()[0] >= 1
+    finally:
+        c.close()
+
+
+def test_a_statement_deleting_a_scorecard_with_its_legacy_assignments_commits(db_after):
+    db = db_after("02_audit_unification")
+    c, card, a, b = _deployed(db)
+    try:
+        sid, aid = uuid.uuid4(), uuid.uuid4()
+        c.execute("INSERT INTO public.scorecards (id, name) VALUES (%s, 'tmp')", (sid,))
+        c.execute(INSERT, (aid, a, b, sid, "pending", None))
+        assert c.execute("SELECT scorecard_id FROM public.assignments WHERE id = %s", (aid,)).fetchone() == (sid,)
+        assert _commits(c, "WITH d AS (DELETE FROM public.audit_assignments WHERE scorecard_id = %s RETURNING 1) "
+                           "DELETE FROM public.scorecards WHERE id = %s", (sid, sid)) is None
+        assert _row(c, aid) == (None, None)
+    finally:
+        c.close()
+
+
+def test_a_hire_never_deadlocks_with_a_writer_holding_an_awaited_row(db_after):
+    """X waits for E. T1 updates X and stays open; T2 hires E (its retry skips the row T1 holds);
+    T1 then writes a people row of E and commits. Both commit (a FOR SHARE that waited for T1
+    closed a cycle with T1's commit-time email lock: T1 failed with a deadlock)."""
+    db = db_after("02_audit_unification")
+    c, card, _a, b = _deployed(db)
+    new, aid = f"dl-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4()
+    c.execute(INSERT, (aid, new, b, card, "pending", None))
+    c.close()
+    t1 = db.connect()
+    t1.execute("UPDATE public.audit_assignments SET status = 'done' WHERE id = %s", (aid,))
+    res = {}
+
+    def hire():
+        with db.connect(autocommit=True) as t2:
+            res["t2"] = _commits(t2, "INSERT INTO public.people (email, name, role) VALUES (%s, 'DL', 'Agent')", (new,))
+
+    th = threading.Thread(target=hire)
+    th.start()
+    time.sleep(1.5)
+    res["t1"] = _commits(t1, "INSERT INTO public.people (email, name, role) VALUES (%s, 'DL twin', 'Agent')", (new,))
+    if res["t1"] is None:
+        res["t1"] = _commits(t1, "COMMIT")
+    th.join(60)
+    t1.close()
+    assert res == {"t1": None, "t2": None}, res
+
+
+def test_partitioned_audits_an_audit_moved_to_another_date_keeps_its_assignments(legacy_db, tmp_path):
+    """With yearly partitions the key to audits is (audit_id, audit_interaction_date): an audit's
+    date changed through its legacy table (phase 02 moves the audit) carries its assignments along."""
+    from psycopg import sql
+
+    from audit_helpers import deploy_p1, deploy_p2
+    pfile = write_params(tmp_path, partition_audits="yearly")
+    deploy_p1()
+    deploy_p2(params_file=pfile)
+    with _ctx(params_file=pfile) as ctx:
+        _deploy_all(ctx)
+    with legacy_db.connect(autocommit=True) as c:
+        aid, table, audit_id = c.execute(
+            "SELECT a.id, au.legacy_table, au.id FROM public.assignments a JOIN public.audits au ON au.id = a.audit_id "
+            "WHERE extract(year FROM au.interaction_date) = 2024 LIMIT 1").fetchone()
+        assert _commits(c, sql.SQL("UPDATE {} SET interaction_date = DATE '2023-06-15' WHERE id = %s").format(
+            sql.Identifier("public", table)), (audit_id,)) is None
+        assert c.execute("SELECT audit_id, audit_interaction_date::text FROM public.assignments WHERE id = %s",
+                         (aid,)).fetchone() == (audit_id, "2023-06-15")
+
+
+def test_an_assignment_written_while_its_person_is_hired_resolves_on_a_re_run(db_after):
+    """T1 writes an assignment for a person not hired yet and stays open; T2 hires them and commits
+    (its retry cannot see T1's uncommitted row); T1 commits. The assignment stays quarantined and
+    validation names it; a re-run of phase 03 applies what waits for an employee who exists."""
+    db = db_after("02_audit_unification")
+    c, card, _a, b = _deployed(db)
+    c.close()
+    new, aid = f"rc-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4()
+    t1 = db.connect()
+    t1.execute(INSERT, (aid, new, b, card, "pending", None))
+    with db.connect(autocommit=True) as t2:
+        t2.execute("INSERT INTO public.people (email, name, role) VALUES (%s, 'RC Hire', 'Agent')", (new,))
+    t1.commit()
+    t1.close()
+    with db.connect() as c:
+        assert _row(c, aid) == (None, "unknown_employee_email")
+    with _ctx() as ctx:
+        assert not p3.validate(ctx.conn, ctx.params).checks["ok"].all()
+        out = phases.deploy(ctx, p3.plan(ctx))
+        assert [o.step for o in out if o.status == "applied"] == ["backfill"], out
+        assert p3.validate(ctx.conn, ctx.params).checks["ok"].all()
+    with db.connect() as c:
+        got, q = _row(c, aid)
+        assert got is not None and q is None

@@ -32,13 +32,15 @@ class ForeignKey:
     ref_table: str                   # in public
     ref_columns: tuple[str, ...]
     on_delete: str = "NO ACTION"     # NO ACTION | RESTRICT | CASCADE | SET NULL
+    on_update: str = "NO ACTION"
 
     def definition(self) -> sql.Composable:
-        if self.on_delete not in ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL"):
-            raise ValueError(f"{self.name}: ON DELETE {self.on_delete}?")
-        return sql.SQL("FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}").format(
+        for what, action in (("DELETE", self.on_delete), ("UPDATE", self.on_update)):
+            if action not in ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL"):
+                raise ValueError(f"{self.name}: ON {what} {action}?")
+        return sql.SQL("FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}").format(
             sql.SQL(", ").join(map(sql.Identifier, self.columns)), sql.Identifier("public", self.ref_table),
-            sql.SQL(", ").join(map(sql.Identifier, self.ref_columns)), sql.SQL(self.on_delete))
+            sql.SQL(", ").join(map(sql.Identifier, self.ref_columns)), sql.SQL(self.on_delete), sql.SQL(self.on_update))
 
     def violations(self) -> sql.Composable:
         """Rows of the table whose key is set and matches no referenced row (MATCH SIMPLE)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg import sql
+
 from ...batching import BarProgress, BatchResult, Engine, HeapPageJob
 from ...db import end_read
 from ...locks import lock_settings
@@ -51,7 +53,11 @@ class Backfill(SqlStep):
 
     def stale(self, ctx) -> str | None:
         saved = ctx.ledger.checkpoint(JOB) if ctx.has_ledger else None
-        return None if saved and saved.finished else "the backfill has not finished"
+        if not (saved and saved.finished):
+            return "the backfill has not finished"
+        due = ctx.conn.execute(sql.SQL("SELECT count(*) FROM ({}) d").format(DUE)).fetchone()[0]
+        end_read(ctx.conn)
+        return f"{due} waiting assignments can resolve now (their employee or audit exists)" if due else None
 
     def render_deploy(self, ctx) -> Rendered:
         job = AssignmentBackfill(ctx)
@@ -66,4 +72,17 @@ class Backfill(SqlStep):
     def deploy(self, ctx, conn, rendered) -> int:
         record = lambda c, stmt: self.record(ctx, c, "deploy", stmt)  # noqa: E731
         engine = Engine(ctx, progress=BarProgress(ctx.progress))
-        return engine.run(AssignmentBackfill(ctx, record)).rows_read
+        rows = engine.run(AssignmentBackfill(ctx, record)).rows_read
+        # what waits for an employee or an audit that exists by now (a hire that overlapped the
+        # assignment's own transaction): applied again, and a re-run of the phase does the same
+        with conn.transaction():
+            stmt = sql.SQL("SELECT cqms_migration.p03_apply(array_agg(d.assignment_key), 'requeue') FROM ({}) d").format(DUE)
+            conn.execute(record(conn, stmt))
+        return rows
+
+
+# waiting assignments whose employee (by normalized email) or audit exists now
+DUE = sql.SQL(
+    "SELECT DISTINCT w.assignment_key FROM cqms_migration.p03_waiting w "
+    "WHERE (w.kind = 'email' AND w.wait_key IN (SELECT md5(lower(btrim(e.email))) FROM public.employees e)) "
+    "OR (w.kind = 'audit' AND EXISTS (SELECT 1 FROM public.audits a WHERE a.id = cqms_migration.to_uuid(w.wait_key)))")

@@ -109,7 +109,7 @@ COLUMNS = ("id", "employee_id", "auditor_id", "assigner_id", "scorecard_id", "st
            "week", "quarter", "conversation_id", "intercom_alias", "source_type", "completed_at", "audit_id",
            "created_at", "updated_at")
 # what a legacy write does not overwrite: written only through the unified path
-NOT_FROM_LEGACY = ("id", "priority", "created_at")
+NOT_FROM_LEGACY = ("id", "priority")
 
 
 def columns(partitioned: bool) -> tuple[str, ...]:
@@ -145,8 +145,8 @@ def apply_function_sql(conn, s: legacy_shape.TableShape, partitioned: bool) -> s
 
 def sync_body(s: legacy_shape.TableShape) -> sql.Composed:
     return template("sync_body").format(
-        table_name=sql.Literal(TABLE), table=sql.Identifier(TABLE), phase=sql.Literal(PHASE),
-        id_column=sql.Identifier(s.name("id")), id_type=id_type(s))
+        table_name=sql.Literal(TABLE), phase=sql.Literal(PHASE), id_column=sql.Identifier(s.name("id")),
+        id_name=sql.Literal(s.name("id")))
 
 
 def retry_body(s: legacy_shape.TableShape) -> sql.Composed:

@@ -14,7 +14,7 @@ from . import mapping
 from .tables import partitioned
 
 TRIGGERS = {"INSERT": "REFERENCING NEW TABLE AS new_rows", "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-            "DELETE": "REFERENCING OLD TABLE AS old_rows"}
+            "DELETE": "REFERENCING OLD TABLE AS old_rows", "TRUNCATE": ""}
 
 
 def _function(name: str, body: sql.Composable, conn) -> sql.Composed:
@@ -73,7 +73,7 @@ class SyncTriggers(LegacyTableDdl):
         return Rendered([
             "DO $$ BEGIN\n"
             "  IF (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.audit_assignments'::regclass\n"
-            "      AND tgname IN ('p03_sync_insert', 'p03_sync_update', 'p03_sync_delete')) <> 3\n"
+            "      AND tgname IN ('p03_sync_insert', 'p03_sync_update', 'p03_sync_delete', 'p03_sync_truncate')) <> 4\n"
             "     OR (SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgname IN ('p03_retry_hire', 'p03_retry_email', 'p03_retry_audit')) <> 3\n"
             "     OR to_regprocedure('cqms_migration.p03_apply(text[], text)') IS NULL THEN\n"
             "    RAISE EXCEPTION 'the assignment sync triggers or p03_apply are missing';\n"

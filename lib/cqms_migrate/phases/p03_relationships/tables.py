@@ -60,11 +60,16 @@ def foreign_keys(ctx) -> tuple[ForeignKey, ...]:
     t = "assignments"
     keys = [ForeignKey(t, f"assignments_{c}_fkey", (c,), "employees", ("id",))
             for c in ("employee_id", "auditor_id", "assigner_id", "cancelled_by")]
-    keys.append(ForeignKey(t, "assignments_scorecard_id_fkey", ("scorecard_id",), "scorecards", ("id",)))
-    # an audit removed (an admin's hard delete) leaves the assignment, unlinked, as the legacy row did
+    # a scorecard deleted in the statement that deletes its legacy assignments (the legacy key
+    # accepts that): the key is checked before the sync's statement trigger removes the assignments,
+    # so it lets go (SET NULL) rather than refuse the application's statement
+    keys.append(ForeignKey(t, "assignments_scorecard_id_fkey", ("scorecard_id",), "scorecards", ("id",),
+                           on_delete="SET NULL"))
+    # an audit removed (an admin's hard delete) leaves the assignment, unlinked, as the legacy row did;
+    # partitioned, an audit moved to another date (its key changes) takes its assignments along
     if partitioned(ctx):
         keys.append(ForeignKey(t, "assignments_audit_id_fkey", ("audit_id", "audit_interaction_date"), "audits",
-                               ("id", "interaction_date"), on_delete="SET NULL"))
+                               ("id", "interaction_date"), on_delete="SET NULL", on_update="CASCADE"))
     else:
         keys.append(ForeignKey(t, "assignments_audit_id_fkey", ("audit_id",), "audits", ("id",), on_delete="SET NULL"))
     return tuple(keys)

@@ -7,7 +7,7 @@ BEGIN
   DELETE FROM cqms_migration.p03_waiting w WHERE w.assignment_key = ANY (p_keys);
   WITH s AS MATERIALIZED (
          -- a legacy id held by two rows (a table without a primary key) is no one assignment
-         SELECT x.*, count(*) OVER (PARTITION BY x.key) AS holders
+         SELECT x.*, count(*) OVER (PARTITION BY coalesce(x.id::text, x.key)) AS holders
          FROM ({shaped}) x),
        gone AS (SELECT k FROM unnest(p_keys) k WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.key = k)),
        bad AS (SELECT s.*, CASE WHEN s.holders > 1 THEN 'duplicate_id' ELSE s.reason END AS why,

@@ -1,7 +1,6 @@
 -- An employee (inserted, or their email changed) or an audit (inserted) that assignments were
 -- waiting for: those assignments are applied again, in this transaction. Their legacy rows are
--- read FOR SHARE first, so an application writing one of them at the same moment is waited for
--- and its version is the one applied (a lock, not a change: no REPEATABLE READ writer fails on it).
+-- locked FOR SHARE first, so none changes under the apply (a lock, not a change).
 DECLARE
   v_keys text[];
 BEGIN
@@ -15,12 +14,18 @@ BEGIN
   IF v_keys IS NULL THEN
     RETURN NULL;
   END IF;
-  PERFORM 1 FROM (SELECT t.{id_column} FROM public.{table} t WHERE t.{id_column} = ANY (v_keys::{id_type}[])
-                  ORDER BY t.{id_column} FOR SHARE) l;
-  -- a retry that cannot write never fails the hire or the audit: the assignments stay as they were
+  -- the waiting legacy rows that no transaction is writing now (SKIP LOCKED): a writer holding one
+  -- applies it itself (its sync trigger, or its commit-time re-check), and a hire never waits for
+  -- it (that wait could close a cycle with the writer's own commit). A retry that cannot write
+  -- (the legacy table moved since deploy) never fails the hire or the audit: they stay as they were
   BEGIN
+    SELECT array_agg(l.k ORDER BY l.k) INTO v_keys
+    FROM (SELECT t.{id_column}::text AS k FROM public.{table} t WHERE t.{id_column} = ANY (v_keys::{id_type}[])
+          ORDER BY t.{id_column} FOR SHARE SKIP LOCKED) l;
     PERFORM cqms_migration.p03_apply(v_keys, 'retry');
-  EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+  EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_column OR datatype_mismatch
+                 OR cannot_coerce OR undefined_function OR wrong_object_type OR program_limit_exceeded
+                 OR cardinality_violation THEN
     NULL;
   END;
   RETURN NULL;
