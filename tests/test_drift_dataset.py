@@ -20,6 +20,7 @@ from cqms_migrate.params import load_params
 from cqms_migrate.phases import p00_preflight as pre
 from cqms_migrate.phases import p01_foundation as p1
 from cqms_migrate.phases import p02_audit_unification as p2
+from cqms_migrate.phases import p03_relationships as p3
 from helpers import one
 
 
@@ -112,6 +113,7 @@ def test_writes_reach_the_legacy_columns_in_their_own_names_and_types_and_rollba
     pf = legacy_db_drift.params_file
     deploy(p1.PHASE, pf)
     deploy(p2.PHASE, pf)
+    deploy(p3.PHASE, pf)
     with legacy_db_drift.connect(autocommit=True) as c:
         eid, email = c.execute("SELECT e.id, e.email FROM public.employees e WHERE e.auth_user_id IS NOT NULL AND "
                                "e.legacy_snapshot ? 'people' AND e.deleted_at IS NULL ORDER BY e.email LIMIT 1").fetchone()
@@ -156,6 +158,7 @@ def test_a_rollback_without_writes_leaves_every_legacy_table_identical(legacy_db
     pf = legacy_db_drift.params_file
     deploy(p1.PHASE, pf)
     deploy(p2.PHASE, pf)
+    deploy(p3.PHASE, pf)
     with PhaseContext(p1.PHASE, env="local", action="rollback", params_file=pf) as ctx:
         outcomes, checks = rollback.run(ctx, p1.PHASE)
     assert set(outcomes["status"]) == {"reverted"}, outcomes
@@ -174,6 +177,7 @@ def _whole_round_trip(db, pf):
         s0 = snapshot(c)
     deploy(p1.PHASE, pf)
     deploy(p2.PHASE, pf)
+    deploy(p3.PHASE, pf)
     with PhaseContext(p1.PHASE, env="local", action="rollback", params_file=pf) as ctx:
         outcomes, _ = rollback.run(ctx, p1.PHASE)
     assert set(outcomes["status"]) == {"reverted"}, outcomes
@@ -183,8 +187,12 @@ def _whole_round_trip(db, pf):
     assert left == [], left
     deploy(p1.PHASE, pf)
     deploy(p2.PHASE, pf)
+    deploy(p3.PHASE, pf)
     with PhaseContext(p2.PHASE, env="local", params_file=pf) as ctx:
         assert p2.validate(ctx.conn, p2.migratable(ctx), p2._inventory(ctx).not_migrated()).ok
+    with PhaseContext(p3.PHASE, env="local", params_file=pf) as ctx:
+        v3 = p3.validate(ctx.conn, ctx.params)
+        assert v3.checks["ok"].all(), v3.checks.to_dict("records")
 
 
 def test_both_phases_revert_to_the_same_catalog_and_deploy_again(legacy_db_drift):
