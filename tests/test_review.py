@@ -323,6 +323,8 @@ def test_the_pages_load_in_headless_chromium(server, legacy_db, tmp_path):
         page.goto((env_dir / bad["run_id"] / "index.html").as_uri())
         assert "FAILED at 00_preflight" in page.locator("#verdict").inner_text()
         page.locator("#failing-cell").click()
+        page.wait_for_url("**#*")            # the notebook's page, not the index still unloading
+        page.wait_for_load_state("load")
         anchor = page.url.split("#", 1)[1]
         cell = page.locator(f'[id="{anchor}"]')
         assert cell.count() == 1 and "CheckFailed" in cell.inner_text()
