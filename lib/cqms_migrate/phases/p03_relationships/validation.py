@@ -41,17 +41,25 @@ class Validation:
             raise CheckFailed(f"phase {PHASE} validation failed: {'; '.join(bad)}; the feature flag stays off")
 
 
+def expected(shape) -> sql.Composed:
+    """What assignments must hold now: the mapping of every legacy row that resolves and is the
+    only holder of its id (p03_apply's rule: one uuid held twice is quarantined as duplicate_id).
+    Validation and verify (Relationships.verify) both compare against this."""
+    return sql.SQL("SELECT {cols} FROM (SELECT x.*, count(*) OVER (PARTITION BY coalesce(x.id::text, x.key)) AS holders "
+                   "FROM ({shaped}) x) y WHERE y.reason IS NULL AND y.holders = 1").format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, COMPARED)),
+        shaped=mapping.shaped(shape, sql.SQL("public.{} t").format(sql.Identifier(TABLE))))
+
+
 def differences(conn: psycopg.Connection, shape, limit: int = 20) -> tuple[int, int, list[str]]:
     """(rows only in assignments, rows only in the mapping, examples) over COMPARED."""
     cols = sql.SQL(", ").join(map(sql.Identifier, COMPARED))
-    expected = sql.SQL("SELECT {cols} FROM ({shaped}) x WHERE x.reason IS NULL AND x.key IN "
-                       "(SELECT key FROM ({shaped}) y GROUP BY key HAVING count(*) = 1)").format(
-        cols=cols, shaped=mapping.shaped(shape, sql.SQL("public.{} t").format(sql.Identifier(TABLE))))
+    expected_rows = expected(shape)
     actual = sql.SQL("SELECT {} FROM public.assignments").format(cols)
     extra = conn.execute(sql.SQL("SELECT count(*), (array_agg(z.id::text))[1:{}] FROM ({} EXCEPT ALL {}) z").format(
-        sql.Literal(limit), actual, expected)).fetchone()
+        sql.Literal(limit), actual, expected_rows)).fetchone()
     missing = conn.execute(sql.SQL("SELECT count(*), (array_agg(z.id::text))[1:{}] FROM ({} EXCEPT ALL {}) z").format(
-        sql.Literal(limit), expected, actual)).fetchone()
+        sql.Literal(limit), expected_rows, actual)).fetchone()
     return int(extra[0]), int(missing[0]), list(extra[1] or []) + list(missing[1] or [])
 
 

@@ -14,9 +14,10 @@ BEGIN
   IF v_keys IS NULL THEN
     RETURN NULL;
   END IF;
-  -- the waiting legacy rows that no transaction is writing now (SKIP LOCKED): a writer holding one
-  -- applies it itself (its sync trigger, or its commit-time re-check), and a hire never waits for
-  -- it (that wait could close a cycle with the writer's own commit). A retry that cannot write
+  -- the waiting legacy rows that no transaction is writing now (SKIP LOCKED): a hire never waits
+  -- for a writer (that wait could close a cycle with the writer's own commit); a row skipped here
+  -- is applied by its writer's next write or by a re-run of the phase (Backfill re-applies what
+  -- waits for an employee or audit that exists). A retry that cannot write
   -- (the legacy table moved since deploy) never fails the hire or the audit: they stay as they were
   BEGIN
     SELECT array_agg(l.k ORDER BY l.k) INTO v_keys
