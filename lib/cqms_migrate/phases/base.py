@@ -128,6 +128,16 @@ class Phase:
         raise NotImplementedError(f"phase {self.name} has no notebook")
 
 
+def record_validation(ctx: "PhaseContext", phase: str, v: Any) -> None:
+    """A validation's figures in the ledger, for the run summary and the review page: its outcome
+    (when gated), reconciliation, quarantine by reason and checks."""
+    if getattr(v, "outcome", None) is not None:
+        ctx.ledger.record_metric(phase, "outcome", v.outcome.record())
+    ctx.ledger.record_metric(phase, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
+    ctx.ledger.record_metric(phase, "quarantine", v.quarantine.to_dict("records"))
+    ctx.ledger.record_metric(phase, "checks", v.checks.to_dict("records"))
+
+
 # -- executing steps ---------------------------------------------------------------------------
 def outcomes_frame(outcomes: list[StepOutcome]) -> pd.DataFrame:
     return pd.DataFrame(

@@ -37,7 +37,7 @@ import pandas as pd
 
 from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy
 from ...steps import SqlStep, Step
-from ..base import Phase
+from ..base import Phase, record_validation
 from . import compat, mapping, sync  # noqa: F401 - the folder's modules, by concern
 from .backfill import Backfill, HeapPageBackfill, backfill_table, measure_unbatched_baseline  # noqa: F401
 from .compat import CompatViews, compat_view_name  # noqa: F401
@@ -107,10 +107,7 @@ class AuditUnification(ComparesLegacyOnRevert, Phase):
 
     def validate(self, ctx) -> Validation:
         v = validate(ctx.conn, migratable(ctx), _inventory(ctx).not_migrated(), ctx.params)
-        ctx.ledger.record_metric(PHASE, "outcome", v.outcome.record())
-        ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
-        ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
-        ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
+        record_validation(ctx, PHASE, v)
         return v
 
     def verify(self, conn, limit: int = 20, helper=None) -> list:

@@ -30,7 +30,7 @@ from psycopg import sql
 
 from ...common_steps import ComparesLegacyOnRevert, SnapshotLegacy
 from ...steps import SqlStep, Step
-from ..base import Phase
+from ..base import Phase, record_validation
 from . import mapping
 from .backfill import Backfill
 from .mapping import HERE, PHASE, TABLE
@@ -75,11 +75,7 @@ class Relationships(ComparesLegacyOnRevert, Phase):
 
     def validate(self, ctx) -> Validation:
         v = validate(ctx.conn, ctx.params)
-        if v.outcome is not None:
-            ctx.ledger.record_metric(PHASE, "outcome", v.outcome.record())
-        ctx.ledger.record_metric(PHASE, "reconciliation", v.reconciliation.reset_index().to_dict("records"))
-        ctx.ledger.record_metric(PHASE, "quarantine", v.quarantine.to_dict("records"))
-        ctx.ledger.record_metric(PHASE, "checks", v.checks.to_dict("records"))
+        record_validation(ctx, PHASE, v)
         return v
 
     def verify(self, conn, limit: int = 20, helper=None) -> list:
