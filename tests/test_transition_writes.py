@@ -152,6 +152,59 @@ def test_a_legacy_writer_waits_for_one_merge_chunk_never_for_the_whole_merge(leg
         assert one(c, "SELECT count(*) FROM public.employees WHERE lower(btrim(email)) = %s", (slow,)) == 1
 
 
+def test_a_merge_chunk_commits_on_the_server_whatever_the_runner_does_next(legacy_db, monkeypatch):
+    """A chunk's locks end with its statement, not when the runner's process gets the CPU back
+    (issue 21: at the 1M-audit rehearsal a COMMIT waited 2.9 s behind a merge chunk "idle in
+    transaction"). The runner is made to stall 1.5 s after the first chunk's statement returns;
+    a login on a person of that chunk commits at once. Sent as BEGIN, chunk, COMMIT in separate
+    round trips, it waited for the stall."""
+    import threading
+    import time
+
+    from cqms_migrate import phases
+    from cqms_migrate.context import PhaseContext
+    from cqms_migrate.phases import p01_foundation as p1
+
+    monkeypatch.setattr(p1.merge, "MERGE_CHUNK_ROWS", 40)
+    with PhaseContext(p1.PHASE, env="local") as ctx:
+        phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name in p1.BUILD_STEPS[:p1.BUILD_STEPS.index("merge_employees")]])
+    with legacy_db.connect(autocommit=True) as c:
+        first = one(c, "SELECT email FROM public.people WHERE email LIKE '%%@%%.%%' AND lower(btrim(email)) ~ '^[a-z]' "
+                       "ORDER BY lower(btrim(email)) COLLATE \"C\" LIMIT 1")
+    stalled, resume = threading.Event(), threading.Event()
+    real_execute = psycopg.Connection.execute
+
+    def execute(self, query, *args, **kwargs):
+        cur = real_execute(self, query, *args, **kwargs)
+        if "p01_merge_chunk" in str(query) and not stalled.is_set():
+            stalled.set()
+            resume.wait(5)   # the runner's process off the CPU, its chunk done
+        return cur
+
+    monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    done: dict = {}
+
+    def merge():
+        with PhaseContext(p1.PHASE, env="local") as ctx:
+            done["outcome"] = phases.deploy(ctx, [s for s in p1.steps(ctx) if s.name == "merge_employees"])
+
+    t = threading.Thread(target=merge)
+    t.start()
+    try:
+        assert stalled.wait(60), "the merge never ran a chunk"
+        timer = threading.Timer(1.5, resume.set)
+        timer.start()
+        with legacy_db.connect(autocommit=True) as c:
+            t0 = time.perf_counter()
+            c.execute("UPDATE public.people SET login_count = coalesce(login_count, 0) + 1 WHERE email = %s", (first,))
+            waited = time.perf_counter() - t0
+    finally:
+        resume.set()
+        t.join(timeout=120)
+    assert done.get("outcome"), done
+    assert waited < 0.5, waited
+
+
 def test_merge_chunks_are_bounded_in_bytes_as_well_as_rows(legacy_db, monkeypatch):
     """A people sheet holding 2 MB names (legal: the legacy column is text) merged in one chunk of
     a few hundred rows held a legacy writer 4.4 s at the 1M-audit rehearsal: the chunks are sized

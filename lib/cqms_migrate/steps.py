@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from .errors import CheckFailed, StepError
-from .locks import lock_settings, with_lock_retries
+from .locks import lock_settings, run_in_one_round_trip, with_lock_retries
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import PhaseContext
@@ -141,15 +141,16 @@ class Step:
     def run_separately(self, ctx: "PhaseContext", conn: psycopg.Connection, rendered: Rendered, what: str,
                        attempts: list | None = None, statement_timeout_s: int | None = None) -> int:
         """Each statement of ``rendered`` in its own lock-retried transaction (no statement waits
-        for a lock while the previous ones' locks are held)."""
+        for a lock while the previous ones' locks are held), sent with its settings as one
+        round trip: it commits on the server the moment it ends (locks.run_in_one_round_trip)."""
         rows = 0
         for i, stmt in enumerate(rendered.statements, start=1):
-            def work(c, stmt=stmt):
-                cur = c.execute(stmt)
-                return cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0
-            n, _ = with_lock_retries(conn, work, attempts=attempts or ctx.params.lock_retries,
-                                     statement_timeout_s=statement_timeout_s or ctx.params.statement_timeout_s,
-                                     what=f"{self.phase}/{self.name} {what} {i}/{len(rendered.statements)}", log=ctx.log)
+            if not stmt.strip():
+                continue
+            n, _ = run_in_one_round_trip(conn, stmt, attempts=attempts or ctx.params.lock_retries,
+                                         statement_timeout_s=statement_timeout_s or ctx.params.statement_timeout_s,
+                                         what=f"{self.phase}/{self.name} {what} {i}/{len(rendered.statements)}",
+                                         log=ctx.log)
             rows += n
         return rows
 
