@@ -191,6 +191,12 @@ def key_figures(metrics: dict) -> dict[str, str]:
             out["validation checks"] = _checks(others)
         if verify:
             out["independent verification"] = _checks(verify).replace(" passed", " comparisons equal", 1)
+    if isinstance(m.get("email_joins"), dict):
+        j = m["email_joins"]
+        app = int(j.get("application") or 0)
+        out["email joins left"] = (f"{app:,} in the application's objects"
+                                   + (f" ({', '.join(j.get('objects') or [])})" if app else "")
+                                   + f"; {int(j.get('runbook') or 0):,} in the runbook's transition objects (until phase 05)")
     if isinstance(m.get("advisor"), dict):
         a = m["advisor"]
         out["security advisor"] = f"{a.get('errors', 0)} errors, {a.get('unwaived_warnings', 0)} unwaived warnings"

@@ -1,7 +1,8 @@
 """Phase 3's validation, in one snapshot: every legacy assignment is migrated or quarantined,
 exactly; assignments equals the mapping of the legacy rows as they are now (EXCEPT both ways on
 every column the legacy rows decide); every foreign key is validated; and the outcome's verdict
-(outcome.gate: the quarantined share under params' ceilings)."""
+(outcome.gate: the quarantined share under params' ceilings). It also reports the objects that
+still join on email (email_joins.scan)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from ... import outcome
+from ... import email_joins, outcome
 from ...db import one_snapshot
 from ...errors import CheckFailed
 from ...outcome import Outcome
@@ -29,6 +30,8 @@ class Validation:
     checks: pd.DataFrame
     quarantine: pd.DataFrame
     outcome: "Outcome | None" = None
+    # every object that still joins on email, runbook's and application's (email_joins.scan)
+    email_joins: "pd.DataFrame | None" = None
 
     @property
     def ok(self) -> bool:
@@ -96,4 +99,7 @@ def validate(conn: psycopg.Connection, params=None) -> Validation:
         v = Validation(rec, checks, by_reason)
         if params is not None:
             v.outcome = outcome.gate(conn, PHASE, rec.assign(merged=0), params, None, "")
+    # a report, not a gate (decision 3.10): the application's own email joins keep working while
+    # the legacy tables stand; phase 05 must not drop them under it
+    v.email_joins = email_joins.scan(conn)
     return v
