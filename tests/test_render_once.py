@@ -44,7 +44,14 @@ class Trace:
                     text = query.as_string(self.connection)
                 else:
                     text = query.decode() if isinstance(query, bytes) else query
-                trace.log.append((text, params is not None))
+                # a statement sent with its lock settings in one round trip
+                # (locks.run_in_one_round_trip): the settings, then the statement as rendered
+                parts = text.split(";\n", 2) if params is None else []
+                if len(parts) == 3 and parts[0].startswith("SET LOCAL lock_timeout") \
+                        and parts[1].startswith("SET LOCAL statement_timeout"):
+                    trace.log.extend((p, False) for p in parts)
+                else:
+                    trace.log.append((text, params is not None))
                 return super().execute(query, params, **kw)
 
         self.cursor = Tracing
