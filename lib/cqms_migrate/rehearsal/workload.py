@@ -34,7 +34,9 @@ global order. Operations and their personas:
                          in each scorecard table; unified: audits of employees they supervise)
   delete       admin     an audit deleted
   new_hire     admin     a person added to people (legacy) or employees (unified)
-  assignment   auditor   an assignment created, then completed (legacy: phase 3 is not built)
+  assignment   auditor   an assignment created, then completed (legacy: audit_assignments;
+                         unified, once USE_UNIFIED_ASSIGNMENTS is on: assignments, written by
+                         the application's server side, service_role)
   reorg        admin     a supervisor hired and made a report's supervisor in one transaction, or
                          one hired before leaves (people row deleted, or the employee
                          soft-deleted): the worker's own hires, whose supervisor nobody else reads
@@ -67,6 +69,7 @@ from .. import legacy_shape
 
 EMPLOYEES_FLAG = "USE_UNIFIED_EMPLOYEES_TABLE"
 AUDITS_FLAG = "USE_UNIFIED_AUDITS_TABLE"
+ASSIGNMENTS_FLAG = "USE_UNIFIED_ASSIGNMENTS"
 APP_NAME = "cqms-rehearsal-app"
 
 # operation -> weight (a read-heavy application, as the legacy one is)
@@ -330,8 +333,8 @@ class Worker(threading.Thread):
                     conn = psycopg.connect(self.url, application_name=APP_NAME)
                 flags = _flags(conn)
                 op = self.rng.choices(ops, weights)[0]
-                path = "unified" if flags.get(AUDITS_FLAG if op in AUDIT_OPS else EMPLOYEES_FLAG) \
-                    and op != "assignment" else "legacy"
+                flag = ASSIGNMENTS_FLAG if op == "assignment" else AUDITS_FLAG if op in AUDIT_OPS else EMPLOYEES_FLAG
+                path = "unified" if flags.get(flag) else "legacy"
                 t0 = time.perf_counter()
                 error = None
                 self._pending = []
@@ -625,6 +628,14 @@ class Worker(threading.Thread):
         if self.assignments and self.rng.random() < 0.5:
             aid = self.assignments.pop()
             _as(c, None)
+            if path == "unified":
+                # an assignment the legacy table holds but the mapping quarantined is not in
+                # assignments: the unified application cannot complete it (nothing recorded)
+                n = c.execute("UPDATE public.assignments SET status = 'completed', completed_at = now() WHERE id = %s",
+                              (aid,)).rowcount
+                if n == 1:
+                    self._after_commit(c, ("assignment", aid), "completed")
+                return
             c.execute("UPDATE public.audit_assignments SET status = 'completed', completed_at = now() WHERE id = %s", (aid,))
             self._after_commit(c, ("assignment", aid), "completed")
             return
@@ -632,6 +643,18 @@ class Worker(threading.Thread):
             _, sid = self.rng.choice(self.world.tables)
         employee, auditor = self.rng.sample(self.world.people_of[self.idx], 2)
         aid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        if path == "unified":
+            # by ids: both must be employees (a person not hired on the unified side yet has none)
+            _as(c, None)
+            n = c.execute("INSERT INTO public.assignments (id, employee_id, auditor_id, assigner_id, scorecard_id, status, "
+                          "scheduled_date) SELECT %s, e.id, a.id, a.id, %s, 'pending', current_date "
+                          "FROM public.employees e, public.employees a WHERE lower(btrim(e.email)) = lower(btrim(%s)) "
+                          "AND lower(btrim(a.email)) = lower(btrim(%s)) AND e.deleted_at IS NULL AND a.deleted_at IS NULL "
+                          "AND e.id <> a.id LIMIT 1", (aid, sid, employee.email, auditor.email)).rowcount
+            if n == 1:
+                self.assignments.append(aid)
+                self._after_commit(c, ("assignment", aid), "pending")
+            return
         _as(c, auditor)
         c.execute("INSERT INTO public.audit_assignments (id, employee_email, employee_name, auditor_email, scorecard_id, "
                   "status, scheduled_date, created_at) VALUES (%s, %s, %s, %s, %s, 'pending', current_date, now())",
@@ -653,6 +676,7 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
     sh = shape or Shape(conn)
     has = lambda rel: conn.execute("SELECT to_regclass(%s) IS NOT NULL", (rel,)).fetchone()[0]  # noqa: E731
     unified_audits, unified_employees = has("public.audits"), has("public.employees")
+    unified_assignments = has("public.assignments")
     out = {"checked": 0, "lost": 0, "quarantined": 0, "examples": []}
 
     def bad(key, expected, got, path):
@@ -748,6 +772,11 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
             got = conn.execute("SELECT status FROM public.audit_assignments WHERE id = %s", (k,)).fetchone()
             if not got or got[0] != content:
                 bad(key, content, got and got[0], "legacy")
+            elif unified_assignments:
+                # the unified row, where the mapping resolved it, says the same
+                u = conn.execute("SELECT status FROM public.assignments WHERE id = %s", (k,)).fetchone()
+                if u and u[0] != content:
+                    bad(key, content, u[0], "unified")
     conn.rollback()
     out["flags"] = flags
     return out

@@ -156,6 +156,7 @@ CREATE TABLE IF NOT EXISTS cqms_migration.feature_flags (
 INSERT INTO cqms_migration.feature_flags (flag, description) VALUES
   ('USE_UNIFIED_EMPLOYEES_TABLE', 'read employees instead of users + people (phase 01_foundation)'),
   ('USE_UNIFIED_AUDITS_TABLE', 'read and write audits instead of the per-scorecard tables (phase 02_audit_unification)'),
+  ('USE_UNIFIED_ASSIGNMENTS', 'read and write assignments instead of audit_assignments (phase 03_relationships)'),
   ('USE_MATERIALIZED_VIEWS', 'read reports from materialized views (phase 04)')
 ON CONFLICT (flag) DO NOTHING;
 

@@ -18,31 +18,33 @@ Steps (deploy in order, revert in reverse):
   backfill               heap-page batches, resumable; quarantine what does not resolve
   create_indexes         the seed's indexes, CONCURRENTLY, after the load
   add_foreign_keys       the seed's keys, NOT VALID then validated
+  open_writes            (cutover) write policies, the column guard, assignments -> legacy reverse sync
+  enable_feature_flag    (cutover) USE_UNIFIED_ASSIGNMENTS on, only after validation
 
-Not yet (issue 22): the reverse sync and the flag (cutover), the rename of scorecard_perameters,
-the email-join report, column rights on employees. Until then the legacy table stays the
-application's and assignments is read-only to the API.
+Not yet (issue 22): the rename of scorecard_perameters, column rights on employees.
 """
 
 from __future__ import annotations
 
 from psycopg import sql
 
-from ...common_steps import ComparesLegacyOnRevert, SnapshotLegacy
+from ...common_steps import ComparesLegacyOnRevert, FlagStep, SnapshotLegacy
 from ...steps import SqlStep, Step
 from ..base import Phase, record_validation
 from . import mapping
 from .backfill import Backfill
+from .cutover import OpenWrites
 from .mapping import HERE, PHASE, TABLE
 from .sync import SyncTriggers
 from .tables import INDEX_FILE, AssignmentIndexes, CreateAssignments, ForeignKeys, ValueMaps
 from .validation import COMPARED, Validation, expected, validate
 
-__all__ = ["PHASE", "Relationships", "plan", "validate", "Validation"]
+__all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "Relationships", "plan", "validate", "Validation"]
 
 FLAG = "USE_UNIFIED_ASSIGNMENTS"
 BUILD_STEPS = ["snapshot_legacy", "create_assignments", "load_value_maps", "enable_rls", "install_sync_triggers",
                "backfill", "create_indexes", "add_foreign_keys"]
+CUTOVER_STEPS = ["open_writes", "enable_feature_flag"]
 
 
 def plan(ctx) -> list[Step]:
@@ -57,16 +59,19 @@ def plan(ctx) -> list[Step]:
                  directory=HERE),
         AssignmentIndexes(PHASE, "create_indexes", "the seed's indexes, CONCURRENTLY, after the load", index_file=INDEX_FILE),
         ForeignKeys(PHASE, "add_foreign_keys", "the seed's foreign keys, NOT VALID then validated"),
+        OpenWrites(PHASE, "open_writes", "write policies, the column guard and the reverse sync to the legacy table (cutover)"),
+        FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
     ]
 
 
 class Relationships(ComparesLegacyOnRevert, Phase):
     name = PHASE
     title = "Relationships: assignments with real foreign keys, synced from the legacy rows"
-    flag = None
+    flag = FLAG
     requires = (("02_audit_unification", ("backfill",)),)
     build = tuple(BUILD_STEPS)
-    figures = ("outcome", "reconciliation", "quarantine", "checks", "advisor")
+    cutover_steps = tuple(CUTOVER_STEPS)
+    figures = ("outcome", "reconciliation", "quarantine", "checks", "email_joins", "advisor")
     creates_tables = ("assignments",)
     backfill_marker = mapping.BACKFILL_MARKER
 
@@ -74,9 +79,27 @@ class Relationships(ComparesLegacyOnRevert, Phase):
         return plan(ctx)
 
     def validate(self, ctx) -> Validation:
+        from ... import email_joins
         v = validate(ctx.conn, ctx.params)
         record_validation(ctx, PHASE, v)
+        ctx.ledger.record_metric(PHASE, "email_joins", email_joins.summary(v.email_joins))
         return v
+
+    def before_revert(self, ctx):
+        """Says what the rollback cannot carry back (decision 3.11): values written through
+        assignments that the legacy table has no column for go with the table."""
+        from ...db import end_read
+        if not ctx.dry_run and ctx.conn.execute("SELECT to_regclass('public.assignments') IS NOT NULL").fetchone()[0]:
+            n = ctx.conn.execute(
+                "SELECT count(*) FROM public.assignments WHERE priority IS DISTINCT FROM 'normal' OR due_date IS NOT NULL "
+                "OR cancelled_at IS NOT NULL OR cancelled_by IS NOT NULL OR cancellation_reason IS NOT NULL "
+                "OR completion_notes IS NOT NULL OR interaction_id IS NOT NULL OR tags IS NOT NULL "
+                "OR metadata IS DISTINCT FROM '{}'::jsonb").fetchone()[0]
+            end_read(ctx.conn)
+            if n:
+                ctx.log(f"{n:,} assignments hold values audit_assignments has no column for (priority, due date, "
+                        "cancellation, notes, interaction id, tags, metadata): they go with assignments (decision 3.11)")
+        return super().before_revert(ctx)
 
     def verify(self, conn, limit: int = 20, helper=None) -> list:
         """assignments against the mapping of the legacy rows now (the resolved ids recomputed)."""

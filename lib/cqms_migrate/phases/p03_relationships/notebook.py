@@ -17,11 +17,12 @@ concurrently and its **foreign keys** added NOT VALID, then validated. A row tha
 with its reason, and the legacy write commits; an assignment waiting for a person who is not hired
 yet, or for its audit, is applied again when they appear.
 
-This is the phase's first part: the legacy table stays the application's (no cutover and no flag
-yet). Needs phase 02 applied. Revert: `cqms-migrate rollback --env ENV --phase 03_relationships`."""),
+At cutover, after validation, `assignments` opens to API writes and a reverse sync carries each
+one to the legacy table in the writer's transaction: the application may write either path, and a
+rollback loses nothing the legacy table can hold. Needs phase 02 applied. Revert: `cqms-migrate rollback --env ENV --phase 03_relationships`."""),
         code(PARAMS, "parameters"),
         code("""
-from cqms_migrate import notebook as nb, advisor, phases
+from cqms_migrate import notebook as nb, advisor, email_joins, phases
 from cqms_migrate.phases import p03_relationships as p3
 phase = phases.get("03_relationships")
 ctx = nb.open_phase("03_relationships", env=env, params_file=params_file, run_id=run_id, confirm=confirm, dry_run=dry_run)"""),
@@ -40,7 +41,18 @@ ctx = nb.open_phase("03_relationships", env=env, params_file=params_file, run_id
              "    nb.show(v.outcome.reasons, 'quarantined by reason, with examples')\n"
              "    nb.show_list(v.outcome.failures, 'outcome gate', empty='holds: within the ceilings')\n"
              "    nb.show(v.checks, 'checks')\n    v.raise_if_failed()"),
-        md("## 5. Security advisor\nSupabase's checks over `assignments` and the sync functions."),
+        md("## 5. Email joins left\nEvery view, function, trigger, policy and rule that still compares one email with "
+           "another, read from the catalog. The runbook's own (the syncs that map legacy emails to ids until phase 05 "
+           "drops the legacy tables) are listed by name; the application's are code to move to the ids before phase 05."),
+        code("if v is not None:\n    nb.show(v.email_joins, 'email joins, runbook\\'s first')\n"
+             "    nb.show_list(email_joins.summary(v.email_joins)['objects'], 'the application\\'s email joins', "
+             "empty='none: only the runbook\\'s transition objects join on email')"),
+        md("## 6. Security advisor\nSupabase's checks over `assignments` and the sync functions."),
         code("nb.show(advisor.check(ctx, '03_relationships'), 'advisor findings (none is the expected answer)')"),
+        md("## 7. Cutover\nRaises if validation failed (the flag stays off); otherwise opens `assignments` to writes "
+           "(who may write which rows and columns: docs/security.md), installs the reverse sync that carries each write "
+           "to `audit_assignments` in the writer's transaction, and turns `USE_UNIFIED_ASSIGNMENTS` on. From then on the "
+           "application may write either table until phase 05."),
+        code("nb.show(phase.cutover(ctx, v))"),
         code("ctx.close('succeeded')"),
     ]

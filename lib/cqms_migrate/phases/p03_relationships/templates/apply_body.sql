@@ -1,9 +1,13 @@
 DECLARE
   v_out integer[];
+  v_marker text := current_setting('cqms.sync_echo', true);
 BEGIN
   IF p_keys IS NULL OR cardinality(p_keys) = 0 THEN
     RETURN ARRAY[0, 0, 0];
   END IF;
+  -- its writes are derived from the legacy rows: the reverse sync (cutover) and the rollback's
+  -- fence let them through, and nothing carries them back to the legacy table
+  PERFORM set_config('cqms.sync_echo', 'apply:' || {table_name}, true);
   DELETE FROM cqms_migration.p03_waiting w WHERE w.assignment_key = ANY (p_keys);
   WITH s AS MATERIALIZED (
          -- a legacy id held by two rows (a table without a primary key) is no one assignment
@@ -49,5 +53,6 @@ BEGIN
   -- (released and waits run to completion unread: a data-modifying WITH always does)
   SELECT ARRAY[(SELECT count(*) FROM written), (SELECT count(*) FROM held), (SELECT count(*) FROM removed)]::integer[]
   INTO v_out;
+  PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
   RETURN v_out;
 END

@@ -14,10 +14,14 @@ BEGIN
   IF v_marker LIKE 'reverse:' || {table_name} || ':%' THEN
     RETURN NULL;
   END IF;
+  -- everything below writes assignments as the forward sync (the reverse sync and a rollback's
+  -- fence let it through); set before the block, so its exception handler writes as it too
+  PERFORM set_config('cqms.sync_echo', 'forward:' || {table_name}, true);
   IF TG_OP = 'TRUNCATE' THEN
     DELETE FROM public.assignments;
     DELETE FROM cqms_migration.quarantine WHERE phase = {phase} AND source_table = {table_name};
     DELETE FROM cqms_migration.p03_waiting;
+    PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
     RETURN NULL;
   END IF;
   -- people hired or renamed earlier in this transaction reach employees when it commits (phase
@@ -49,6 +53,7 @@ BEGIN
         AND source_key IN (SELECT 'null-id:' || md5(o::text) FROM old_rows o WHERE o.{id_column} IS NULL);
     END IF;
     IF v_keys IS NULL THEN
+      PERFORM set_config('cqms.sync_echo', coalesce(v_marker, ''), true);
       RETURN NULL;
     END IF;
     -- claim the rows (in key order: two writers never wait on each other in a cycle): waits for a
@@ -56,7 +61,6 @@ BEGIN
     INSERT INTO cqms_migration.p03_claims (assignment_key, claimed_by)
     SELECT k, 'trigger' FROM unnest(v_keys) k ORDER BY k
     ON CONFLICT (assignment_key) DO UPDATE SET claimed_by = 'trigger';
-    PERFORM set_config('cqms.sync_echo', 'forward:' || {table_name}, true);
     PERFORM cqms_migration.p03_apply(v_keys, 'sync-trigger');
   EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_column OR datatype_mismatch
                  OR cannot_coerce OR undefined_function OR wrong_object_type OR program_limit_exceeded
