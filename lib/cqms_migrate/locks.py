@@ -48,6 +48,30 @@ def deadlock_safe_ms(conn: psycopg.Connection) -> int:
     return cached
 
 
+def _retrying(conn: psycopg.Connection, attempt: Callable[[int], T], attempts: list[tuple[int, float]],
+              what: str, log: Callable[[str], None] | None) -> tuple[T, int]:
+    """``attempt(timeout_ms)`` per row of the lock-retry table (each timeout capped at
+    deadlock_safe_ms), sleeping after a lock timeout; (result, attempts used), or
+    LockTimeoutExhausted once the table is spent."""
+    last: Exception | None = None
+    cap = deadlock_safe_ms(conn)
+    for n, (asked_ms, sleep_s) in enumerate(attempts, start=1):
+        timeout_ms = min(int(asked_ms), cap)
+        try:
+            return attempt(timeout_ms), n
+        except errors.LockNotAvailable as e:
+            last = e
+            if log:
+                log(f"{what}: lock not granted within {timeout_ms} ms (attempt {n}/{len(attempts)}); "
+                    f"retrying in {sleep_s}s")
+            time.sleep(sleep_s)
+    raise LockTimeoutExhausted(
+        f"{what}: could not get its lock in {len(attempts)} attempts (last lock_timeout "
+        f"{min(int(attempts[-1][0]), cap)} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
+        "in pg_stat_activity / pg_locks and retry, or raise lock_retries in params"
+    )
+
+
 def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connection], T], *,
                       attempts: list[tuple[int, float]], statement_timeout_s: int = 0,
                       what: str = "statement", log: Callable[[str], None] | None = None) -> tuple[T, int]:
@@ -60,27 +84,14 @@ def with_lock_retries(conn: psycopg.Connection, work: Callable[[psycopg.Connecti
         # an implicit transaction left open by a read would turn ours into a savepoint and
         # leave the work uncommitted: close it first
         conn.commit()
-    last: Exception | None = None
-    cap = deadlock_safe_ms(conn)
-    for n, (asked_ms, sleep_s) in enumerate(attempts, start=1):
-        timeout_ms = min(int(asked_ms), cap)
-        try:
-            with conn.transaction():
-                for setting in lock_settings(timeout_ms, statement_timeout_s):
-                    conn.execute(setting)
-                result = work(conn)
-            return result, n
-        except errors.LockNotAvailable as e:
-            last = e
-            if log:
-                log(f"{what}: lock not granted within {timeout_ms} ms (attempt {n}/{len(attempts)}); "
-                    f"retrying in {sleep_s}s")
-            time.sleep(sleep_s)
-    raise LockTimeoutExhausted(
-        f"{what}: could not get its lock in {len(attempts)} attempts (last lock_timeout "
-        f"{min(int(attempts[-1][0]), cap)} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
-        "in pg_stat_activity / pg_locks and retry, or raise lock_retries in params"
-    )
+
+    def attempt(timeout_ms: int) -> T:
+        with conn.transaction():
+            for setting in lock_settings(timeout_ms, statement_timeout_s):
+                conn.execute(setting)
+            return work(conn)
+
+    return _retrying(conn, attempt, attempts, what, log)
 
 
 def run_in_one_round_trip(conn: psycopg.Connection, stmt: str, *, attempts: list[tuple[int, float]],
@@ -98,38 +109,24 @@ def run_in_one_round_trip(conn: psycopg.Connection, stmt: str, *, attempts: list
         raise ValueError("run_in_one_round_trip must own its transaction, not run inside another one")
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
         conn.commit()
-    last: Exception | None = None
-    cap = deadlock_safe_ms(conn)
+
+    def attempt(timeout_ms: int) -> int:
+        settings = lock_settings(timeout_ms, statement_timeout_s)
+        cur = conn.execute(";\n".join(settings + [stmt.strip().rstrip(";")]))
+        rows, results = 0, 0
+        while True:
+            results += 1
+            if results > len(settings) and cur.rowcount and cur.rowcount > 0:
+                rows += cur.rowcount
+            if not cur.nextset():
+                return rows
+
     was_autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        for n, (asked_ms, sleep_s) in enumerate(attempts, start=1):
-            timeout_ms = min(int(asked_ms), cap)
-            settings = lock_settings(timeout_ms, statement_timeout_s)
-            try:
-                cur = conn.execute(";\n".join(settings + [stmt.strip().rstrip(";")]))
-            except errors.LockNotAvailable as e:
-                last = e
-                if log:
-                    log(f"{what}: lock not granted within {timeout_ms} ms (attempt {n}/{len(attempts)}); "
-                        f"retrying in {sleep_s}s")
-                time.sleep(sleep_s)
-                continue
-            rows, results = 0, 0
-            while True:
-                results += 1
-                if results > len(settings) and cur.rowcount and cur.rowcount > 0:
-                    rows += cur.rowcount
-                if not cur.nextset():
-                    break
-            return rows, n
+        return _retrying(conn, attempt, attempts, what, log)
     finally:
         conn.autocommit = was_autocommit
-    raise LockTimeoutExhausted(
-        f"{what}: could not get its lock in {len(attempts)} attempts (last lock_timeout "
-        f"{min(int(attempts[-1][0]), cap)} ms): {str(last).strip().splitlines()[0] if last else ''}; find the blocker "
-        "in pg_stat_activity / pg_locks and retry, or raise lock_retries in params"
-    )
 
 
 def acquire_run_lock(conn: psycopg.Connection) -> None:
