@@ -74,7 +74,8 @@ APP_NAME = "cqms-rehearsal-app"
 
 # operation -> weight (a read-heavy application, as the legacy one is)
 MIX = {"read_fanout": 18, "lookup": 20, "login": 15, "audit_insert": 14, "score": 8, "acknowledge": 6,
-       "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6, "reorg": 2}
+       "reversal_request": 3, "validate": 3, "team_read": 2, "delete": 2, "new_hire": 3, "assignment": 6, "reorg": 2,
+       "parameter_edit": 2}
 # one legacy hire in HOSTILE_EVERY carries 3,000-character references; a worker's first legacy hire and
 # audit, then one in LARGE_EVERY, 2 MB values (each is copied into the unified tables, snapshots
 # and checksums: one in 40 made a 1M-audit rehearsal carry about a gigabyte of them)
@@ -242,10 +243,18 @@ class World:
                     "ORDER BY md5(id::text) LIMIT %s").format(sql.Identifier(table)), (per_table,)).fetchall():
                 if emp in by_email and aud in by_email and emp != aud:
                     existing.append(Audit(rid, table, sid, by_email[emp], by_email[aud]))
+        # scorecard parameters the legacy admin screen edits (their prompt: a column no mapping
+        # reads), each worker its own, by the legacy name (a view once phase 03 renames the table)
+        params = []
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('public.scorecard_perameters') "
+                        "AND attname = 'prompt' AND NOT attisdropped AND atttypid = 'text'::regtype)").fetchone()[0]:
+            params = [r[0] for r in conn.execute("SELECT id::text FROM public.scorecard_perameters WHERE id IS NOT NULL "
+                                                 "ORDER BY md5(id::text) LIMIT 200").fetchall()]
         conn.rollback()
         self.workers = workers
         self.people_of = [self.people[i::workers] for i in range(workers)]
         self.audits_of = [existing[i::workers] for i in range(workers)]
+        self.parameters_of = [params[i::workers] for i in range(workers)]
         self.lock = threading.Lock()
         self.running = threading.Event()
         self.running.set()
@@ -419,6 +428,19 @@ class Worker(threading.Thread):
                       "WHERE auth_user_id = %s", (at, me.auth_user_id))
         self._after_commit(c, ("login", me.auth_user_id), at)
 
+    def parameter_edit(self, c, path):
+        """The legacy admin screen edits a parameter's prompt, by the legacy table's name (phase
+        03 renames the table and leaves a writable view under that name): no unified path."""
+        mine = self.world.parameters_of[self.idx]
+        if not mine:
+            return
+        pid = self.rng.choice(mine)
+        text = f"prompt {self.idx}-{self.rng.getrandbits(32):08x}"
+        _as(c, None)
+        n = c.execute("UPDATE public.scorecard_perameters SET prompt = %s WHERE id::text = %s", (text, pid)).rowcount
+        if n:
+            self._after_commit(c, ("parameter", pid), text)
+
     def audit_insert(self, c, path):
         with self.world.lock:
             table, sid = self.rng.choice(self.world.tables)
@@ -521,10 +543,13 @@ class Worker(threading.Thread):
                           (a.aid,)).rowcount
             if not n and supervisor is not None and c.execute(
                     "SELECT cqms_security.current_access_level()").fetchone()[0] in ("elevated", "admin"):
-                # the audit is there (the worker wrote it and has not deleted it), the supervisor is
-                # elevated: RLS hid a team's audit the legacy table let them validate
-                raise SimulatorRefused(f"supervisor {supervisor.email} could not validate {a.id}, "
-                                       f"an audit of {a.employee.email}, through audits")
+                # the supervisor is elevated: if the audit is in audits (as the server sees it), RLS
+                # hid a team's audit the legacy table let them validate. One the mapping quarantined
+                # (an unmapped status, say) is not there: the check counts it as quarantined.
+                c.execute("RESET ROLE")
+                if c.execute("SELECT 1 FROM public.audits WHERE id = %s AND deleted_at IS NULL", (a.aid,)).fetchone():
+                    raise SimulatorRefused(f"supervisor {supervisor.email} could not validate {a.id}, "
+                                           f"an audit of {a.employee.email}, through audits")
         if n:
             self._after_commit(c, ("validation", a.id), {"table": a.table, "status": "approved"})
 
@@ -768,6 +793,11 @@ def check(conn: psycopg.Connection, log: WriteLog, flags: dict[str, bool] | None
                                  "WHERE r.email = %s", (k,)).fetchone()
                 if not e or (e[0] or None) != (content if live else None):
                     bad(key, content if live else None, e and e[0], "unified")
+        elif kind == "parameter":
+            # by the legacy name: the table before phase 03's rename and after its revert, the view between
+            got = conn.execute("SELECT prompt FROM public.scorecard_perameters WHERE id::text = %s", (k,)).fetchone()
+            if not got or got[0] != content:
+                bad(key, content, got and got[0], "legacy")
         elif kind == "assignment":
             got = conn.execute("SELECT status FROM public.audit_assignments WHERE id = %s", (k,)).fetchone()
             if not got or got[0] != content:
