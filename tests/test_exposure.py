@@ -44,7 +44,10 @@ class Exposure:
         found = []
         with self.db.admin(autocommit=True) as c:   # a superuser impersonating PostgREST
             rels, funcs = snapshot_objects(c)
-            new_rels = sorted(rels - self.baseline[0] - self.ALLOWED)
+            # a legacy table a phase renames and the view left under its old name give anon what
+            # the legacy table gave it (stock grants), no more: pgTAP 08 compares them per persona
+            legacy = {f"{q}{n}" for pair in phases.renamed_tables() for n in pair for q in ("", "public.")}
+            new_rels = sorted(rels - self.baseline[0] - self.ALLOWED - legacy)
             # (the application's own get_audit_tables(), moved aside by wrap_discovery, keeps the
             # rights it had: not a new exposure; its wrapper in public has them too)
             new_funcs = sorted(funcs - self.baseline[1] - {"cqms_migration.legacy_get_audit_tables()"})

@@ -41,6 +41,13 @@ def _common_type(name: str) -> str:
     from .phases.p02_audit_unification.mapping import common_type
     return common_type(name)
 
+def core_names() -> list[str]:
+    """The core legacy tables' names, and the names phases give them (a rename): a scorecard
+    naming one of them is no audit table."""
+    from .phases import renamed_tables
+    return CORE_TABLES + [new for old, new in renamed_tables() if old in CORE_TABLES]
+
+
 def runbook_tables() -> list[str]:
     """The runbook's own tables, as its phases declare them: a scorecard naming one is never
     read as audits."""
@@ -257,7 +264,7 @@ def of_params(conn: psycopg.Connection, params, with_counts: bool = True) -> Inv
 def _not_audit(conn: psycopg.Connection, name: str) -> str | None:
     """Why a name a scorecard gives is not an audit table, or None (an ordinary table of public,
     or no relation at all: that is reported as missing)."""
-    if name in CORE_TABLES:
+    if name in core_names():
         return "a core legacy table"
     if name in runbook_tables() or name.endswith("_compat"):
         return "a table of the migration itself"

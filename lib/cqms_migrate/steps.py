@@ -118,6 +118,12 @@ class Step:
     def after_revert_committed(self, ctx: "PhaseContext") -> None:
         """Called once the revert and its ledger row committed (the flag step waits there)."""
 
+    def found_unrecorded(self, ctx: "PhaseContext") -> str | None:
+        """Why the rollback must revert this step although the ledger does not record it (None:
+        it need not). A step whose work commits before its ledger row (its own transactions) and
+        whose leftover would stay behind a rollback says what the catalog shows of it."""
+        return None
+
     def stale(self, ctx: "PhaseContext") -> str | None:
         """Why an applied step must be applied again (None: it need not): a step built from the
         legacy shape says so when that shape changed (a new scorecard table, a column added,
@@ -259,8 +265,11 @@ class Executor:
     def revert(self, step: Step) -> StepOutcome:
         ctx = self.ctx
         if not self.is_applied(step):
-            ctx.log(f"{step.name}: not applied, nothing to revert")
-            return StepOutcome(step.phase, step.name, "revert", "skipped", message="not applied")
+            found = step.found_unrecorded(ctx)
+            if not found:
+                ctx.log(f"{step.name}: not applied, nothing to revert")
+                return StepOutcome(step.phase, step.name, "revert", "skipped", message="not applied")
+            ctx.log(f"{step.name}: not recorded as applied, but {found}: reverting it")
         rendered = step.render_revert(ctx)
         if ctx.dry_run:
             ctx.log(f"{step.name}: would revert (sha256 {rendered.sha256[:12]}):\n{rendered.text}")

@@ -12,7 +12,7 @@ from .p03_relationships import Relationships
 
 PHASES: list[Phase] = [Preflight(), Foundation(), AuditUnification(), Relationships()]
 
-__all__ = ["PHASES", "Phase", "created_schemas", "created_tables", "created_views", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
+__all__ = ["PHASES", "Phase", "created_schemas", "created_tables", "created_views", "renamed_tables", "table_now", "deploy", "deploy_selected", "get", "later_phases", "names", "outcomes_frame",
            "plan_frame", "revert", "run_figures", "flag_state"]
 
 
@@ -43,6 +43,26 @@ def created_schemas() -> list[str]:
 def created_views() -> list[str]:
     """The views of public with fixed names that the phases create (Phase.creates_views)."""
     return [v for p in PHASES for v in p.creates_views]
+
+
+def renamed_tables() -> list[tuple[str, str]]:
+    """(legacy name, new name) of every legacy table a phase renames (Phase.renames_tables)."""
+    return [r for p in PHASES for r in p.renames_tables]
+
+
+def table_now(conn, legacy_name: str) -> str:
+    """The name the legacy table ``legacy_name`` has now: its new name once a phase renamed it
+    (the legacy name is then a view), else the legacy name. For what needs the table itself: a
+    foreign key, DDL, the catalog's columns."""
+    from ..db import end_read
+    new = dict(renamed_tables()).get(legacy_name)
+    if new is None:
+        return legacy_name
+    kinds = dict(conn.execute(
+        "SELECT c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relname IN (%s, %s)", (legacy_name, new)).fetchall())
+    end_read(conn)
+    return new if kinds.get(legacy_name) not in ("r", "p") and kinds.get(new) in ("r", "p") else legacy_name
 
 
 def later_phases(name: str) -> list[Phase]:

@@ -47,6 +47,10 @@ class Phase:
     # schemas it creates (beside public and the ledger's cqms_migration): the round-trip
     # snapshot and the exposure checks cover them
     creates_schemas: ClassVar[tuple[str, ...]] = ()
+    # legacy tables of public it renames, as (legacy name, new name): the old name becomes a
+    # writable compat view. Readers of a legacy table by its legacy name keep working through the
+    # view; what needs the table itself (a foreign key, DDL) asks phases.table_now
+    renames_tables: ClassVar[tuple[tuple[str, str], ...]] = ()
     # the comment its batched backfill's statements open with (pg_stat_activity shows it): the
     # rehearsal aims its crash, timeout and terminate faults at a phase that has one
     backfill_marker: ClassVar[str | None] = None

@@ -4,7 +4,7 @@
 -- policy.
 BEGIN;
 \ir ../helpers.psql
-SELECT plan(23);
+SELECT plan(33);
 
 SELECT cmp_ok((SELECT count(*) FROM public.assignments), '>', 0::bigint, 'the dataset has assignments');
 SELECT cmp_ok((SELECT count(*) FROM public.assignments WHERE employee_id = pg_temp.eid('agent')
@@ -84,6 +84,37 @@ SELECT is((SELECT count(*) FROM public.audit_assignments WHERE id::text = '00000
           0::bigint, 'its legacy row is gone too');
 SELECT is(pg_temp.as_role('anon', NULL, 'SELECT count(*) FROM cqms_migration.p03_waiting'), -1::bigint,
           'anon: the phase''s bookkeeping is refused');
+
+-- scorecard_perameters, renamed scorecard_parameters by phase 03: the old name is a compat view
+-- that gives each persona exactly what the table gives them (the legacy application's rights,
+-- stock grants: all of them, anon included), reads and writes
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'public.scorecard_perameters'::regclass), 'v',
+          'scorecard_perameters is the compat view after the rename');
+SELECT is(pg_temp.as_role('anon', NULL, 'SELECT count(*) FROM public.scorecard_perameters'),
+          pg_temp.as_role('anon', NULL, 'SELECT count(*) FROM public.scorecard_parameters'),
+          'anon: reads through the old name what the table gives it');
+SELECT is(pg_temp.as_user('agent', 'SELECT count(*) FROM public.scorecard_perameters'),
+          pg_temp.as_user('agent', 'SELECT count(*) FROM public.scorecard_parameters'),
+          'agent: reads through the old name what the table gives them');
+SELECT is(pg_temp.as_user('auditor', 'SELECT count(*) FROM public.scorecard_perameters'),
+          pg_temp.as_user('auditor', 'SELECT count(*) FROM public.scorecard_parameters'),
+          'auditor: reads through the old name what the table gives them');
+SELECT is(pg_temp.as_user('supervisor', 'SELECT count(*) FROM public.scorecard_perameters'),
+          pg_temp.as_user('supervisor', 'SELECT count(*) FROM public.scorecard_parameters'),
+          'supervisor: reads through the old name what the table gives them');
+SELECT is(pg_temp.as_user('admin', 'SELECT count(*) FROM public.scorecard_perameters'),
+          (SELECT count(*) FROM public.scorecard_parameters), 'admin: reads every parameter through the old name');
+SELECT is(pg_temp.as_role('service_role', NULL, 'SELECT count(*) FROM public.scorecard_perameters'),
+          (SELECT count(*) FROM public.scorecard_parameters), 'service_role: reads every parameter through the old name');
+SELECT is(pg_temp.write_as('agent', 'UPDATE public.scorecard_perameters SET prompt = prompt WHERE id = (SELECT min(id::text)::uuid FROM public.scorecard_parameters)'),
+          pg_temp.write_as('agent', 'UPDATE public.scorecard_parameters SET prompt = prompt WHERE id = (SELECT min(id::text)::uuid FROM public.scorecard_parameters)'),
+          'agent: writes through the old name what the table lets them write');
+SELECT is(pg_temp.as_role('anon', NULL, 'WITH w AS (UPDATE public.scorecard_perameters SET prompt = prompt RETURNING 1) SELECT count(*) FROM w'),
+          pg_temp.as_role('anon', NULL, 'WITH w AS (UPDATE public.scorecard_parameters SET prompt = prompt RETURNING 1) SELECT count(*) FROM w'),
+          'anon: writes through the old name what the table lets it write');
+SELECT is((SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.scorecard_perameters'::regclass AND attnum > 0),
+          (SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.scorecard_parameters'::regclass AND attnum > 0 AND NOT attisdropped),
+          'the old name shows exactly the table''s columns');
 
 SELECT * FROM finish();
 ROLLBACK;

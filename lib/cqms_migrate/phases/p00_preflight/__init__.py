@@ -64,7 +64,8 @@ def privileges(conn: psycopg.Connection, inv: inv_mod.Inventory) -> pd.DataFrame
     """Every prerequisite (prerequisites.py: what the phases use, checked before anything is
     written), who is connected, and whether it owns every legacy audit table too."""
     r = conn.execute("SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)").fetchone()
-    names = inv.legacy_table_names()
+    from .. import renamed_tables
+    names = inv.legacy_table_names() + [new for _, new in renamed_tables()]   # a renamed one: its table too
     not_owned = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'public' AND c.relname = ANY(%s) AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1",
@@ -81,12 +82,14 @@ def privileges(conn: psycopg.Connection, inv: inv_mod.Inventory) -> pd.DataFrame
 
 
 def disk(conn: psycopg.Connection, inv: inv_mod.Inventory, factor: float) -> pd.DataFrame:
+    from .. import table_now
     db_size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     end_read(conn)
     audit_bytes = sum(t.size_bytes for t in inv.tables if t.exists)
     core_bytes = 0
     for t in inv.core:
-        core_bytes += conn.execute("SELECT pg_total_relation_size(%s::regclass)", (f"public.{t}",)).fetchone()[0]
+        core_bytes += conn.execute("SELECT pg_total_relation_size(%s::regclass)",
+                                   (f"public.{table_now(conn, t)}",)).fetchone()[0]   # the table, not a view
     end_read(conn)
     needed = int((audit_bytes + core_bytes) * factor)
     free = None
@@ -104,10 +107,11 @@ def disk(conn: psycopg.Connection, inv: inv_mod.Inventory, factor: float) -> pd.
 
 def target_collisions(conn: psycopg.Connection) -> list[str]:
     """Target names that already exist but were not created by this runbook."""
-    from .. import created_tables, created_views
+    from .. import created_tables, created_views, renamed_tables
+    targets = created_tables() + created_views() + [new for _, new in renamed_tables()]
     existing = [r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (created_tables() + created_views(),)).fetchall()]
+        "WHERE n.nspname = 'public' AND c.relname = ANY(%s)", (targets,)).fetchall()]
     ours = set()
     if conn.execute("SELECT to_regclass('cqms_migration.applied_steps') IS NOT NULL").fetchone()[0]:
         ours = {r[0] for r in conn.execute("SELECT phase FROM cqms_migration.applied_steps").fetchall()}

@@ -75,7 +75,11 @@ class CreateAudits(SqlStep):
                         parent_fk=sql.SQL("REFERENCES public.audits(id)"), partitions=sql.SQL(""),
                         errors_fk=sql.SQL("(audit_id) REFERENCES public.audits (id)"), id_lookup=sql.SQL(""))
         # never a write target through audits: the core legacy tables and the runbook's own
-        fill["not_targets"] = sql.Literal(sorted(set(inventory.CORE_TABLES) | set(inventory.runbook_tables())))
+        fill["not_targets"] = sql.Literal(sorted(set(inventory.core_names()) | set(inventory.runbook_tables())))
+        # the table itself, whatever its name now: phase 03 renames it and leaves a view under
+        # the legacy name, which a foreign key cannot reference (a re-applied step must not try)
+        from ... import phases
+        fill["parameters"] = sql.Identifier("public", phases.table_now(ctx.conn, "scorecard_perameters"))
         return Rendered([compose(ctx.conn, template("create_audits").format(**fill))])
 
 

@@ -6,6 +6,7 @@ The folder, by concern:
   tables.py      assignments and its bookkeeping; the value maps; the indexes; the foreign keys
   sync.py        forward sync (legacy -> assignments) and the retries (a hire, an audit appears)
   backfill.py    the backfill on the batch engine (batching.HeapPageJob)
+  rename.py      the rename of scorecard_perameters behind a writable compat view
   validation.py  reconciliation, equality with the mapping, foreign keys validated, the outcome
   templates/     SQL filled through psycopg.sql; deploy/ verify/ revert/: static SQL
 
@@ -18,10 +19,11 @@ Steps (deploy in order, revert in reverse):
   backfill               heap-page batches, resumable; quarantine what does not resolve
   create_indexes         the seed's indexes, CONCURRENTLY, after the load
   add_foreign_keys       the seed's keys, NOT VALID then validated
+  rename_parameters      scorecard_perameters -> scorecard_parameters, the old name a writable compat view
   open_writes            (cutover) write policies, the column guard, assignments -> legacy reverse sync
   enable_feature_flag    (cutover) USE_UNIFIED_ASSIGNMENTS on, only after validation
 
-Not yet (issue 22): the rename of scorecard_perameters, column rights on employees.
+Not yet (issue 22): column rights on employees.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from . import mapping
 from .backfill import Backfill
 from .cutover import OpenWrites
 from .mapping import HERE, PHASE, TABLE
+from .rename import RENAMES, RenameParameters
 from .sync import SyncTriggers
 from .tables import INDEX_FILE, AssignmentIndexes, CreateAssignments, ForeignKeys, ValueMaps
 from .validation import COMPARED, Validation, expected, validate
@@ -43,7 +46,7 @@ __all__ = ["PHASE", "FLAG", "BUILD_STEPS", "CUTOVER_STEPS", "Relationships", "pl
 
 FLAG = "USE_UNIFIED_ASSIGNMENTS"
 BUILD_STEPS = ["snapshot_legacy", "create_assignments", "load_value_maps", "enable_rls", "install_sync_triggers",
-               "backfill", "create_indexes", "add_foreign_keys"]
+               "backfill", "create_indexes", "add_foreign_keys", "rename_parameters"]
 CUTOVER_STEPS = ["open_writes", "enable_feature_flag"]
 
 
@@ -59,6 +62,8 @@ def plan(ctx) -> list[Step]:
                  directory=HERE),
         AssignmentIndexes(PHASE, "create_indexes", "the seed's indexes, CONCURRENTLY, after the load", index_file=INDEX_FILE),
         ForeignKeys(PHASE, "add_foreign_keys", "the seed's foreign keys, NOT VALID then validated"),
+        RenameParameters(PHASE, "rename_parameters", "scorecard_perameters renamed scorecard_parameters; the old name a "
+                         "writable security_invoker compat view with the table's rights"),
         OpenWrites(PHASE, "open_writes", "write policies, the column guard and the reverse sync to the legacy table (cutover)"),
         FlagStep(PHASE, "enable_feature_flag", f"{FLAG} on (only after validation)", flag=FLAG),
     ]
@@ -73,6 +78,7 @@ class Relationships(ComparesLegacyOnRevert, Phase):
     cutover_steps = tuple(CUTOVER_STEPS)
     figures = ("outcome", "reconciliation", "quarantine", "checks", "email_joins", "advisor")
     creates_tables = ("assignments",)
+    renames_tables = RENAMES
     backfill_marker = mapping.BACKFILL_MARKER
 
     def plan(self, ctx) -> list[Step]:

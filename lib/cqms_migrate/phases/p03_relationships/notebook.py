@@ -15,7 +15,9 @@ spacing ignored), its audit to the unified audit, its status and source through 
 concurrently and its **foreign keys** added NOT VALID, then validated. A row that does not resolve
 (an email no employee has, a self-assignment, a status no vocabulary knows) is quarantined, whole,
 with its reason, and the legacy write commits; an assignment waiting for a person who is not hired
-yet, or for its audit, is applied again when they appear.
+yet, or for its audit, is applied again when they appear. Last, `scorecard_perameters` becomes
+`scorecard_parameters` (the seed's spelling fix); a writable compat view under the old name keeps
+the application's reads and writes working, with the table's rights and nothing more.
 
 At cutover, after validation, `assignments` opens to API writes and a reverse sync carries each
 one to the legacy table in the writer's transaction: the application may write either path, and a
@@ -31,8 +33,8 @@ ctx = nb.open_phase("03_relationships", env=env, params_file=params_file, run_id
         code("nb.show_list(p3.mapping.findings(p3.mapping.shape(ctx.conn)), 'audit_assignments', empty='the seed\\'s shape')"),
         md("## 2. Plan"),
         code("nb.show(phases.plan_frame(ctx, phase.steps(ctx)))"),
-        md("## 3. Build: table, sync triggers, backfill, indexes, foreign keys\nIf the backfill is interrupted, "
-           "running this notebook again resumes from its checkpoint."),
+        md("## 3. Build: table, sync triggers, backfill, indexes, foreign keys, the rename\nIf the backfill is "
+           "interrupted, running this notebook again resumes from its checkpoint."),
         code("nb.show(phase.deploy_build(ctx))"),
         md("## 4. Validation and the outcome\nEvery legacy assignment is migrated or quarantined, exactly; `assignments` "
            "equals the mapping of the legacy rows as they are now (EXCEPT both ways); every foreign key is validated; "

@@ -98,7 +98,7 @@ CREATE TABLE public.audit_errors (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   audit_id uuid NOT NULL,
   interaction_date date NOT NULL,
-  scorecard_parameter_id uuid REFERENCES public.scorecard_perameters(id),
+  scorecard_parameter_id uuid REFERENCES {parameters}(id),
   field_id text NOT NULL,
   parameter_type text,
   error_count integer NOT NULL CHECK (error_count >= 0),
