@@ -41,18 +41,12 @@ def our_tables() -> list[str]:
     return created_tables()
 
 
-def renamed_tables() -> list[tuple[str, str]]:
-    """(legacy name, new name) of the tables phases rename: the view left under a legacy name is
-    the runbook's."""
-    from .phases import renamed_tables as renamed
-    return renamed()
-
-
 def owned_objects(conn: psycopg.Connection) -> Owned:
     """What the runbook has created so far: its tables (and the partitions of audits), every view
     over them (the compat views), and its functions (schemas cqms_security and cqms_migration,
     and its trigger functions in public; not the application's get_audit_tables(), which phase 02
-    only moves aside)."""
+    only moves aside), and the views left under the old names of tables a phase renamed."""
+    from . import phases
     tables = [r[0] for r in conn.execute(
         "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.oid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t) "
@@ -64,7 +58,7 @@ def owned_objects(conn: psycopg.Connection) -> Owned:
         "JOIN pg_depend d ON d.objid = w.oid AND d.classid = 'pg_rewrite'::regclass "
         "WHERE v.relkind IN ('v', 'm') AND (d.refobjid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t) "
         "   OR v.oid IN (SELECT to_regclass('public.' || t) FROM unnest(%s::text[]) t))",
-        (our_tables(), [old for old, _ in renamed_tables()])).fetchall()]
+        (our_tables(), [old for old, _ in phases.renamed_tables()])).fetchall()]
     functions = [r[0] for r in conn.execute(
         "SELECT DISTINCT format('%I.%I', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE (n.nspname IN ('cqms_security', 'cqms_migration') AND p.proname <> 'legacy_get_audit_tables') "

@@ -17,7 +17,6 @@ from .db import end_read
 
 MIN_SERVER_VERSION_NUM = 150000
 API_ROLES = ("anon", "authenticated", "service_role")
-CORE_TABLES = ("users", "people", "scorecards", "scorecard_perameters", "audit_assignments")
 
 
 @dataclass
@@ -31,15 +30,9 @@ class Prerequisite:
         return f"{self.name} ({self.value})" + (f": {self.fix}" if self.fix else "")
 
 
-def _core_names() -> list[str]:
-    """The core tables by their legacy names and by the names phases give them (a renamed table
-    is still the application's, and the runbook must own it to rename it back)."""
-    from .phases import renamed_tables
-    return list(CORE_TABLES) + [new for old, new in renamed_tables() if old in CORE_TABLES]
-
-
 def check(conn: psycopg.Connection) -> list[Prerequisite]:
     """Every prerequisite, met or not (read-only)."""
+    from . import inventory   # the core tables by both names: a renamed one must be owned to be renamed back
     r = conn.execute("""
       SELECT current_setting('server_version_num')::int,
              has_database_privilege(current_database(), 'CREATE'),
@@ -52,7 +45,7 @@ def check(conn: psycopg.Connection) -> list[Prerequisite]:
              CASE WHEN to_regclass('auth.users') IS NOT NULL THEN has_table_privilege('auth.users', 'REFERENCES') END,
              (SELECT array_agg(c.relname ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                WHERE n.nspname = 'public' AND c.relname = ANY(%(core)s) AND NOT pg_has_role(c.relowner, 'USAGE'))
-    """, {"roles": list(API_ROLES), "core": _core_names()}).fetchone()
+    """, {"roles": list(API_ROLES), "core": inventory.core_names()}).fetchone()
     version, create_db, create_public, missing_roles, has_uid, uid_uuid, has_auth_users, references, not_owned = r
     uid_callable = None
     if has_uid and "authenticated" not in (missing_roles or []):
